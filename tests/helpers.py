@@ -1,0 +1,32 @@
+"""Helpers shared by tests. `act_as` is the production impersonation helper."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import psycopg
+
+from workers.db.impersonate import act_as, claims_for
+
+__all__ = ["act_as", "claims_for", "create_user"]
+
+
+def create_user(
+    conn: psycopg.Connection[Any], email: str | None = None, anonymous: bool = False, **meta: Any
+) -> uuid.UUID:
+    """Insert an auth user the way Supabase Auth does (sign-up or anonymous sign-in)."""
+    user_id = uuid.uuid4()
+    if email is None and not anonymous:
+        email = f"user-{user_id.hex[:8]}@example.test"
+    conn.execute(
+        "insert into auth.users (id, aud, role, email, is_anonymous, raw_user_meta_data,"
+        " raw_app_meta_data, created_at, updated_at)"
+        " values (%s, 'authenticated', 'authenticated', %s, %s, %s, %s, now(), now())",
+        (
+            user_id, email, anonymous, json.dumps(meta),
+            json.dumps({"provider": "anonymous" if anonymous else "email"}),
+        ),
+    )
+    return user_id

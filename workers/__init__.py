@@ -1,0 +1,1 @@
+"""Backline: the Supabase backend local-first apps add when they outgrow the browser."""

@@ -1,0 +1,1 @@
+"""The `backline` operator CLI: one Typer app per command group."""

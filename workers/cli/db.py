@@ -1,0 +1,159 @@
+"""`backline db ...`: migrations, schema check, reset, seed and the embedded server."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.progress import Progress
+
+from workers.cli.common import (
+    AsJson,
+    DatabaseUrl,
+    info,
+    print_json,
+    print_table,
+    target_url,
+    targets_embedded,
+)
+from workers.db import migrations
+from workers.db.connect import connect, redact
+from workers.db.embedded import EmbeddedServer
+from workers.db.reset import drop_schema_objects, seed
+from workers.errors import BacklineError
+from workers.settings import get_settings
+
+app = typer.Typer(help="Migrate, check, reset and seed the database.", no_args_is_help=True)
+
+
+def apply_migrations(url: str, *, quiet: bool = False) -> list[migrations.MigrationFile]:
+    """Apply pending migrations with a progress bar; shared by `db migrate`, `db reset`, `up`."""
+    directory = get_settings().migrations_dir
+    pending_count = len(migrations.discover(directory))
+    with Progress(transient=True, disable=quiet) as progress:
+        task = progress.add_task("migrating", total=pending_count)
+
+        def step(f: migrations.MigrationFile) -> None:
+            progress.update(task, description=f"applying {f.path.name}", advance=1)
+
+        return migrations.migrate(url, directory, on_apply=step)
+
+
+@app.command()
+def migrate(
+    database_url: DatabaseUrl = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only print what would apply.")] = False,
+    as_json: AsJson = False,
+) -> None:
+    """Apply pending migrations in version order, each file in its own transaction.
+
+    Records them in supabase_migrations.schema_migrations like the Supabase CLI.
+    Refuses when an applied file changed or the database has a version the
+    folder lacks.
+    """
+    url = target_url(database_url)
+    if dry_run:
+        files = migrations.migrate(url, get_settings().migrations_dir, dry_run=True)
+    else:
+        files = apply_migrations(url, quiet=as_json)
+    if as_json:
+        print_json([{"version": f.version, "name": f.name, "dry_run": dry_run} for f in files])
+        return
+    verb = "would apply" if dry_run else "applied"
+    for f in files:
+        typer.echo(f"{verb} {f.path.name}")
+    if not files:
+        info("database is up to date")
+
+
+@app.command()
+def status(database_url: DatabaseUrl = None, as_json: AsJson = False) -> None:
+    """Show each migration as applied, pending, changed or missing-file."""
+    with connect(target_url(database_url)) as conn:
+        rows = migrations.status(conn, get_settings().migrations_dir)
+    if as_json:
+        print_json([r.as_dict() for r in rows])
+    else:
+        print_table([r.as_dict() for r in rows], ("version", "name", "state"))
+    if any(r.state in ("changed", "missing-file") for r in rows):
+        raise typer.Exit(1)
+
+
+@app.command()
+def new(name: Annotated[str, typer.Argument(help="What the migration adds, snake_case.")]) -> None:
+    """Create an empty migration file named <UTC timestamp>_<name>.sql."""
+    path = migrations.new_migration(get_settings().migrations_dir, name)
+    typer.echo(str(path))
+
+
+@app.command()
+def check(database_url: DatabaseUrl = None, as_json: AsJson = False) -> None:
+    """Lint the schema (RLS, grants, definer functions, policies, indexes). Exit 1 on errors."""
+    from workers.check import has_errors, run_checks
+
+    with connect(target_url(database_url)) as conn:
+        findings = run_checks(conn, get_settings().exposed_schemas)
+    if as_json:
+        print_json([f.as_dict() for f in findings])
+    elif findings:
+        print_table([f.as_dict() for f in findings], ("level", "name", "object", "detail"))
+    else:
+        info("no findings")
+    if has_errors(findings):
+        raise typer.Exit(1)
+
+
+@app.command()
+def reset(
+    database_url: DatabaseUrl = None,
+    force: Annotated[bool, typer.Option("--force", help="Allow a non-embedded target.")] = False,
+    no_seed: Annotated[bool, typer.Option("--no-seed", help="Skip supabase/seed.sql.")] = False,
+) -> None:
+    """Drop everything the migrations built, migrate again, then seed."""
+    if not targets_embedded(database_url) and not force:
+        raise BacklineError(
+            "refusing to reset a database that is not the embedded default; pass --force"
+        )
+    url = target_url(database_url)
+    dropped = drop_schema_objects(url)
+    info(f"dropped schemas: {', '.join(dropped) or 'none'}")
+    files = apply_migrations(url)
+    info(f"applied {len(files)} migrations")
+    if not no_seed and seed(url):
+        info("seeded from supabase/seed.sql")
+
+
+@app.command("seed")
+def seed_command(database_url: DatabaseUrl = None) -> None:
+    """Load supabase/seed.sql (development data) into the target."""
+    if not seed(target_url(database_url)):
+        raise BacklineError("supabase/seed.sql does not exist")
+    info("seeded from supabase/seed.sql")
+
+
+@app.command()
+def url(
+    database_url: DatabaseUrl = None,
+    socket: Annotated[bool, typer.Option("--socket", help="Unix-socket URL (embedded only).")] = False,
+) -> None:
+    """Print the connection URL of the current target: psql "$(backline db url)"."""
+    if socket:
+        if not targets_embedded(database_url):
+            raise BacklineError("--socket applies only to the embedded default")
+        typer.echo(EmbeddedServer(get_settings().data_dir).ensure_running().socket_url())
+        return
+    typer.echo(target_url(database_url))
+
+
+@app.command()
+def start() -> None:
+    """Start the embedded server (other commands start it on demand too)."""
+    state = EmbeddedServer(get_settings().data_dir).ensure_running()
+    info(f"embedded PostgreSQL running: {redact(state.tcp_url())}")
+
+
+@app.command()
+def stop() -> None:
+    """Stop the embedded server."""
+    stopped = EmbeddedServer(get_settings().data_dir).stop()
+    info("embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL was not running")

@@ -1,0 +1,41 @@
+"""Entry point of the `backline` command."""
+
+from __future__ import annotations
+
+import sys
+
+import psycopg
+import typer
+
+from workers.cli import db, token, up
+from workers.db.connect import first_line
+from workers.errors import BacklineError
+
+app = typer.Typer(
+    help="Backline: the Supabase backend for local-first apps. Operator CLI.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+)
+app.add_typer(db.app, name="db")
+app.command("up")(up.up)
+app.command("token")(token.token)
+
+
+def run() -> None:
+    """Console-script entry: expected failures become one line on stderr and exit 1.
+
+    Usage errors (unknown command, bad option) are Typer's: a message and exit 2.
+    """
+    try:
+        app()
+    except BacklineError as exc:
+        typer.echo(f"backline: {exc}", err=True)
+        sys.exit(1)
+    except psycopg.Error as exc:
+        typer.echo(f"backline: database error: {first_line(exc)}", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,53 @@
+"""Act as a user exactly like PostgREST does: role + `request.jwt.claims`, then the query.
+
+Tests, the AI proxy and the local transport all use this one helper, so RLS is
+exercised the way production exercises it.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+API_ROLES = ("anon", "authenticated", "service_role")
+
+
+def claims_for(
+    user_id: uuid.UUID | str | None, role: str = "authenticated", extra: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The JWT claims PostgREST would place in `request.jwt.claims` for this caller."""
+    claims: dict[str, Any] = {"role": role}
+    if user_id is not None:
+        claims["sub"] = str(user_id)
+        claims.setdefault("aud", "authenticated")
+    claims.update(extra or {})
+    return claims
+
+
+@contextmanager
+def act_as(
+    conn: psycopg.Connection[Any],
+    user_id: uuid.UUID | str | None = None,
+    role: str = "authenticated",
+    *,
+    claims: Mapping[str, Any] | None = None,
+    rollback: bool = True,
+) -> Iterator[psycopg.Cursor[Any]]:
+    """A cursor inside a transaction (or savepoint) running as `role` with the user's claims.
+
+    rollback=True (tests) undoes everything at the end; rollback=False commits
+    the block like a PostgREST request.
+    """
+    if role not in API_ROLES:
+        raise ValueError(f"role must be one of {API_ROLES}, got {role!r}")
+    payload = json.dumps(claims_for(user_id, role, claims))
+    with conn.transaction(force_rollback=rollback), conn.cursor() as cur:
+        cur.execute(sql.SQL("set local role {}").format(sql.Identifier(role)))
+        cur.execute("select set_config('request.jwt.claims', %s, true)", (payload,))
+        yield cur

@@ -1,0 +1,215 @@
+"""Apply `migrations/<14-digit version>_<name>.sql` the way the Supabase CLI records them.
+
+History lives in `supabase_migrations.schema_migrations (version, statements,
+name)`, so `supabase migration list` and `supabase db push` agree with us on
+the same database. Every run holds one advisory lock; every file is applied
+in its own transaction, statement by statement, so a failure names the file
+and line and leaves nothing half-applied.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+
+from workers.db.platform_layer import ensure_platform
+from workers.db.sqlsplit import Statement, normalize, split_statements
+from workers.errors import BacklineError, MigrationError
+
+FILE_PATTERN = re.compile(r"^(?P<version>\d{14})_(?P<name>[A-Za-z0-9_\-]+)\.sql$")
+NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_]*$")
+LOCK_KEY = 7_314_220_401  # advisory lock id shared by every `backline db migrate`
+
+Conn = psycopg.Connection[tuple[object, ...]]
+
+
+@dataclass(frozen=True)
+class MigrationFile:
+    version: str
+    name: str
+    path: Path
+
+    @property
+    def statements(self) -> list[Statement]:
+        return split_statements(self.path.read_text())
+
+
+@dataclass(frozen=True)
+class MigrationStatus:
+    version: str
+    name: str
+    state: str  # applied | pending | changed | missing-file
+
+    def as_dict(self) -> dict[str, str]:
+        return {"version": self.version, "name": self.name, "state": self.state}
+
+
+def discover(directory: Path) -> list[MigrationFile]:
+    """Migration files in version order; a malformed name is an error, not skipped."""
+    if not directory.is_dir():
+        raise MigrationError(f"migrations folder {directory} does not exist")
+    files: list[MigrationFile] = []
+    seen: dict[str, Path] = {}
+    for path in sorted(directory.iterdir()):
+        if path.suffix != ".sql":
+            continue
+        match = FILE_PATTERN.match(path.name)
+        if not match:
+            raise MigrationError(
+                f"malformed migration name {path.name!r}: expected <14-digit version>_<name>.sql"
+            )
+        version = match["version"]
+        if version in seen:
+            raise MigrationError(f"two migrations share version {version}: {seen[version].name}, {path.name}")
+        seen[version] = path
+        files.append(MigrationFile(version, match["name"], path))
+    return files
+
+
+def ensure_history_table(conn: Conn) -> None:
+    """Create the Supabase CLI's history table if missing (same DDL shape as the CLI)."""
+    conn.execute("create schema if not exists supabase_migrations")
+    conn.execute(
+        "create table if not exists supabase_migrations.schema_migrations"
+        " (version text not null primary key)"
+    )
+    conn.execute(
+        "alter table supabase_migrations.schema_migrations"
+        " add column if not exists statements text[]"
+    )
+    conn.execute(
+        "alter table supabase_migrations.schema_migrations add column if not exists name text"
+    )
+
+
+def applied(conn: Conn) -> dict[str, tuple[str, list[str]]]:
+    """Applied versions -> (name, statements)."""
+    if conn.execute("select to_regclass('supabase_migrations.schema_migrations')").fetchone() == (None,):
+        return {}
+    rows = conn.execute(
+        "select version, coalesce(name, ''), coalesce(statements, '{}')"
+        " from supabase_migrations.schema_migrations order by version"
+    ).fetchall()
+    return {str(v): (str(n), list(s)) for v, n, s in rows}  # type: ignore[call-overload]
+
+
+def status(conn: Conn, directory: Path) -> list[MigrationStatus]:
+    files = discover(directory)
+    done = applied(conn)
+    result: list[MigrationStatus] = []
+    for f in files:
+        if f.version not in done:
+            result.append(MigrationStatus(f.version, f.name, "pending"))
+        elif not _same(f, done[f.version][1]):
+            result.append(MigrationStatus(f.version, f.name, "changed"))
+        else:
+            result.append(MigrationStatus(f.version, f.name, "applied"))
+    known = {f.version for f in files}
+    for version, (name, _) in done.items():
+        if version not in known:
+            result.append(MigrationStatus(version, name, "missing-file"))
+    return sorted(result, key=lambda s: s.version)
+
+
+def migrate(
+    url: str,
+    directory: Path,
+    *,
+    dry_run: bool = False,
+    on_apply: Callable[[MigrationFile], None] | None = None,
+) -> list[MigrationFile]:
+    """Apply pending migrations under an advisory lock. Returns the files applied (or due)."""
+    from workers.db.connect import connect
+
+    files = discover(directory)
+    with connect(url, autocommit=True) as conn:
+        conn.execute("select pg_advisory_lock(%s)", (LOCK_KEY,))
+        try:
+            if not dry_run:
+                ensure_platform(conn)
+                with conn.transaction():
+                    ensure_history_table(conn)
+            pending = _pending(conn, files)
+            if dry_run:
+                return pending
+            for f in pending:
+                if on_apply:
+                    on_apply(f)
+                _apply(conn, f)
+            if pending:
+                conn.execute("notify pgrst, 'reload schema'")
+            return pending
+        finally:
+            conn.execute("select pg_advisory_unlock(%s)", (LOCK_KEY,))
+
+
+def new_migration(directory: Path, name: str, *, now: datetime | None = None) -> Path:
+    """Create an empty, correctly named migration file."""
+    if not NAME_PATTERN.match(name):
+        raise BacklineError(
+            f"invalid migration name {name!r}: use lower-case letters, digits and underscores"
+        )
+    directory.mkdir(parents=True, exist_ok=True)
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%d%H%M%S")
+    existing = {f.version for f in discover(directory)}
+    while stamp in existing:
+        stamp = str(int(stamp) + 1)
+    path = directory / f"{stamp}_{name}.sql"
+    path.write_text(f"-- {name.replace('_', ' ')}: what this migration adds and why.\n\n")
+    return path
+
+
+def _pending(conn: Conn, files: list[MigrationFile]) -> list[MigrationFile]:
+    done = applied(conn)
+    known = {f.version for f in files}
+    unknown = sorted(v for v in done if v not in known)
+    if unknown:
+        raise MigrationError(
+            f"the database has migration {unknown[0]} ({done[unknown[0]][0]}) that "
+            f"{files[0].path.parent if files else 'the migrations folder'} lacks; "
+            "fetch it or repair the history before migrating"
+        )
+    for f in files:
+        if f.version in done and not _same(f, done[f.version][1]):
+            raise MigrationError(
+                f"{f.path.name} was changed after it was applied; migrations are forever: "
+                "revert the edit and add a new migration"
+            )
+    return [f for f in files if f.version not in done]
+
+
+def _same(f: MigrationFile, recorded: list[str]) -> bool:
+    return normalize(";".join(recorded)) == normalize(f.path.read_text())
+
+
+def _apply(conn: Conn, f: MigrationFile) -> None:
+    statements = f.statements
+    try:
+        with conn.transaction(), conn.cursor() as cur:
+            for stmt in statements:
+                try:
+                    cur.execute(stmt.text.encode())
+                except psycopg.Error as exc:
+                    raise MigrationError(_describe(f, stmt, exc)) from None
+            cur.execute(
+                "insert into supabase_migrations.schema_migrations (version, name, statements)"
+                " values (%s, %s, %s)",
+                (f.version, f.name, [s.text for s in statements]),
+            )
+    except psycopg.Error as exc:
+        raise MigrationError(f"{f.path.name}: {exc}") from None
+
+
+def _describe(f: MigrationFile, stmt: Statement, exc: psycopg.Error) -> str:
+    line = stmt.line
+    position = exc.diag.statement_position
+    if position:
+        line += stmt.text.count("\n", 0, int(position) - 1)
+    code = f" [{exc.sqlstate}]" if exc.sqlstate else ""
+    message = exc.diag.message_primary or str(exc).splitlines()[0]
+    return f"{f.path.name}:{line}: {message}{code}; nothing from this file was applied"

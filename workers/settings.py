@@ -1,0 +1,55 @@
+"""The one configuration object. Every value comes from the environment (or `.env`)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Backline configuration; see README "Configuration" for every variable."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_URL", "SUPABASE_DB_URL"),
+        description="Postgres to use. Unset: run the embedded server in data_dir.",
+    )
+    data_dir: Path = Field(
+        default=Path(".backline"),
+        validation_alias=AliasChoices("BACKLINE_DATA_DIR"),
+        description="Where the embedded server keeps its cluster, socket and state.",
+    )
+    migrations_dir: Path = Field(
+        default=PROJECT_ROOT / "migrations",
+        validation_alias=AliasChoices("BACKLINE_MIGRATIONS_DIR"),
+    )
+    exposed_schemas: tuple[str, ...] = Field(
+        default=("public", "graphql_public"),
+        validation_alias=AliasChoices("BACKLINE_EXPOSED_SCHEMAS"),
+        description="Schemas the Data API exposes; db check applies its rules to them.",
+    )
+    jwt_secret: str = Field(
+        default="super-secret-jwt-token-with-at-least-32-characters-long",
+        validation_alias=AliasChoices("SUPABASE_JWT_SECRET", "BACKLINE_JWT_SECRET"),
+        description="HS256 secret for user tokens (the `supabase start` default locally).",
+    )
+    supabase_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("SUPABASE_URL")
+    )
+    supabase_service_role_key: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("SUPABASE_SERVICE_ROLE_KEY", "SUPABASE_SECRET_KEY"),
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()
