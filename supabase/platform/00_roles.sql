@@ -145,21 +145,8 @@ grant usage on schema realtime to anon, authenticated, service_role;
 -- EXECUTE on new functions to the API roles by default, which is equivalent.
 -- Deliberately absent: `alter default privileges in schema public grant ...
 -- on tables/sequences to anon, authenticated, service_role`.
-
--- ---------------------------------------------------------------------------
--- search_path
--- ---------------------------------------------------------------------------
-
--- On Supabase, sessions resolve `"$user", public, extensions` (the database
--- roles' setting, and PostgREST's extra search path), so extension types and
--- operators such as citext's case-insensitive `=` apply without schema
--- qualification. Reproduce that for this database; takes effect for new
--- sessions. (A database-level setting is not copied by CREATE DATABASE ...
--- TEMPLATE.)
-do $$
-begin
-  execute format(
-    'alter database %I set search_path = "$user", public, extensions',
-    pg_catalog.current_database()
-  );
-end $$;
+--
+-- Also absent: a database-level search_path. On Supabase, PostgREST runs each
+-- request with `search_path = public, extensions`, but a database setting
+-- would not survive CREATE DATABASE ... TEMPLATE (test clones) and the
+-- migrations qualify every name (extensions.citext, set search_path = '').

@@ -21,10 +21,7 @@ import psycopg
 import pytest
 from psycopg import errors, sql
 
-try:
-    from tests.helpers import act_as
-except ImportError:  # tests/ itself is on sys.path (rootdir conftest import)
-    from helpers import act_as  # type: ignore[no-redef]
+from tests.helpers import act_as
 
 API_ROLES = ("anon", "authenticated", "service_role")
 
@@ -39,9 +36,7 @@ def scalar(conn_or_cur: psycopg.Connection | psycopg.Cursor, query: str, params=
 
 def make_bucket(db: psycopg.Connection, bucket_id: str | None = None) -> str:
     bucket_id = bucket_id or f"platform-test-{uuid.uuid4().hex[:12]}"
-    db.execute(
-        "insert into storage.buckets (id, name) values (%s, %s)", (bucket_id, bucket_id)
-    )
+    db.execute("insert into storage.buckets (id, name) values (%s, %s)", (bucket_id, bucket_id))
     return bucket_id
 
 
@@ -91,7 +86,7 @@ def test_api_roles_may_use_platform_schemas(db: psycopg.Connection, role: str, s
 
 def test_auth_helpers_read_the_request_claims(db: psycopg.Connection) -> None:
     user_id = uuid.uuid4()
-    with act_as(db, user_id, email="ada@example.com", is_anonymous=False) as cur:
+    with act_as(db, user_id, claims={"email": "ada@example.com", "is_anonymous": False}) as cur:
         uid, role, email, claims = cur.execute(
             "select auth.uid(), auth.role(), auth.email(), auth.jwt()"
         ).fetchone()
@@ -207,13 +202,13 @@ def test_make_user_creates_a_user(db: psycopg.Connection, make_user: MakeUser) -
 
 
 @pytest.mark.parametrize("role", ["anon", "authenticated"])
-def test_api_roles_cannot_read_auth_users(
-    db: psycopg.Connection, make_user: MakeUser, role: str
-) -> None:
+def test_api_roles_cannot_read_auth_users(db: psycopg.Connection, make_user: MakeUser, role: str) -> None:
     user_id = make_user(email=f"{uuid.uuid4().hex[:8]}@example.com")
-    with act_as(db, None if role == "anon" else user_id, role=role) as cur:
-        with pytest.raises(errors.InsufficientPrivilege):
-            cur.execute("select id from auth.users")
+    with (
+        act_as(db, None if role == "anon" else user_id, role=role) as cur,
+        pytest.raises(errors.InsufficientPrivilege),
+    ):
+        cur.execute("select id from auth.users")
 
 
 def test_service_role_may_read_auth_users(db: psycopg.Connection, make_user: MakeUser) -> None:
@@ -242,9 +237,7 @@ def test_identities_follow_their_user(db: psycopg.Connection, make_user: MakeUse
 # --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "table", ["auth.users", "storage.buckets", "storage.objects", "realtime.messages"]
-)
+@pytest.mark.parametrize("table", ["auth.users", "storage.buckets", "storage.objects", "realtime.messages"])
 def test_platform_tables_have_rls_enabled(db: psycopg.Connection, table: str) -> None:
     assert scalar(db, "select relrowsecurity from pg_class where oid = %s::regclass", (table,))
 
@@ -270,12 +263,9 @@ def test_new_public_table_needs_an_explicit_grant(db: psycopg.Connection, role: 
     db.execute("create table public.platform_grant_probe (id int primary key)")
     db.execute("insert into public.platform_grant_probe values (1)")
     user_id = None if role == "anon" else uuid.uuid4()
-    with act_as(db, user_id, role=role) as cur:
-        with pytest.raises(errors.InsufficientPrivilege):
-            cur.execute("select id from public.platform_grant_probe")
-    db.execute(sql.SQL("grant select on public.platform_grant_probe to {}").format(
-        sql.Identifier(role)
-    ))
+    with act_as(db, user_id, role=role) as cur, pytest.raises(errors.InsufficientPrivilege):
+        cur.execute("select id from public.platform_grant_probe")
+    db.execute(sql.SQL("grant select on public.platform_grant_probe to {}").format(sql.Identifier(role)))
     with act_as(db, user_id, role=role) as cur:
         # Reachable now; RLS is off on this probe table, so the row shows.
         assert scalar(cur, "select count(*) from public.platform_grant_probe") == 1
@@ -333,25 +323,20 @@ def test_storage_objects_derive_path_tokens_and_updated_at(db: psycopg.Connectio
         "update storage.objects set updated_at = '2000-01-01', metadata = '{}' where id = %s",
         (object_id,),
     )
-    assert scalar(
-        db, "select updated_at > '2000-01-02' from storage.objects where id = %s", (object_id,)
-    )
+    assert scalar(db, "select updated_at > '2000-01-02' from storage.objects where id = %s", (object_id,))
 
 
 def test_direct_delete_on_storage_objects_is_refused(db: psycopg.Connection) -> None:
     bucket_id = make_bucket(db)
     object_id = make_object(db, bucket_id, "u1/a.png")
-    with db.transaction(force_rollback=True):
-        with pytest.raises(errors.InsufficientPrivilege) as refused:
-            db.execute("delete from storage.objects where id = %s", (object_id,))
+    with db.transaction(force_rollback=True), pytest.raises(errors.InsufficientPrivilege) as refused:
+        db.execute("delete from storage.objects where id = %s", (object_id,))
     assert "Direct deletion from storage tables is not allowed" in str(refused.value)
     # Statement-level, as on Supabase: refused even when no row matches.
-    with db.transaction(force_rollback=True):
-        with pytest.raises(errors.InsufficientPrivilege):
-            db.execute("delete from storage.objects where false")
-    with db.transaction(force_rollback=True):
-        with pytest.raises(errors.InsufficientPrivilege):
-            db.execute("delete from storage.buckets where id = %s", (bucket_id,))
+    with db.transaction(force_rollback=True), pytest.raises(errors.InsufficientPrivilege):
+        db.execute("delete from storage.objects where false")
+    with db.transaction(force_rollback=True), pytest.raises(errors.InsufficientPrivilege):
+        db.execute("delete from storage.buckets where id = %s", (bucket_id,))
     assert scalar(db, "select count(*) from storage.objects where id = %s", (object_id,)) == 1
 
 
@@ -369,9 +354,10 @@ def test_direct_delete_is_allowed_with_allow_delete_query(db: psycopg.Connection
 def test_api_roles_have_storage_table_privileges(db: psycopg.Connection, role: str) -> None:
     for table in ("storage.buckets", "storage.objects"):
         for privilege in ("select", "insert", "update", "delete"):
-            assert scalar(
-                db, "select has_table_privilege(%s, %s, %s)", (role, table, privilege)
-            ), (table, privilege)
+            assert scalar(db, "select has_table_privilege(%s, %s, %s)", (role, table, privilege)), (
+                table,
+                privilege,
+            )
 
 
 # --------------------------------------------------------------------------
@@ -380,9 +366,7 @@ def test_api_roles_have_storage_table_privileges(db: psycopg.Connection, role: s
 
 
 def test_supabase_realtime_publication_exists(db: psycopg.Connection) -> None:
-    assert scalar(
-        db, "select count(*) from pg_publication where pubname = 'supabase_realtime'"
-    ) == 1
+    assert scalar(db, "select count(*) from pg_publication where pubname = 'supabase_realtime'") == 1
 
 
 def test_realtime_topic_reads_the_setting(db: psycopg.Connection) -> None:
@@ -395,9 +379,7 @@ def test_realtime_topic_reads_the_setting(db: psycopg.Connection) -> None:
 @pytest.mark.parametrize("role", API_ROLES)
 def test_api_roles_may_use_realtime_messages(db: psycopg.Connection, role: str) -> None:
     for privilege in ("select", "insert", "update"):
-        assert scalar(
-            db, "select has_table_privilege(%s, 'realtime.messages', %s)", (role, privilege)
-        )
+        assert scalar(db, "select has_table_privilege(%s, 'realtime.messages', %s)", (role, privilege))
 
 
 def test_realtime_send_stores_a_broadcast(db: psycopg.Connection) -> None:
@@ -406,8 +388,7 @@ def test_realtime_send_stores_a_broadcast(db: psycopg.Connection) -> None:
         db.execute("select realtime.send(%s, 'cursor', %s)", (json.dumps({"x": 1}), topic))
         assert scalar(db, "select realtime.topic()") == topic
         extension, event, private, payload, message_id = db.execute(
-            "select extension, event, private, payload, id from realtime.messages"
-            " where topic = %s",
+            "select extension, event, private, payload, id from realtime.messages where topic = %s",
             (topic,),
         ).fetchone()
     assert (extension, event, private) == ("broadcast", "cursor", True)
