@@ -389,6 +389,15 @@ def test_public_policy_is_dead_only_if_no_api_role_holds_it(db: Conn, posts: str
     quiet(db, "dead_policy", f"{posts}: chk_edit")
 
 
+def test_public_policy_outside_the_api_is_not_judged(db: Conn) -> None:
+    db.execute("create table private.chk_internal (id int primary key)")
+    db.execute("alter table private.chk_internal enable row level security")
+    db.execute("create policy chk_p on private.chk_internal for select using (true)")
+    quiet(db, "dead_policy", "private.chk_internal: chk_p")
+    db.execute("create policy chk_anon on private.chk_internal for select to anon using (true)")
+    fires(db, "dead_policy", "private.chk_internal: chk_anon", level="WARN")
+
+
 def test_policy_for_all_needs_any_privilege(db: Conn, posts: str) -> None:
     db.execute(f"create policy chk_all on {posts} for all to authenticated using (true)")
     fires(db, "dead_policy", f"{posts}: chk_all", level="WARN")

@@ -101,7 +101,7 @@ def run_checks(
     ):
         cur.execute("select pg_catalog.set_config('search_path', '', true)")
         for _file_name, query in load_lints():
-            cur.execute(query, params)
+            cur.execute(query, params, prepare=False)
             findings.extend(cur.fetchall())
     return sorted(findings, key=_sort_key)
 

@@ -1,4 +1,4 @@
-"""Act as a user exactly like PostgREST does: role + `request.jwt.claims`, then the query.
+"""Act as a user exactly like PostgREST does: role, `request.jwt.claims`, search_path, query.
 
 Tests, the AI proxy and the local transport all use this one helper, so RLS is
 exercised the way production exercises it.
@@ -50,4 +50,6 @@ def act_as(
     with conn.transaction(force_rollback=rollback), conn.cursor() as cur:
         cur.execute(sql.SQL("set local role {}").format(sql.Identifier(role)))
         cur.execute("select set_config('request.jwt.claims', %s, true)", (payload,))
+        # PostgREST's search_path: the exposed schema plus db-extra-search-path.
+        cur.execute("select set_config('search_path', 'public, extensions', true)")
         yield cur

@@ -47,14 +47,14 @@ select
     bare.nspname || '.' || bare.relname || ': ' || bare.polname as object,
     'Policy "' || bare.polname || '" on ' || bare.nspname || '.' || bare.relname
         || ' calls ' || calls.names
-        || ' directly, so Postgres re-evaluates it for every row the query touches.' as detail,
+        || ' without wrapping it in a subquery, so Postgres evaluates it again for every row.' as detail,
     'Wrap each call in a subquery, e.g. "(select auth.uid())" instead of "auth.uid()",'
         || ' so it runs once per query.' as remediation
 from bare
 cross join lateral (
     select pg_catalog.string_agg(distinct
         case when m.call[1] ~* '^current_setting' then 'current_setting(...)' else m.call[1] end,
-        ', ') as names
+        ' and ') as names
     from pg_catalog.regexp_matches(
         bare.unwrapped, '(\mauth\.(?:uid|jwt|role|email)\(\)|\mcurrent_setting\()', 'gi'
     ) as m (call)

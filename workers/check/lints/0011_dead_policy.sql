@@ -5,8 +5,9 @@
 -- policy never applies and the request fails with 42501 permission denied.
 -- Hosted Supabase no longer grants new tables to the API roles, so a policy
 -- without its GRANT is a common migration bug. A policy for PUBLIC is
--- reported only when neither anon nor authenticated holds the privilege;
--- a policy for ALL only when the role holds none of the four commands.
+-- reported only on tables the API serves (exposed schemas, storage,
+-- realtime) and only when neither anon nor authenticated holds the
+-- privilege; a policy for ALL only when the role holds none of the four.
 -- Column grants count (a role with "grant update (title)" may update).
 with policy as (
     select
@@ -27,9 +28,11 @@ with policy as (
             when 'a' then 'INSERT'
             when 'w' then 'UPDATE'
             when 'd' then 'DELETE'
-            else 'any of SELECT, INSERT, UPDATE or DELETE'
+            else 'SELECT, INSERT, UPDATE or DELETE'
         end as command,
-        0::oid = any(p.polroles) as to_public
+        p.polcmd = '*' as for_all,
+        0::oid = any(p.polroles) as to_public,
+        n.nspname = any(%(exposed)s::text[]) or n.nspname in ('storage', 'realtime') as served
     from pg_catalog.pg_policy p
     join pg_catalog.pg_class c on c.oid = p.polrelid
     join pg_catalog.pg_namespace n on n.oid = c.relnamespace
@@ -55,7 +58,7 @@ target as (
     from policy
     join pg_catalog.pg_roles r
         on r.rolname in ('anon', 'authenticated')
-        and (policy.to_public or r.oid = any(policy.polroles))
+        and ((policy.to_public and policy.served) or r.oid = any(policy.polroles))
 )
 select
     'dead_policy' as name,
@@ -63,25 +66,29 @@ select
     u.nspname || '.' || u.relname || ': ' || u.polname as object,
     'Policy "' || u.polname || '" on ' || u.nspname || '.' || u.relname
         || case
-            when u.to_public then ' applies to everyone, but neither anon nor authenticated holds '
+            when u.to_public then ' applies to everyone, but neither anon nor authenticated holds a '
             when u.n_lacking > 1 then ' applies to ' || u.lacking || ', which hold no '
             else ' applies to ' || u.lacking || ', which holds no '
         end
         || u.command || ' privilege on the table, so the policy never takes effect.' as detail,
-    'Grant ' || u.command || ' on ' || u.nspname || '.' || u.relname
-        || ' to the roles the policy is for in the same migration, or drop the policy.' as remediation
+    'Grant ' || case when u.for_all then 'the commands it is for' else u.command end
+        || ' on ' || u.nspname || '.' || u.relname
+        || ' to its roles in the same migration, or drop the policy.' as remediation
 from (
     select
         target.nspname,
         target.relname,
         target.polname,
         target.command,
+        target.for_all,
         target.to_public,
         pg_catalog.bool_or(target.held) as any_held,
         pg_catalog.string_agg(target.rolname, ' and ' order by target.rolname)
             filter (where not target.held) as lacking,
         pg_catalog.count(*) filter (where not target.held) as n_lacking
     from target
-    group by target.nspname, target.relname, target.polname, target.command, target.to_public
+    group by
+        target.nspname, target.relname, target.polname,
+        target.command, target.for_all, target.to_public
 ) as u
 where case when u.to_public then not u.any_held else u.n_lacking > 0 end
