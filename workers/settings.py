@@ -48,6 +48,67 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("SUPABASE_SERVICE_ROLE_KEY", "SUPABASE_SECRET_KEY"),
     )
 
+    # == ai ==
+    ai_master_keys: str = Field(
+        default="",
+        validation_alias=AliasChoices("BACKLINE_AI_MASTER_KEYS"),
+        description="Master keys wrapping AI key data keys: 'id1:base64(32 bytes),id2:...'.",
+    )
+    ai_master_key_id: str = Field(
+        default="",
+        validation_alias=AliasChoices("BACKLINE_AI_MASTER_KEY_ID"),
+        description="Which master key wraps new data keys (default: the last one listed).",
+    )
+    ai_host: str = Field(default="127.0.0.1", validation_alias=AliasChoices("BACKLINE_AI_HOST"))
+    ai_port: int = Field(default=8787, validation_alias=AliasChoices("BACKLINE_AI_PORT"))
+    ai_allow_anonymous: bool = Field(
+        default=True, validation_alias=AliasChoices("BACKLINE_AI_ALLOW_ANONYMOUS"),
+        description="Whether anonymous (is_anonymous) users may use the AI proxy.",
+    )
+    ai_jwt_audience: str = Field(default="authenticated", validation_alias=AliasChoices("BACKLINE_AI_JWT_AUDIENCE"))
+    ai_jwks_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("BACKLINE_AI_JWKS_URL"),
+        description="Default: <SUPABASE_URL>/auth/v1/.well-known/jwks.json.",
+    )
+    ai_jwks_ttl_seconds: int = Field(default=600, validation_alias=AliasChoices("BACKLINE_AI_JWKS_TTL_SECONDS"))
+    ai_cors_origins: tuple[str, ...] = Field(
+        default=(), validation_alias=AliasChoices("BACKLINE_AI_CORS_ORIGINS"),
+        description="Origins allowed to call the AI proxy from a browser (JSON list).",
+    )
+    ai_max_body_bytes: int = Field(
+        default=1_048_576, validation_alias=AliasChoices("BACKLINE_AI_MAX_BODY_BYTES")
+    )
+    ai_max_upload_bytes: int = Field(
+        default=10_485_760, validation_alias=AliasChoices("BACKLINE_AI_MAX_UPLOAD_BYTES")
+    )
+    ai_pool_min: int = Field(default=2, validation_alias=AliasChoices("BACKLINE_AI_POOL_MIN"))
+    ai_pool_max: int = Field(default=20, validation_alias=AliasChoices("BACKLINE_AI_POOL_MAX"))
+    ai_provider_timeout_seconds: float = Field(
+        default=60.0, validation_alias=AliasChoices("BACKLINE_AI_PROVIDER_TIMEOUT_SECONDS")
+    )
+    ai_openai_base_url: str = Field(
+        default="https://api.openai.com/v1", validation_alias=AliasChoices("BACKLINE_AI_OPENAI_BASE_URL")
+    )
+    ai_openai_compat_base_url: str = Field(
+        default="http://127.0.0.1:11434/v1", validation_alias=AliasChoices("BACKLINE_AI_OPENAI_COMPAT_BASE_URL")
+    )
+    ai_anthropic_base_url: str = Field(
+        default="https://api.anthropic.com", validation_alias=AliasChoices("BACKLINE_AI_ANTHROPIC_BASE_URL")
+    )
+    ai_gemini_base_url: str = Field(
+        default="https://generativelanguage.googleapis.com",
+        validation_alias=AliasChoices("BACKLINE_AI_GEMINI_BASE_URL"),
+    )
+    ai_operator_keys: dict[str, str] = Field(
+        default_factory=dict, validation_alias=AliasChoices("BACKLINE_AI_OPERATOR_KEYS"),
+        description='Operator provider keys used when the user gives none: JSON {"gemini": "..."}.',
+    )
+    ai_fallback: str | None = Field(
+        default=None, validation_alias=AliasChoices("BACKLINE_AI_FALLBACK"),
+        description="Secondary 'provider:model' (operator key) used when the primary fails (5xx/down).",
+    )
+    ai_default_max_tokens: int = Field(default=1024, validation_alias=AliasChoices("BACKLINE_AI_DEFAULT_MAX_TOKENS"))
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

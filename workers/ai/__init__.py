@@ -1,0 +1,1 @@
+"""AI proxy: users' own provider keys, rate limits, budgets, usage, streaming."""

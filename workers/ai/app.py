@@ -1,0 +1,466 @@
+"""The AI proxy ASGI app (Starlette): keys, generate (JSON/SSE), detect, health.
+
+Errors are JSON {"error": {"status", "message"}}; nothing sensitive (keys,
+tokens, prompts) is ever logged or echoed.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import AbstractContextManager, asynccontextmanager
+from typing import Any
+
+import anyio
+import httpx
+import psycopg
+from psycopg_pool import ConnectionPool
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import BaseRoute, Route
+
+from workers.ai import store
+from workers.ai.auth import AuthError, Caller, JWKSCache, Verifier
+from workers.ai.chat import append_chat_message
+from workers.ai.detect import detect_images
+from workers.ai.keys import MasterKeys
+from workers.ai.providers import PROVIDER_NAMES
+from workers.ai.providers.base import ProviderError
+from workers.ai.service import AIService, CallSpec, StreamHandle, Target
+from workers.ai.store import StoreError
+from workers.errors import BacklineError
+from workers.settings import Settings
+
+log = logging.getLogger("backline.ai")
+MAX_MESSAGES = 200
+
+
+class HTTPError(Exception):
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers or {}
+
+
+def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"status": status, "message": message}}, status_code=status, headers=headers
+    )
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise HTTPError(413, f"request body too large (max {limit} bytes)")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HTTPError(413, f"request body too large (max {limit} bytes)")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def read_json(request: Request, limit: int) -> dict[str, Any]:
+    try:
+        data = json.loads(await read_body(request, limit) or b"null")
+    except ValueError:
+        raise HTTPError(400, "body must be JSON") from None
+    if not isinstance(data, dict):
+        raise HTTPError(400, "body must be a JSON object")
+    return data
+
+
+def _str(data: dict[str, Any], name: str, *, required: bool = True, max_len: int = 200) -> str | None:
+    value = data.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value or len(value) > max_len:
+        raise HTTPError(400, f"{name} must be a non-empty string of at most {max_len} characters")
+    return value
+
+
+def parse_messages(raw: Any) -> list[dict[str, Any]]:
+    if not isinstance(raw, list) or not 1 <= len(raw) <= MAX_MESSAGES:
+        raise HTTPError(400, f"messages must be a list of 1-{MAX_MESSAGES} messages")
+    out = []
+    for m in raw:
+        if not isinstance(m, dict) or m.get("role") not in ("system", "user", "assistant"):
+            raise HTTPError(400, "each message needs role system|user|assistant and content")
+        content = m.get("content")
+        if isinstance(content, list):
+            for p in content:
+                if not isinstance(p, dict) or p.get("type") not in ("text", "image"):
+                    raise HTTPError(
+                        400, "content parts are {type: text, text} or {type: image, mime_type, data}"
+                    )
+        elif not isinstance(content, str):
+            raise HTTPError(400, "message content must be a string or a list of parts")
+        out.append({"role": m["role"], "content": content})
+    return out
+
+
+def parse_target(data: dict[str, Any], prefix: str = "") -> Target:
+    provider = _str(data, "provider")
+    if provider not in PROVIDER_NAMES:
+        raise HTTPError(400, f"{prefix}provider must be one of {', '.join(PROVIDER_NAMES)}")
+    model = _str(data, "model")
+    key_id = _str(data, "key_id", required=False, max_len=36)
+    assert provider is not None and model is not None
+    return Target(provider, model, key_id)
+
+
+class ProxyApp:
+    """Holds the process-wide resources (pool, HTTP client, verifier) and the handlers."""
+
+    def __init__(self, settings: Settings, database_url: str) -> None:
+        self.settings = settings
+        self.database_url = database_url
+        self.pool: ConnectionPool[psycopg.Connection[Any]] | None = None
+        self.client: httpx.AsyncClient | None = None
+        self.service: AIService | None = None
+        self.verifier: Verifier | None = None
+        self.master = (
+            MasterKeys.parse(settings.ai_master_keys, settings.ai_master_key_id)
+            if settings.ai_master_keys
+            else None
+        )
+
+    def connection(self) -> AbstractContextManager[psycopg.Connection[Any]]:
+        assert self.pool is not None
+        return self.pool.connection()
+
+    @asynccontextmanager
+    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        s = self.settings
+        self.pool = ConnectionPool(
+            self.database_url,
+            min_size=s.ai_pool_min,
+            max_size=s.ai_pool_max,
+            kwargs={"autocommit": True, "application_name": "backline-ai"},
+            open=False,
+        )
+        await anyio.to_thread.run_sync(lambda: self.pool.open(wait=True, timeout=10) if self.pool else None)
+        limits = httpx.Limits(max_connections=200, max_keepalive_connections=100)
+        timeout = httpx.Timeout(s.ai_provider_timeout_seconds, connect=5.0)
+        self.client = httpx.AsyncClient(limits=limits, timeout=timeout)
+        jwks_url = s.ai_jwks_url or (
+            s.supabase_url.rstrip("/") + "/auth/v1/.well-known/jwks.json" if s.supabase_url else None
+        )
+        self.verifier = Verifier(
+            secret=s.jwt_secret,
+            audience=s.ai_jwt_audience,
+            allow_anonymous=s.ai_allow_anonymous,
+            jwks=JWKSCache(jwks_url, s.ai_jwks_ttl_seconds, self.client),
+        )
+        self.service = AIService(s, self.connection, self.client, self.master)
+        try:
+            yield
+        finally:
+            await self.client.aclose()
+            await anyio.to_thread.run_sync(self.pool.close)
+
+    async def caller(self, request: Request) -> Caller:
+        assert self.verifier is not None
+        try:
+            return await self.verifier.verify(request.headers.get("authorization"))
+        except AuthError as exc:
+            raise HTTPError(401, str(exc), {"www-authenticate": "Bearer"}) from None
+
+    @property
+    def svc(self) -> AIService:
+        assert self.service is not None
+        return self.service
+
+    # -- handlers --------------------------------------------------------------------------
+    async def healthz(self, request: Request) -> Response:
+        try:
+            await self.svc.db(lambda conn: conn.execute("select 1").fetchone())
+        except psycopg.Error:
+            return JSONResponse({"ok": False, "database": "unreachable"}, status_code=503)
+        return JSONResponse({"ok": True})
+
+    async def keys_create(self, request: Request) -> Response:
+        caller = await self.caller(request)
+        data = await read_json(request, 16384)
+        provider = _str(data, "provider")
+        if provider not in PROVIDER_NAMES:
+            raise HTTPError(400, f"provider must be one of {', '.join(PROVIDER_NAMES)}")
+        secret = _str(data, "key", max_len=4096)
+        label = _str(data, "label", required=False, max_len=100)
+        hours = data.get("expires_in_hours")
+        if hours is not None and (
+            not isinstance(hours, (int, float)) or isinstance(hours, bool) or not 0 < hours <= 24 * 366
+        ):
+            raise HTTPError(400, "expires_in_hours must be a number between 0 and 8784")
+        assert provider and secret
+        row = await self.svc.db(
+            store.store_key,
+            caller,
+            self.svc.need_master(),
+            provider=provider,
+            secret=secret,
+            label=label,
+            expires_in_hours=float(hours) if hours is not None else None,
+        )
+        return JSONResponse(_jsonable(row), status_code=201)
+
+    async def keys_list(self, request: Request) -> Response:
+        caller = await self.caller(request)
+        rows = await self.svc.db(store.list_keys, caller)
+        return JSONResponse({"keys": [_jsonable(r) for r in rows]})
+
+    async def keys_delete(self, request: Request) -> Response:
+        caller = await self.caller(request)
+        key_id = request.path_params["key_id"]
+        if not await self.svc.db(store.delete_key, caller, key_id):
+            raise HTTPError(404, "no such key")
+        return Response(status_code=204)
+
+    async def generate(self, request: Request) -> Response:
+        caller = await self.caller(request)
+        data = await read_json(request, self.settings.ai_max_body_bytes)
+        target = parse_target(data)
+        fallback = (
+            parse_target(data["fallback"], "fallback.") if isinstance(data.get("fallback"), dict) else None
+        )
+        max_tokens = data.get("max_tokens", self.settings.ai_default_max_tokens)
+        if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or not 1 <= max_tokens <= 32000:
+            raise HTTPError(400, "max_tokens must be an integer between 1 and 32000")
+        temperature = data.get("temperature")
+        if temperature is not None and not isinstance(temperature, (int, float)):
+            raise HTTPError(400, "temperature must be a number")
+        element = _str(data, "chat_element_id", required=False, max_len=36)
+        spec = CallSpec(
+            target,
+            parse_messages(data.get("messages")),
+            max_tokens,
+            float(temperature) if temperature is not None else None,
+            fallback,
+        )
+        if data.get("stream") is True:
+            handle = await self.svc.open_stream(caller, spec)
+            return StreamingResponse(
+                self._sse(caller, handle, element),
+                media_type="text/event-stream",
+                headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
+            )
+        result = await self.svc.complete(caller, spec)
+        if element:
+            await self.svc.db(
+                append_chat_message,
+                caller,
+                element,
+                "assistant",
+                result.text,
+                {"provider": result.provider, "model": result.model, "usage_id": result.usage_id},
+            )
+        return JSONResponse(
+            {
+                "id": result.usage_id,
+                "provider": result.provider,
+                "model": result.model,
+                "text": result.text,
+                "usage": {
+                    "input_tokens": result.input_tokens,
+                    "output_tokens": result.output_tokens,
+                    "cost_usd": float(result.cost_usd),
+                },
+                "latency_ms": result.latency_ms,
+                "fallback_used": result.fallback_used,
+            }
+        )
+
+    async def _sse(self, caller: Caller, h: StreamHandle, element: str | None) -> AsyncIterator[bytes]:
+        status = "interrupted"
+        error: str | None = "client disconnected"
+        append_error: str | None = None
+        cost = None
+        try:
+            yield _event(
+                {
+                    "type": "start",
+                    "id": h.usage_id,
+                    "provider": h.target.provider,
+                    "model": h.target.model,
+                    "fallback_used": h.fallback_used,
+                }
+            )
+            if h.first:
+                yield _event({"type": "delta", "text": h.first})
+            async for text in h.rest:
+                yield _event({"type": "delta", "text": text})
+            status, error = "ok", None
+        except ProviderError as exc:
+            status, error = "error", f"{exc.provider} {exc.status}: {exc.message}"[:500]
+        except httpx.HTTPError:
+            status, error = "error", "provider connection lost"
+        finally:
+            with anyio.CancelScope(shield=True):
+                await h.rest.aclose()  # type: ignore[attr-defined]
+                cost = await self.svc.settle(caller, h.usage_id, h.target, h.tally, h.started, status, error)
+                if status == "ok" and element:
+                    try:
+                        await self.svc.db(
+                            append_chat_message,
+                            caller,
+                            element,
+                            "assistant",
+                            h.tally.text,
+                            {"provider": h.target.provider, "model": h.target.model, "usage_id": h.usage_id},
+                        )
+                    except StoreError as exc:
+                        append_error = exc.message
+        if status == "error":
+            yield _event({"type": "error", "message": f"provider error: {error}"})
+        if append_error:
+            yield _event({"type": "error", "message": append_error})
+        if status == "ok":
+            yield _event(
+                {
+                    "type": "done",
+                    "usage": {
+                        "input_tokens": h.tally.input_tokens,
+                        "output_tokens": h.tally.final_output_tokens(),
+                        "cost_usd": float(cost or 0),
+                    },
+                }
+            )
+            yield b"data: [DONE]\n\n"
+
+    async def detect(self, request: Request) -> Response:
+        caller = await self.caller(request)
+        started = time.perf_counter()
+        ctype = request.headers.get("content-type", "")
+        if ctype.startswith("image/"):
+            body = await read_body(request, self.settings.ai_max_upload_bytes)
+            data: dict[str, Any] = dict(request.query_params)
+            data["images"] = [{"mime_type": ctype.split(";")[0], "data": base64.b64encode(body).decode()}]
+        else:
+            data = await read_json(request, self.settings.ai_max_upload_bytes)
+        data.setdefault("provider", "gemini")
+        data.setdefault("model", "gemini-2.0-flash")
+        target = parse_target(data)
+        prompt = _str(data, "prompt", required=False, max_len=4000) or "Detect the items in this image."
+        images = data.get("images")
+        if not isinstance(images, list) or not 1 <= len(images) <= 10:
+            raise HTTPError(400, "images must be a list of 1-10 images ({data, mime_type} or {bucket, path})")
+        resolved = []
+        for img in images:
+            if isinstance(img, dict) and isinstance(img.get("data"), str):
+                try:
+                    base64.b64decode(img["data"], validate=True)
+                except (binascii.Error, ValueError):
+                    raise HTTPError(400, "image data must be base64") from None
+                mime = img.get("mime_type") or "image/jpeg"
+                if not isinstance(mime, str) or not mime.startswith("image/"):
+                    raise HTTPError(400, "mime_type must be image/*")
+                resolved.append({"mime_type": mime, "data": img["data"]})
+            elif (
+                isinstance(img, dict)
+                and isinstance(img.get("bucket"), str)
+                and isinstance(img.get("path"), str)
+            ):
+                resolved.append(await self._storage_image(request, img["bucket"], img["path"]))
+            else:
+                raise HTTPError(400, "each image is {data, mime_type} or {bucket, path}")
+        results = await detect_images(self.svc, caller, target, prompt, resolved)
+        return JSONResponse(
+            {"results": results, "processing_ms": int((time.perf_counter() - started) * 1000)}
+        )
+
+    async def _storage_image(self, request: Request, bucket: str, path: str) -> dict[str, Any]:
+        """Fetch an object from Supabase Storage with the user's own token (storage RLS decides)."""
+        if not self.settings.supabase_url:
+            raise HTTPError(501, "storage paths need SUPABASE_URL; upload the image instead")
+        assert self.client is not None
+        url = f"{self.settings.supabase_url.rstrip('/')}/storage/v1/object/authenticated/{bucket}/{path}"
+        headers = {"authorization": request.headers.get("authorization", "")}
+        resp = await self.client.get(url, headers=headers)
+        if resp.status_code != 200:
+            raise HTTPError(404, f"cannot read storage object {bucket}/{path}")
+        if len(resp.content) > self.settings.ai_max_upload_bytes:
+            raise HTTPError(413, "image too large")
+        mime = resp.headers.get("content-type", "image/jpeg").split(";")[0]
+        return {"mime_type": mime, "data": base64.b64encode(resp.content).decode()}
+
+
+def _event(data: dict[str, Any]) -> bytes:
+    return b"data: " + json.dumps(data, separators=(",", ":")).encode() + b"\n\n"
+
+
+def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: (str(v) if v is not None and not isinstance(v, (int, float, str, bool)) else v)
+        for k, v in row.items()
+    }
+
+
+def _wrap(handler: Any) -> Any:
+    async def endpoint(request: Request) -> Response:
+        try:
+            response: Response = await handler(request)
+            return response
+        except HTTPError as exc:
+            return error_response(exc.status, exc.message, exc.headers)
+        except StoreError as exc:
+            headers = {"retry-after": str(exc.retry_after)} if exc.retry_after is not None else None
+            return error_response(exc.status, exc.message, headers)
+        except ProviderError as exc:
+            if exc.bad_key:
+                return error_response(
+                    401, f"the {exc.provider} API key was rejected by {exc.provider}: {exc.message}"
+                )
+            if exc.status == 429:
+                return error_response(
+                    429, f"{exc.provider} is rate limiting this key: {exc.message}", {"retry-after": "30"}
+                )
+            if exc.status is not None and 400 <= exc.status < 500:
+                return error_response(400, f"{exc.provider} refused the request: {exc.message}")
+            return error_response(502, f"{exc.provider} failed: {exc.message}")
+        except BacklineError as exc:
+            return error_response(500, str(exc))
+
+    return endpoint
+
+
+def create_app(settings: Settings, database_url: str) -> Starlette:
+    proxy = ProxyApp(settings, database_url)
+    routes: list[BaseRoute] = [
+        Route("/healthz", _wrap(proxy.healthz), methods=["GET"]),
+        Route("/v1/keys", _wrap(proxy.keys_create), methods=["POST"]),
+        Route("/v1/keys", _wrap(proxy.keys_list), methods=["GET"]),
+        Route("/v1/keys/{key_id:uuid}", _wrap(proxy.keys_delete), methods=["DELETE"]),
+        Route("/v1/generate", _wrap(proxy.generate), methods=["POST"]),
+        Route("/v1/detect", _wrap(proxy.detect), methods=["POST"]),
+    ]
+    routes += billing_routes()
+    middleware = [
+        Middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.ai_cors_origins),
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["authorization", "content-type", "apikey", "x-client-info"],
+            max_age=600,
+        )
+    ]
+    app = Starlette(routes=routes, middleware=middleware, lifespan=proxy.lifespan)
+    app.state.proxy = proxy
+    return app
+
+
+def billing_routes() -> list[BaseRoute]:
+    """The Stripe webhook (item 6, workers/ai/billing.py) when it is present."""
+    try:
+        from workers.ai import billing  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:
+        return []
+    return list(billing.routes)

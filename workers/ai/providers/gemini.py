@@ -1,0 +1,96 @@
+"""Google Gemini API: models/{model}:generateContent and :streamGenerateContent?alt=sse."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+
+from workers.ai.providers.base import (
+    ChatRequest,
+    ProviderError,
+    Tally,
+    iter_sse,
+    parts_of,
+    raise_for_provider,
+    split_system,
+)
+
+
+class GeminiProvider:
+    def __init__(self, name: str, base_url: str) -> None:
+        self.name = name
+        self.base = base_url.rstrip("/") + "/v1beta/models/"
+
+    def _body(self, req: ChatRequest) -> dict[str, Any]:
+        system, rest = split_system(req.messages)
+        body: dict[str, Any] = {
+            "contents": [
+                {
+                    "role": "model" if m["role"] == "assistant" else "user",
+                    "parts": self._parts(m.get("content")),
+                }
+                for m in rest
+            ],
+            "generationConfig": {"maxOutputTokens": req.max_tokens},
+        }
+        if req.temperature is not None:
+            body["generationConfig"]["temperature"] = req.temperature
+        if system:
+            body["systemInstruction"] = {"parts": [{"text": system}]}
+        return body
+
+    @staticmethod
+    def _parts(content: Any) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for p in parts_of(content):
+            if p.get("type") == "image":
+                out.append({"inline_data": {"mime_type": p["mime_type"], "data": p["data"]}})
+            else:
+                out.append({"text": p.get("text", "")})
+        return out
+
+    def _headers(self, req: ChatRequest) -> dict[str, str]:
+        return {"x-goog-api-key": req.api_key, "content-type": "application/json"}
+
+    @staticmethod
+    def _absorb(data: dict[str, Any], tally: Tally) -> str:
+        usage = data.get("usageMetadata") or {}
+        if usage:
+            tally.input_tokens = int(usage.get("promptTokenCount", tally.input_tokens))
+            if "candidatesTokenCount" in usage:
+                tally.output_tokens = int(usage["candidatesTokenCount"])
+                tally.reported_output = True
+        candidates = data.get("candidates") or []
+        if not candidates:
+            return ""
+        parts = (candidates[0].get("content") or {}).get("parts") or []
+        return "".join(str(p.get("text", "")) for p in parts)
+
+    async def complete(self, client: httpx.AsyncClient, req: ChatRequest, tally: Tally) -> str:
+        url = f"{self.base}{req.model}:generateContent"
+        async with client.stream("POST", url, json=self._body(req), headers=self._headers(req)) as resp:
+            await raise_for_provider(self.name, resp)
+            data = json.loads(await resp.aread())
+        if not isinstance(data, dict):
+            raise ProviderError(self.name, 502, "malformed generateContent response")
+        text = self._absorb(data, tally)
+        tally.add_text(text)
+        return text
+
+    async def stream(self, client: httpx.AsyncClient, req: ChatRequest, tally: Tally) -> AsyncIterator[str]:
+        url = f"{self.base}{req.model}:streamGenerateContent?alt=sse"
+        async with client.stream("POST", url, json=self._body(req), headers=self._headers(req)) as resp:
+            await raise_for_provider(self.name, resp)
+            async for ev in iter_sse(resp):
+                data = json.loads(ev.data)
+                if "error" in data:
+                    raise ProviderError(
+                        self.name, 502, str(data["error"].get("message", "stream error"))[:300]
+                    )
+                text = self._absorb(data, tally)
+                if text:
+                    tally.add_text(text)
+                    yield text

@@ -1,0 +1,185 @@
+"""Everything the proxy does in the database, always acting as the caller (RLS applies).
+
+Each function runs one short transaction through `act_as(..., rollback=False)`,
+exactly like one PostgREST request; callers run them in a worker thread.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from workers.ai.auth import Caller
+from workers.ai.keys import MasterKeys, Sealed, last4
+from workers.db.impersonate import act_as
+
+
+class StoreError(Exception):
+    """A database refusal mapped to HTTP: status + safe message."""
+
+    def __init__(self, status: int, message: str, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.retry_after = retry_after
+
+
+SQLSTATE_STATUS = {"42501": 403, "P0002": 404, "22023": 400, "23514": 400, "PT402": 402, "PT429": 429}
+
+
+def _map(exc: psycopg.Error) -> StoreError:
+    state = exc.sqlstate or ""
+    message = exc.diag.message_primary or "database error"
+    return StoreError(
+        SQLSTATE_STATUS.get(state, 500), message if state in SQLSTATE_STATUS else "database error"
+    )
+
+
+def aad_for(key_id: uuid.UUID | str, user_id: str) -> bytes:
+    return f"ai_key:{key_id}:{user_id}".encode()
+
+
+def store_key(
+    conn: psycopg.Connection[Any],
+    caller: Caller,
+    master: MasterKeys,
+    *,
+    provider: str,
+    secret: str,
+    label: str | None,
+    expires_in_hours: float | None,
+) -> dict[str, Any]:
+    key_id = uuid.uuid4()
+    sealed = master.seal(secret, aad_for(key_id, caller.user_id))
+    expires = (datetime.now(UTC) + timedelta(hours=expires_in_hours)) if expires_in_hours else None
+    try:
+        with act_as(conn, caller.user_id, caller.role, claims=caller.claims, rollback=False) as cur:
+            cur.execute(
+                "select private.ai_key_store(%s, %s, %s, %s, %s, %s, %s, %s)",
+                (
+                    provider,
+                    label,
+                    last4(secret),
+                    expires,
+                    sealed.master_key_id,
+                    sealed.wrapped_dek,
+                    sealed.ciphertext,
+                    key_id,
+                ),
+            )
+            cur.row_factory = dict_row
+            cur.execute(_KEY_SELECT + " where id = %s", (key_id,))
+            row = cur.fetchone()
+    except psycopg.Error as exc:
+        raise _map(exc) from None
+    assert row is not None
+    return dict(row)
+
+
+_KEY_SELECT = "select id, provider, label, last4, expires_at, last_used_at, created_at from public.ai_keys"
+
+
+def list_keys(conn: psycopg.Connection[Any], caller: Caller) -> list[dict[str, Any]]:
+    with act_as(conn, caller.user_id, caller.role, claims=caller.claims, rollback=False) as cur:
+        cur.row_factory = dict_row
+        cur.execute(_KEY_SELECT + " where expires_at is null or expires_at > now() order by created_at")
+        return [dict(r) for r in cur.fetchall()]
+
+
+def delete_key(conn: psycopg.Connection[Any], caller: Caller, key_id: str) -> bool:
+    with act_as(conn, caller.user_id, caller.role, claims=caller.claims, rollback=False) as cur:
+        cur.execute("delete from public.ai_keys where id = %s", (key_id,))
+        return cur.rowcount == 1
+
+
+def load_key(
+    conn: psycopg.Connection[Any], caller: Caller, master: MasterKeys, key_id: str
+) -> tuple[str, str]:
+    """(provider, plaintext key) of one of the caller's own unexpired keys."""
+    try:
+        with act_as(conn, caller.user_id, caller.role, claims=caller.claims, rollback=False) as cur:
+            cur.execute("select * from private.ai_key_secret(%s)", (key_id,))
+            row = cur.fetchone()
+    except psycopg.Error as exc:
+        raise _map(exc) from None
+    assert row is not None
+    provider, kid, wrapped, ciphertext = row
+    secret = master.open(Sealed(kid, bytes(wrapped), bytes(ciphertext)), aad_for(key_id, caller.user_id))
+    return str(provider), secret
+
+
+@dataclass
+class Admission:
+    usage_id: str
+    remaining: int | None
+    budget_left_usd: Decimal | None
+
+
+def begin(
+    conn: psycopg.Connection[Any],
+    caller: Caller,
+    *,
+    provider: str,
+    model: str,
+    est_input: int,
+    est_output: int,
+    images: int,
+    endpoint: str,
+    streamed: bool,
+    take_rate_limit: bool = True,
+) -> Admission:
+    """Rate limit slot + budget reservation, atomically (private.ai_begin)."""
+    try:
+        with act_as(conn, caller.user_id, caller.role, claims=caller.claims, rollback=False) as cur:
+            cur.execute(
+                "select * from private.ai_begin(%s, %s, %s, %s, %s, %s, %s, %s)",
+                (provider, model, est_input, est_output, images, endpoint, streamed, take_rate_limit),
+            )
+            row = cur.fetchone()
+    except psycopg.Error as exc:
+        raise _map(exc) from None
+    assert row is not None
+    outcome, usage_id, retry_after, remaining, left = row
+    if outcome == "rate_limited":
+        raise StoreError(
+            429, f"rate limit reached; retry in {retry_after} seconds", retry_after=int(retry_after)
+        )
+    return Admission(str(usage_id), remaining, left)
+
+
+def finish(
+    conn: psycopg.Connection[Any],
+    caller: Caller,
+    usage_id: str,
+    *,
+    status: str,
+    input_tokens: int,
+    output_tokens: int,
+    images: int,
+    latency_ms: int,
+    error: str | None,
+    provider: str,
+    model: str,
+) -> Decimal:
+    with act_as(conn, caller.user_id, caller.role, claims=caller.claims, rollback=False) as cur:
+        cur.execute(
+            "select private.ai_finish(%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (usage_id, status, input_tokens, output_tokens, images, latency_ms, error, model, provider),
+        )
+        row = cur.fetchone()
+    assert row is not None
+    return Decimal(row[0])
+
+
+def read_storage_object(conn: psycopg.Connection[Any], caller: Caller, bucket: str, path: str) -> None:
+    """Check the caller may read a storage object (storage RLS); raises 404 otherwise."""
+    with act_as(conn, caller.user_id, caller.role, claims=caller.claims, rollback=False) as cur:
+        cur.execute("select 1 from storage.objects where bucket_id = %s and name = %s", (bucket, path))
+        if cur.fetchone() is None:
+            raise StoreError(404, f"no readable storage object {bucket}/{path}")
