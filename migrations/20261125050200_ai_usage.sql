@@ -120,6 +120,7 @@ declare
   v_uid uuid := auth.uid();
   v_plan public.plans;
   v_rl record;
+  v_remaining integer;
   v_month date := date_trunc('month', now() at time zone 'utc')::date;
   v_est numeric;
   v_left numeric;
@@ -137,7 +138,6 @@ begin
     select pl.* into v_plan from public.plans pl where pl.id = 'free';
   end if;
 
-  v_rl.remaining := null;
   if p_take_rate_limit then
     select * into v_rl from private.rate_limit_take(
       'ai:' || v_uid, v_plan.ai_requests_per_window, make_interval(secs => v_plan.ai_window_seconds), 1);
@@ -145,6 +145,7 @@ begin
       return query select 'rate_limited'::text, null::uuid, v_rl.retry_after_seconds, 0, null::numeric;
       return;
     end if;
+    v_remaining := v_rl.remaining;
   end if;
 
   v_est := private.ai_price(p_provider, p_model, p_est_input_tokens, p_est_output_tokens, p_images);
@@ -164,7 +165,7 @@ begin
   insert into public.ai_usage (user_id, provider, model, endpoint, streamed, reserved_usd, budget_month)
     values (v_uid, p_provider, p_model, p_endpoint, p_streamed, v_est, v_month)
     returning id into v_id;
-  return query select 'ok'::text, v_id, 0, v_rl.remaining, v_left;
+  return query select 'ok'::text, v_id, 0, v_remaining, v_left;
 end;
 $$;
 revoke execute on function private.ai_begin(text, text, integer, integer, integer, text, boolean, boolean)

@@ -6,6 +6,7 @@ exactly like one PostgREST request; callers run them in a worker thread.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -18,6 +19,9 @@ from psycopg.rows import dict_row
 from workers.ai.auth import Caller
 from workers.ai.keys import MasterKeys, Sealed, last4
 from workers.db.impersonate import act_as
+
+
+log = logging.getLogger("backline.ai")
 
 
 class StoreError(Exception):
@@ -36,6 +40,9 @@ SQLSTATE_STATUS = {"42501": 403, "P0002": 404, "22023": 400, "23514": 400, "PT40
 def _map(exc: psycopg.Error) -> StoreError:
     state = exc.sqlstate or ""
     message = exc.diag.message_primary or "database error"
+    if state not in SQLSTATE_STATUS:
+        # SQLSTATE and the server's primary message only: no parameters (keys, prompts) are logged.
+        log.warning("ai database error %s: %s", state, message)
     return StoreError(
         SQLSTATE_STATUS.get(state, 500), message if state in SQLSTATE_STATUS else "database error"
     )

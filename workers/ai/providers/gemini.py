@@ -19,6 +19,16 @@ from workers.ai.providers.base import (
 )
 
 
+async def _raise(name: str, resp: httpx.Response) -> None:
+    """Gemini answers a bad API key with 400 INVALID_ARGUMENT ("API key not valid"): report it as 401."""
+    try:
+        await raise_for_provider(name, resp)
+    except ProviderError as exc:
+        if exc.status == 400 and "api key" in exc.message.lower():
+            raise ProviderError(name, 401, exc.message) from None
+        raise
+
+
 class GeminiProvider:
     def __init__(self, name: str, base_url: str) -> None:
         self.name = name
@@ -72,7 +82,7 @@ class GeminiProvider:
     async def complete(self, client: httpx.AsyncClient, req: ChatRequest, tally: Tally) -> str:
         url = f"{self.base}{req.model}:generateContent"
         async with client.stream("POST", url, json=self._body(req), headers=self._headers(req)) as resp:
-            await raise_for_provider(self.name, resp)
+            await _raise(self.name, resp)
             data = json.loads(await resp.aread())
         if not isinstance(data, dict):
             raise ProviderError(self.name, 502, "malformed generateContent response")
@@ -83,7 +93,7 @@ class GeminiProvider:
     async def stream(self, client: httpx.AsyncClient, req: ChatRequest, tally: Tally) -> AsyncIterator[str]:
         url = f"{self.base}{req.model}:streamGenerateContent?alt=sse"
         async with client.stream("POST", url, json=self._body(req), headers=self._headers(req)) as resp:
-            await raise_for_provider(self.name, resp)
+            await _raise(self.name, resp)
             async for ev in iter_sse(resp):
                 data = json.loads(ev.data)
                 if "error" in data:

@@ -1,0 +1,189 @@
+"""A local fake of the OpenAI, Anthropic and Gemini HTTP APIs (real wire formats, real HTTP).
+
+Behaviour is chosen by the model name:
+  *fail500*  -> HTTP 500 with the provider's error JSON
+  *slow*     -> streams one chunk every 50 ms (20 chunks)
+Any api key starting with "bad" -> 401 with the provider's auth error body.
+Every request is recorded (path, headers, JSON body) in `FakeProvider.requests`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+WORDS = ["Hello", " from", " the", " fake", " provider", "."]
+
+
+def chunks_for(model: str) -> list[str]:
+    return [f"w{i} " for i in range(20)] if "slow" in model else WORDS
+
+
+class FakeProvider:
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.detect_answer = '{"items": [{"name": "vinyl record", "confidence": 0.93, "category": "music"}]}'
+        self.app = Starlette(routes=[
+            Route("/v1/chat/completions", self.openai, methods=["POST"]),
+            Route("/v1/messages", self.anthropic, methods=["POST"]),
+            Route("/v1beta/models/{rest:path}", self.gemini, methods=["POST"]),
+        ])
+        self.server: uvicorn.Server | None = None
+        self.url = ""
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def start(self) -> str:
+        config = uvicorn.Config(self.app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+        self.server = uvicorn.Server(config)
+        thread = threading.Thread(target=self.server.run, daemon=True)
+        thread.start()
+        while not self.server.started:
+            time.sleep(0.01)
+        port = self.server.servers[0].sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        return self.url
+
+    def stop(self) -> None:
+        if self.server:
+            self.server.should_exit = True
+
+    async def _record(self, request: Request) -> dict[str, Any]:
+        body = await request.json()
+        self.requests.append({"path": request.url.path, "query": str(request.url.query),
+                              "headers": dict(request.headers), "body": body})
+        return dict(body)
+
+    def _answer(self, body_text: str) -> list[str]:
+        return [self.detect_answer] if "Answer only with JSON" in body_text else WORDS
+
+    # -- OpenAI ---------------------------------------------------------------------------
+    async def openai(self, request: Request) -> Response:
+        body = await self._record(request)
+        key = request.headers.get("authorization", "").removeprefix("Bearer ")
+        if key.startswith("bad"):
+            return JSONResponse({"error": {"message": "Incorrect API key provided: bad***.", "type":
+                                 "invalid_request_error", "param": None, "code": "invalid_api_key"}}, 401)
+        model = body["model"]
+        if "fail500" in model:
+            return JSONResponse({"error": {"message": "The server had an error", "type": "server_error"}}, 500)
+        words = chunks_for(model) if body.get("stream") else self._answer(json.dumps(body))
+        prompt_tokens = sum(len(json.dumps(m)) for m in body["messages"]) // 4
+        if not body.get("stream"):
+            return JSONResponse({
+                "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": model,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(words)},
+                             "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(words),
+                          "total_tokens": prompt_tokens + len(words)},
+            })
+
+        async def gen() -> AsyncIterator[bytes]:
+            base = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": model}
+            first = {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
+                                          "finish_reason": None}]}
+            yield f"data: {json.dumps(first)}\n\n".encode()
+            for w in words:
+                if "slow" in model:
+                    await asyncio.sleep(0.05)
+                chunk = {**base, "choices": [{"index": 0, "delta": {"content": w}, "finish_reason": None}]}
+                yield f"data: {json.dumps(chunk)}\n\n".encode()
+            yield f"data: {json.dumps({**base, 'choices': [{'index': 0, 'delta': {}, 'finish_reason': 'stop'}]})}\n\n".encode()
+            if (body.get("stream_options") or {}).get("include_usage"):
+                usage = {"prompt_tokens": prompt_tokens, "completion_tokens": len(words),
+                         "total_tokens": prompt_tokens + len(words)}
+                yield f"data: {json.dumps({**base, 'choices': [], 'usage': usage})}\n\n".encode()
+            yield b"data: [DONE]\n\n"
+
+        return StreamingResponse(gen(), media_type="text/event-stream")
+
+    # -- Anthropic ------------------------------------------------------------------------
+    async def anthropic(self, request: Request) -> Response:
+        body = await self._record(request)
+        if request.headers.get("x-api-key", "").startswith("bad"):
+            return JSONResponse({"type": "error", "error": {"type": "authentication_error",
+                                                            "message": "invalid x-api-key"}}, 401)
+        if request.headers.get("anthropic-version") != "2023-06-01":
+            return JSONResponse({"type": "error", "error": {"type": "invalid_request_error",
+                                                            "message": "anthropic-version required"}}, 400)
+        model = body["model"]
+        if "fail500" in model:
+            return JSONResponse({"type": "error", "error": {"type": "api_error", "message": "Internal"}}, 500)
+        words = chunks_for(model) if body.get("stream") else self._answer(json.dumps(body))
+        in_tokens = len(json.dumps(body["messages"])) // 4
+        if not body.get("stream"):
+            return JSONResponse({
+                "id": "msg_1", "type": "message", "role": "assistant", "model": model,
+                "content": [{"type": "text", "text": "".join(words)}], "stop_reason": "end_turn",
+                "stop_sequence": None, "usage": {"input_tokens": in_tokens, "output_tokens": len(words)},
+            })
+
+        def ev(name: str, data: dict[str, Any]) -> bytes:
+            return f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
+
+        async def gen() -> AsyncIterator[bytes]:
+            yield ev("message_start", {"type": "message_start", "message": {
+                "id": "msg_1", "type": "message", "role": "assistant", "content": [], "model": model,
+                "stop_reason": None, "stop_sequence": None,
+                "usage": {"input_tokens": in_tokens, "output_tokens": 1}}})
+            yield ev("content_block_start", {"type": "content_block_start", "index": 0,
+                                             "content_block": {"type": "text", "text": ""}})
+            yield ev("ping", {"type": "ping"})
+            for w in words:
+                if "slow" in model:
+                    await asyncio.sleep(0.05)
+                yield ev("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                                 "delta": {"type": "text_delta", "text": w}})
+            yield ev("content_block_stop", {"type": "content_block_stop", "index": 0})
+            yield ev("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn",
+                                       "stop_sequence": None}, "usage": {"output_tokens": len(words)}})
+            yield ev("message_stop", {"type": "message_stop"})
+
+        return StreamingResponse(gen(), media_type="text/event-stream")
+
+    # -- Gemini ---------------------------------------------------------------------------
+    async def gemini(self, request: Request) -> Response:
+        body = await self._record(request)
+        rest = request.path_params["rest"]
+        model, _, method = rest.partition(":")
+        if request.headers.get("x-goog-api-key", "").startswith("bad"):
+            return JSONResponse({"error": {"code": 400, "message": "API key not valid. Please pass a valid API key.",
+                                           "status": "INVALID_ARGUMENT"}}, 400)
+        if "fail500" in model:
+            return JSONResponse({"error": {"code": 500, "message": "Internal error", "status": "INTERNAL"}}, 500)
+        in_tokens = len(json.dumps(body["contents"])) // 4
+        if method == "generateContent":
+            words = self._answer(json.dumps(body))
+            return JSONResponse({
+                "candidates": [{"content": {"parts": [{"text": "".join(words)}], "role": "model"},
+                                "finishReason": "STOP", "index": 0}],
+                "usageMetadata": {"promptTokenCount": in_tokens, "candidatesTokenCount": len(words),
+                                  "totalTokenCount": in_tokens + len(words)},
+                "modelVersion": model,
+            })
+        if method != "streamGenerateContent" or request.query_params.get("alt") != "sse":
+            return JSONResponse({"error": {"code": 404, "message": "not found", "status": "NOT_FOUND"}}, 404)
+        words = chunks_for(model)
+
+        async def gen() -> AsyncIterator[bytes]:
+            for i, w in enumerate(words):
+                if "slow" in model:
+                    await asyncio.sleep(0.05)
+                chunk = {"candidates": [{"content": {"parts": [{"text": w}], "role": "model"}, "index": 0}],
+                         "usageMetadata": {"promptTokenCount": in_tokens, "candidatesTokenCount": i + 1,
+                                           "totalTokenCount": in_tokens + i + 1},
+                         "modelVersion": model}
+                if i == len(words) - 1:
+                    chunk["candidates"][0]["finishReason"] = "STOP"
+                yield f"data: {json.dumps(chunk)}\r\n\r\n".encode()
+
+        return StreamingResponse(gen(), media_type="text/event-stream")
