@@ -37,7 +37,10 @@ class FakeProvider:
             Route("/v1/chat/completions", self.openai, methods=["POST"]),
             Route("/v1/messages", self.anthropic, methods=["POST"]),
             Route("/v1beta/models/{rest:path}", self.gemini, methods=["POST"]),
+            Route("/auth/v1/.well-known/jwks.json", self.jwks_endpoint, methods=["GET"]),
         ])
+        self.jwks: dict[str, Any] = {"keys": []}
+        self.jwks_fetches = 0
         self.server: uvicorn.Server | None = None
         self.url = ""
 
@@ -65,6 +68,10 @@ class FakeProvider:
 
     def _answer(self, body_text: str) -> list[str]:
         return [self.detect_answer] if "Answer only with JSON" in body_text else WORDS
+
+    async def jwks_endpoint(self, request: Request) -> Response:
+        self.jwks_fetches += 1
+        return JSONResponse(self.jwks)
 
     # -- OpenAI ---------------------------------------------------------------------------
     async def openai(self, request: Request) -> Response:

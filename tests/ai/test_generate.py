@@ -1,0 +1,195 @@
+"""Generate through each provider (JSON and SSE), usage recording, interruption, fallback, bad keys."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.ai.conftest import Proxy
+
+MSGS = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "say hello"}]
+
+
+def add_key(proxy: Proxy, h: dict[str, str], provider: str, key: str = "sk-good-key-123456") -> str:
+    resp = proxy.http.post("/v1/keys", json={"provider": provider, "key": key}, headers=h)
+    assert resp.status_code == 201, resp.text
+    return str(resp.json()["id"])
+
+
+def sse_events(resp: httpx.Response) -> list[tuple[float, Any]]:
+    out = []
+    for line in resp.iter_lines():
+        if line.startswith("data: "):
+            payload = line[6:]
+            out.append((time.perf_counter(), payload if payload == "[DONE]" else json.loads(payload)))
+    return out
+
+
+@pytest.mark.parametrize("provider,model", [("openai", "gpt-4o-mini"), ("anthropic", "claude-3-5-haiku-latest"),
+                                            ("gemini", "gemini-2.0-flash")])
+def test_generate_json_each_provider_records_usage(proxy: Proxy, provider: str, model: str) -> None:
+    uid, h = proxy.user()
+    key_id = add_key(proxy, h, provider)
+    resp = proxy.http.post("/v1/generate", headers=h, json={
+        "provider": provider, "model": model, "key_id": key_id, "messages": MSGS, "max_tokens": 50})
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["text"] == "Hello from the fake provider."
+    assert body["usage"]["output_tokens"] == 6 and body["usage"]["input_tokens"] > 0
+    sent = proxy.fake.requests[-1]
+    if provider == "anthropic":
+        assert sent["body"]["system"] == "be brief" and sent["headers"]["x-api-key"] == "sk-good-key-123456"
+        assert sent["body"]["max_tokens"] == 50
+    elif provider == "gemini":
+        assert sent["path"].endswith(f"/models/{model}:generateContent")
+        assert sent["body"]["systemInstruction"] == {"parts": [{"text": "be brief"}]}
+        assert sent["body"]["generationConfig"]["maxOutputTokens"] == 50
+    else:
+        assert sent["body"]["messages"][0] == {"role": "system", "content": "be brief"}
+    rows = proxy.sql("select provider, model, status, input_tokens, output_tokens, cost_usd, reserved_usd,"
+                     " latency_ms from public.ai_usage where user_id = %s", (uid,))
+    assert len(rows) == 1
+    p, m, status, tin, tout, cost, reserved, latency = rows[0]
+    assert (p, m, status, tout) == (provider, model, "ok", 6) and tin > 0
+    assert cost > 0 and reserved == 0 and latency >= 0
+    assert proxy.sql("select reserved_usd from private.ai_budget_months where user_id = %s", (uid,))[0][0] == 0
+
+
+@pytest.mark.parametrize("provider,model", [("openai", "gpt-slow"), ("anthropic", "claude-slow"),
+                                            ("gemini", "gemini-slow")])
+def test_streaming_delivers_tokens_incrementally(proxy: Proxy, provider: str, model: str) -> None:
+    uid, h = proxy.user()
+    key_id = add_key(proxy, h, provider)
+    started = time.perf_counter()
+    with proxy.http.stream("POST", "/v1/generate", headers=h, json={
+            "provider": provider, "model": model, "key_id": key_id, "messages": MSGS, "stream": True}) as resp:
+        assert resp.status_code == 200
+        assert resp.headers["content-type"].startswith("text/event-stream")
+        events = sse_events(resp)
+    kinds = [e[1]["type"] if isinstance(e[1], dict) else e[1] for e in events]
+    assert kinds[0] == "start" and kinds[-2:] == ["done", "[DONE]"]
+    deltas = [e for e in events if isinstance(e[1], dict) and e[1]["type"] == "delta"]
+    assert "".join(d[1]["text"] for d in deltas) == "".join(f"w{i} " for i in range(20))
+    # Incremental: the first token arrived long before the last (20 chunks, 50 ms apart).
+    assert deltas[0][0] - started < 0.5
+    assert deltas[-1][0] - deltas[0][0] > 0.5
+    done = events[-2][1]
+    assert done["usage"]["output_tokens"] == 20
+    (status, tout, streamed) = proxy.sql(
+        "select status, output_tokens, streamed from public.ai_usage where user_id = %s", (uid,))[0]
+    assert (status, tout, streamed) == ("ok", 20, True)
+
+
+def test_interrupted_stream_is_recorded_with_tokens_so_far(proxy: Proxy) -> None:
+    uid, h = proxy.user()
+    key_id = add_key(proxy, h, "openai")
+    with proxy.http.stream("POST", "/v1/generate", headers=h, json={
+            "provider": "openai", "model": "gpt-slow", "key_id": key_id, "messages": MSGS, "stream": True}) as resp:
+        seen = 0
+        for line in resp.iter_lines():
+            if '"delta"' in line:
+                seen += 1
+                if seen == 4:
+                    break
+    deadline = time.time() + 5
+    row = None
+    while time.time() < deadline:
+        rows = proxy.sql("select status, output_tokens, reserved_usd from public.ai_usage where user_id = %s"
+                         " and status <> 'pending'", (uid,))
+        if rows:
+            row = rows[0]
+            break
+        time.sleep(0.05)
+    assert row is not None, "interrupted stream never settled"
+    status, tout, reserved = row
+    assert status == "interrupted" and 1 <= tout < 20 and reserved == 0
+
+
+def test_fallback_on_provider_500(proxy: Proxy) -> None:
+    uid, h = proxy.user()
+    openai_key = add_key(proxy, h, "openai")
+    anthropic_key = add_key(proxy, h, "anthropic")
+    body = {"provider": "openai", "model": "gpt-fail500", "key_id": openai_key, "messages": MSGS,
+            "fallback": {"provider": "anthropic", "model": "claude-3-5-haiku-latest", "key_id": anthropic_key}}
+    resp = proxy.http.post("/v1/generate", headers=h, json=body)
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["fallback_used"] is True and resp.json()["provider"] == "anthropic"
+    rows = proxy.sql("select provider, status, error from public.ai_usage where user_id = %s order by created_at",
+                     (uid,))
+    assert [(r[0], r[1]) for r in rows] == [("openai", "error"), ("anthropic", "ok")]
+    assert "500" in rows[0][2]
+    # Streaming falls back too (before the first token).
+    with proxy.http.stream("POST", "/v1/generate", headers=h, json={**body, "stream": True}) as sresp:
+        events = sse_events(sresp)
+    assert events[0][1]["fallback_used"] is True and events[-1][1] == "[DONE]"
+    # Without a fallback the 500 becomes a 502 with the provider named.
+    resp = proxy.http.post("/v1/generate", headers=h, json={**body, "fallback": None})
+    assert resp.status_code == 502 and "openai" in resp.json()["error"]["message"]
+
+
+def test_operator_fallback_from_settings(proxy_factory: Any) -> None:
+    proxy = proxy_factory(ai_fallback="gemini:gemini-2.0-flash", ai_operator_keys={"gemini": "op-gemini-key"})
+    _, h = proxy.user()
+    key = add_key(proxy, h, "openai")
+    resp = proxy.http.post("/v1/generate", headers=h, json={
+        "provider": "openai", "model": "gpt-fail500", "key_id": key, "messages": MSGS})
+    assert resp.status_code == 200 and resp.json()["provider"] == "gemini"
+    assert proxy.fake.requests[-1]["headers"]["x-goog-api-key"] == "op-gemini-key"
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic", "gemini"])
+def test_bad_provider_key_is_401_naming_the_key(proxy: Proxy, provider: str) -> None:
+    uid, h = proxy.user()
+    key_id = add_key(proxy, h, provider, key="bad-key-000000")
+    for stream in (False, True):
+        resp = proxy.http.post("/v1/generate", headers=h, json={
+            "provider": provider, "model": "m", "key_id": key_id, "messages": MSGS, "stream": stream})
+        assert resp.status_code == 401
+        assert f"the {provider} API key was rejected" in resp.json()["error"]["message"]
+    statuses = proxy.sql("select status from public.ai_usage where user_id = %s", (uid,))
+    assert statuses == [("error",), ("error",)]
+
+
+def test_bad_generate_input_rejected_nothing_recorded(proxy: Proxy) -> None:
+    uid, h = proxy.user()
+    key_id = add_key(proxy, h, "openai")
+    base = {"provider": "openai", "model": "gpt-4o-mini", "key_id": key_id, "messages": MSGS}
+    for bad in ({**base, "provider": "nope"}, {**base, "messages": []}, {**base, "messages": [{"role": "x"}]},
+                {**base, "max_tokens": 0}, {**base, "model": ""}):
+        assert proxy.http.post("/v1/generate", headers=h, json=bad).status_code == 400
+    assert proxy.http.post("/v1/generate", headers={**h, "content-type": "application/json"},
+                           content=b"not json").status_code == 400
+    huge = {**base, "messages": [{"role": "user", "content": "x" * (proxy.settings.ai_max_body_bytes + 10)}]}
+    assert proxy.http.post("/v1/generate", headers=h, json=huge).status_code == 413
+    assert proxy.sql("select count(*) from public.ai_usage where user_id = %s", (uid,))[0][0] == 0
+
+
+def test_healthz_and_cors_allow_list(proxy: Proxy) -> None:
+    assert proxy.http.get("/healthz").json() == {"ok": True}
+    pre = proxy.http.options("/v1/generate", headers={
+        "origin": "https://app.example", "access-control-request-method": "POST",
+        "access-control-request-headers": "authorization,content-type"})
+    assert pre.status_code == 200 and pre.headers["access-control-allow-origin"] == "https://app.example"
+    evil = proxy.http.options("/v1/generate", headers={
+        "origin": "https://evil.example", "access-control-request-method": "POST"})
+    assert "access-control-allow-origin" not in evil.headers
+
+
+def test_no_secrets_or_prompts_in_logs(proxy: Proxy, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("DEBUG")
+    _, h = proxy.user()
+    key_id = add_key(proxy, h, "openai", key="sk-very-secret-value-9876")
+    proxy.http.post("/v1/generate", headers=h, json={
+        "provider": "openai", "model": "gpt-4o-mini", "key_id": key_id,
+        "messages": [{"role": "user", "content": "my-private-prompt-text"}]})
+    proxy.http.post("/v1/generate", headers=h, json={
+        "provider": "openai", "model": "gpt-fail500", "key_id": key_id,
+        "messages": [{"role": "user", "content": "my-private-prompt-text"}]})
+    text = caplog.text
+    assert "ai call" in text  # something was logged
+    for secret in ("sk-very-secret-value-9876", "my-private-prompt-text", h["authorization"][7:]):
+        assert secret not in text
