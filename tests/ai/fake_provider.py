@@ -25,8 +25,9 @@ from starlette.routing import Route
 WORDS = ["Hello", " from", " the", " fake", " provider", "."]
 
 
-def chunks_for(model: str) -> list[str]:
-    return [f"w{i} " for i in range(20)] if "slow" in model else WORDS
+def chunks_for(model: str, max_tokens: int | None = None) -> list[str]:
+    words = [f"w{i} " for i in range(20)] if "slow" in model else WORDS
+    return words[:max_tokens] if max_tokens else words
 
 
 class FakeProvider:
@@ -83,7 +84,7 @@ class FakeProvider:
         model = body["model"]
         if "fail500" in model:
             return JSONResponse({"error": {"message": "The server had an error", "type": "server_error"}}, 500)
-        words = chunks_for(model) if body.get("stream") else self._answer(json.dumps(body))
+        words = chunks_for(model, body.get("max_tokens")) if body.get("stream") else self._answer(json.dumps(body))
         prompt_tokens = sum(len(json.dumps(m)) for m in body["messages"]) // 4
         if not body.get("stream"):
             return JSONResponse({
@@ -125,7 +126,7 @@ class FakeProvider:
         model = body["model"]
         if "fail500" in model:
             return JSONResponse({"type": "error", "error": {"type": "api_error", "message": "Internal"}}, 500)
-        words = chunks_for(model) if body.get("stream") else self._answer(json.dumps(body))
+        words = chunks_for(model, body.get("max_tokens")) if body.get("stream") else self._answer(json.dumps(body))
         in_tokens = len(json.dumps(body["messages"])) // 4
         if not body.get("stream"):
             return JSONResponse({
