@@ -65,12 +65,16 @@ class Settings(BaseSettings):
         default=True, validation_alias=AliasChoices("BACKLINE_AI_ALLOW_ANONYMOUS"),
         description="Whether anonymous (is_anonymous) users may use the AI proxy.",
     )
-    ai_jwt_audience: str = Field(default="authenticated", validation_alias=AliasChoices("BACKLINE_AI_JWT_AUDIENCE"))
+    ai_jwt_audience: str = Field(
+        default="authenticated", validation_alias=AliasChoices("BACKLINE_AI_JWT_AUDIENCE")
+    )
     ai_jwks_url: str | None = Field(
         default=None, validation_alias=AliasChoices("BACKLINE_AI_JWKS_URL"),
         description="Default: <SUPABASE_URL>/auth/v1/.well-known/jwks.json.",
     )
-    ai_jwks_ttl_seconds: int = Field(default=600, validation_alias=AliasChoices("BACKLINE_AI_JWKS_TTL_SECONDS"))
+    ai_jwks_ttl_seconds: int = Field(
+        default=600, validation_alias=AliasChoices("BACKLINE_AI_JWKS_TTL_SECONDS")
+    )
     ai_cors_origins: tuple[str, ...] = Field(
         default=(), validation_alias=AliasChoices("BACKLINE_AI_CORS_ORIGINS"),
         description="Origins allowed to call the AI proxy from a browser (JSON list).",
@@ -90,7 +94,8 @@ class Settings(BaseSettings):
         default="https://api.openai.com/v1", validation_alias=AliasChoices("BACKLINE_AI_OPENAI_BASE_URL")
     )
     ai_openai_compat_base_url: str = Field(
-        default="http://127.0.0.1:11434/v1", validation_alias=AliasChoices("BACKLINE_AI_OPENAI_COMPAT_BASE_URL")
+        default="http://127.0.0.1:11434/v1",
+        validation_alias=AliasChoices("BACKLINE_AI_OPENAI_COMPAT_BASE_URL"),
     )
     ai_anthropic_base_url: str = Field(
         default="https://api.anthropic.com", validation_alias=AliasChoices("BACKLINE_AI_ANTHROPIC_BASE_URL")
@@ -107,7 +112,9 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("BACKLINE_AI_FALLBACK"),
         description="Secondary 'provider:model' (operator key) used when the primary fails (5xx/down).",
     )
-    ai_default_max_tokens: int = Field(default=1024, validation_alias=AliasChoices("BACKLINE_AI_DEFAULT_MAX_TOKENS"))
+    ai_default_max_tokens: int = Field(
+        default=1024, validation_alias=AliasChoices("BACKLINE_AI_DEFAULT_MAX_TOKENS")
+    )
 
 
 @lru_cache(maxsize=1)

@@ -34,11 +34,25 @@ def fake_provider() -> Iterator[FakeProvider]:
     fake.stop()
 
 
-def make_token(user_id: uuid.UUID | str, *, secret: str = SECRET, exp: int | None = None,
-               aud: str = "authenticated", role: str = "authenticated", **extra: Any) -> str:
+def make_token(
+    user_id: uuid.UUID | str,
+    *,
+    secret: str = SECRET,
+    exp: int | None = None,
+    aud: str = "authenticated",
+    role: str = "authenticated",
+    **extra: Any,
+) -> str:
     now = int(time.time())
-    claims = {"sub": str(user_id), "role": role, "aud": aud, "iat": now, "exp": exp or now + 3600,
-              "is_anonymous": False, **extra}
+    claims = {
+        "sub": str(user_id),
+        "role": role,
+        "aud": aud,
+        "iat": now,
+        "exp": exp or now + 3600,
+        "is_anonymous": False,
+        **extra,
+    }
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
@@ -82,10 +96,16 @@ def proxy_factory(clone_url: str, fake_provider: FakeProvider) -> Iterator[Calla
 
     def make(**overrides: Any) -> Proxy:
         values: dict[str, Any] = dict(
-            jwt_secret=SECRET, ai_master_keys=MASTER_A, ai_openai_base_url=fake_provider.url + "/v1",
-            ai_openai_compat_base_url=fake_provider.url + "/v1", ai_anthropic_base_url=fake_provider.url,
-            ai_gemini_base_url=fake_provider.url, ai_pool_min=1, ai_pool_max=12,
-            ai_cors_origins=("https://app.example",), ai_provider_timeout_seconds=10.0,
+            jwt_secret=SECRET,
+            ai_master_keys=MASTER_A,
+            ai_openai_base_url=fake_provider.url + "/v1",
+            ai_openai_compat_base_url=fake_provider.url + "/v1",
+            ai_anthropic_base_url=fake_provider.url,
+            ai_gemini_base_url=fake_provider.url,
+            ai_pool_min=1,
+            ai_pool_max=12,
+            ai_cors_origins=("https://app.example",),
+            ai_provider_timeout_seconds=10.0,
         )
         values.update(overrides)
         settings = Settings.model_construct(**{**Settings().model_dump(), **values})

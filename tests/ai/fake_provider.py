@@ -34,12 +34,21 @@ class FakeProvider:
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
         self.detect_answer = '{"items": [{"name": "vinyl record", "confidence": 0.93, "category": "music"}]}'
-        self.app = Starlette(routes=[
-            Route("/v1/chat/completions", self.openai, methods=["POST"]),
-            Route("/v1/messages", self.anthropic, methods=["POST"]),
-            Route("/v1beta/models/{rest:path}", self.gemini, methods=["POST"]),
-            Route("/auth/v1/.well-known/jwks.json", self.jwks_endpoint, methods=["GET"]),
-        ])
+        self.app = Starlette(
+            routes=[
+                Route("/v1/chat/completions", self.openai, methods=["POST"]),
+                Route("/v1/messages", self.anthropic, methods=["POST"]),
+                Route("/v1beta/models/{rest:path}", self.gemini, methods=["POST"]),
+                Route("/auth/v1/.well-known/jwks.json", self.jwks_endpoint, methods=["GET"]),
+                Route(
+                    "/storage/v1/object/authenticated/{bucket}/{path:path}",
+                    self.storage_object,
+                    methods=["GET"],
+                ),
+            ]
+        )
+        # Fake Supabase Storage: {(bucket, path): (allowed bearer token, mime, bytes)}
+        self.objects: dict[tuple[str, str], tuple[str, str, bytes]] = {}
         self.jwks: dict[str, Any] = {"keys": []}
         self.jwks_fetches = 0
         self.server: uvicorn.Server | None = None
@@ -63,8 +72,14 @@ class FakeProvider:
 
     async def _record(self, request: Request) -> dict[str, Any]:
         body = await request.json()
-        self.requests.append({"path": request.url.path, "query": str(request.url.query),
-                              "headers": dict(request.headers), "body": body})
+        self.requests.append(
+            {
+                "path": request.url.path,
+                "query": str(request.url.query),
+                "headers": dict(request.headers),
+                "body": body,
+            }
+        )
         return dict(body)
 
     def _answer(self, body_text: str) -> list[str]:
@@ -74,41 +89,86 @@ class FakeProvider:
         self.jwks_fetches += 1
         return JSONResponse(self.jwks)
 
+    async def storage_object(self, request: Request) -> Response:
+        found = self.objects.get((request.path_params["bucket"], request.path_params["path"]))
+        token = request.headers.get("authorization", "").removeprefix("Bearer ")
+        if found is None or found[0] != token:
+            return JSONResponse(
+                {"statusCode": "404", "error": "not_found", "message": "Object not found"}, 400
+            )
+        return Response(found[2], media_type=found[1])
+
     # -- OpenAI ---------------------------------------------------------------------------
     async def openai(self, request: Request) -> Response:
         body = await self._record(request)
         key = request.headers.get("authorization", "").removeprefix("Bearer ")
         if key.startswith("bad"):
-            return JSONResponse({"error": {"message": "Incorrect API key provided: bad***.", "type":
-                                 "invalid_request_error", "param": None, "code": "invalid_api_key"}}, 401)
+            return JSONResponse(
+                {
+                    "error": {
+                        "message": "Incorrect API key provided: bad***.",
+                        "type": "invalid_request_error",
+                        "param": None,
+                        "code": "invalid_api_key",
+                    }
+                },
+                401,
+            )
         model = body["model"]
         if "fail500" in model:
-            return JSONResponse({"error": {"message": "The server had an error", "type": "server_error"}}, 500)
-        words = chunks_for(model, body.get("max_tokens")) if body.get("stream") else self._answer(json.dumps(body))
+            return JSONResponse(
+                {"error": {"message": "The server had an error", "type": "server_error"}}, 500
+            )
+        words = (
+            chunks_for(model, body.get("max_tokens"))
+            if body.get("stream")
+            else self._answer(json.dumps(body))
+        )
         prompt_tokens = sum(len(json.dumps(m)) for m in body["messages"]) // 4
         if not body.get("stream"):
-            return JSONResponse({
-                "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": model,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(words)},
-                             "finish_reason": "stop"}],
-                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(words),
-                          "total_tokens": prompt_tokens + len(words)},
-            })
+            return JSONResponse(
+                {
+                    "id": "chatcmpl-1",
+                    "object": "chat.completion",
+                    "created": 1,
+                    "model": model,
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": "".join(words)},
+                            "finish_reason": "stop",
+                        }
+                    ],
+                    "usage": {
+                        "prompt_tokens": prompt_tokens,
+                        "completion_tokens": len(words),
+                        "total_tokens": prompt_tokens + len(words),
+                    },
+                }
+            )
 
         async def gen() -> AsyncIterator[bytes]:
             base = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": model}
-            first = {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
-                                          "finish_reason": None}]}
+            first = {
+                **base,
+                "choices": [
+                    {"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}
+                ],
+            }
             yield f"data: {json.dumps(first)}\n\n".encode()
             for w in words:
                 if "slow" in model:
                     await asyncio.sleep(0.05)
                 chunk = {**base, "choices": [{"index": 0, "delta": {"content": w}, "finish_reason": None}]}
                 yield f"data: {json.dumps(chunk)}\n\n".encode()
-            yield f"data: {json.dumps({**base, 'choices': [{'index': 0, 'delta': {}, 'finish_reason': 'stop'}]})}\n\n".encode()
+            stop = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+            yield f"data: {json.dumps(stop)}\n\n".encode()
             if (body.get("stream_options") or {}).get("include_usage"):
-                usage = {"prompt_tokens": prompt_tokens, "completion_tokens": len(words),
-                         "total_tokens": prompt_tokens + len(words)}
+                usage = {
+                    "prompt_tokens": prompt_tokens,
+                    "completion_tokens": len(words),
+                    "total_tokens": prompt_tokens + len(words),
+                }
                 yield f"data: {json.dumps({**base, 'choices': [], 'usage': usage})}\n\n".encode()
             yield b"data: [DONE]\n\n"
 
@@ -118,42 +178,82 @@ class FakeProvider:
     async def anthropic(self, request: Request) -> Response:
         body = await self._record(request)
         if request.headers.get("x-api-key", "").startswith("bad"):
-            return JSONResponse({"type": "error", "error": {"type": "authentication_error",
-                                                            "message": "invalid x-api-key"}}, 401)
+            return JSONResponse(
+                {"type": "error", "error": {"type": "authentication_error", "message": "invalid x-api-key"}},
+                401,
+            )
         if request.headers.get("anthropic-version") != "2023-06-01":
-            return JSONResponse({"type": "error", "error": {"type": "invalid_request_error",
-                                                            "message": "anthropic-version required"}}, 400)
+            return JSONResponse(
+                {
+                    "type": "error",
+                    "error": {"type": "invalid_request_error", "message": "anthropic-version required"},
+                },
+                400,
+            )
         model = body["model"]
         if "fail500" in model:
             return JSONResponse({"type": "error", "error": {"type": "api_error", "message": "Internal"}}, 500)
-        words = chunks_for(model, body.get("max_tokens")) if body.get("stream") else self._answer(json.dumps(body))
+        words = (
+            chunks_for(model, body.get("max_tokens"))
+            if body.get("stream")
+            else self._answer(json.dumps(body))
+        )
         in_tokens = len(json.dumps(body["messages"])) // 4
         if not body.get("stream"):
-            return JSONResponse({
-                "id": "msg_1", "type": "message", "role": "assistant", "model": model,
-                "content": [{"type": "text", "text": "".join(words)}], "stop_reason": "end_turn",
-                "stop_sequence": None, "usage": {"input_tokens": in_tokens, "output_tokens": len(words)},
-            })
+            return JSONResponse(
+                {
+                    "id": "msg_1",
+                    "type": "message",
+                    "role": "assistant",
+                    "model": model,
+                    "content": [{"type": "text", "text": "".join(words)}],
+                    "stop_reason": "end_turn",
+                    "stop_sequence": None,
+                    "usage": {"input_tokens": in_tokens, "output_tokens": len(words)},
+                }
+            )
 
         def ev(name: str, data: dict[str, Any]) -> bytes:
             return f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
 
         async def gen() -> AsyncIterator[bytes]:
-            yield ev("message_start", {"type": "message_start", "message": {
-                "id": "msg_1", "type": "message", "role": "assistant", "content": [], "model": model,
-                "stop_reason": None, "stop_sequence": None,
-                "usage": {"input_tokens": in_tokens, "output_tokens": 1}}})
-            yield ev("content_block_start", {"type": "content_block_start", "index": 0,
-                                             "content_block": {"type": "text", "text": ""}})
+            yield ev(
+                "message_start",
+                {
+                    "type": "message_start",
+                    "message": {
+                        "id": "msg_1",
+                        "type": "message",
+                        "role": "assistant",
+                        "content": [],
+                        "model": model,
+                        "stop_reason": None,
+                        "stop_sequence": None,
+                        "usage": {"input_tokens": in_tokens, "output_tokens": 1},
+                    },
+                },
+            )
+            yield ev(
+                "content_block_start",
+                {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+            )
             yield ev("ping", {"type": "ping"})
             for w in words:
                 if "slow" in model:
                     await asyncio.sleep(0.05)
-                yield ev("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                                 "delta": {"type": "text_delta", "text": w}})
+                yield ev(
+                    "content_block_delta",
+                    {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": w}},
+                )
             yield ev("content_block_stop", {"type": "content_block_stop", "index": 0})
-            yield ev("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn",
-                                       "stop_sequence": None}, "usage": {"output_tokens": len(words)}})
+            yield ev(
+                "message_delta",
+                {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                    "usage": {"output_tokens": len(words)},
+                },
+            )
             yield ev("message_stop", {"type": "message_stop"})
 
         return StreamingResponse(gen(), media_type="text/event-stream")
@@ -164,20 +264,40 @@ class FakeProvider:
         rest = request.path_params["rest"]
         model, _, method = rest.partition(":")
         if request.headers.get("x-goog-api-key", "").startswith("bad"):
-            return JSONResponse({"error": {"code": 400, "message": "API key not valid. Please pass a valid API key.",
-                                           "status": "INVALID_ARGUMENT"}}, 400)
+            return JSONResponse(
+                {
+                    "error": {
+                        "code": 400,
+                        "message": "API key not valid. Please pass a valid API key.",
+                        "status": "INVALID_ARGUMENT",
+                    }
+                },
+                400,
+            )
         if "fail500" in model:
-            return JSONResponse({"error": {"code": 500, "message": "Internal error", "status": "INTERNAL"}}, 500)
+            return JSONResponse(
+                {"error": {"code": 500, "message": "Internal error", "status": "INTERNAL"}}, 500
+            )
         in_tokens = len(json.dumps(body["contents"])) // 4
         if method == "generateContent":
             words = self._answer(json.dumps(body))
-            return JSONResponse({
-                "candidates": [{"content": {"parts": [{"text": "".join(words)}], "role": "model"},
-                                "finishReason": "STOP", "index": 0}],
-                "usageMetadata": {"promptTokenCount": in_tokens, "candidatesTokenCount": len(words),
-                                  "totalTokenCount": in_tokens + len(words)},
-                "modelVersion": model,
-            })
+            return JSONResponse(
+                {
+                    "candidates": [
+                        {
+                            "content": {"parts": [{"text": "".join(words)}], "role": "model"},
+                            "finishReason": "STOP",
+                            "index": 0,
+                        }
+                    ],
+                    "usageMetadata": {
+                        "promptTokenCount": in_tokens,
+                        "candidatesTokenCount": len(words),
+                        "totalTokenCount": in_tokens + len(words),
+                    },
+                    "modelVersion": model,
+                }
+            )
         if method != "streamGenerateContent" or request.query_params.get("alt") != "sse":
             return JSONResponse({"error": {"code": 404, "message": "not found", "status": "NOT_FOUND"}}, 404)
         words = chunks_for(model)
@@ -186,10 +306,15 @@ class FakeProvider:
             for i, w in enumerate(words):
                 if "slow" in model:
                     await asyncio.sleep(0.05)
-                chunk = {"candidates": [{"content": {"parts": [{"text": w}], "role": "model"}, "index": 0}],
-                         "usageMetadata": {"promptTokenCount": in_tokens, "candidatesTokenCount": i + 1,
-                                           "totalTokenCount": in_tokens + i + 1},
-                         "modelVersion": model}
+                chunk = {
+                    "candidates": [{"content": {"parts": [{"text": w}], "role": "model"}, "index": 0}],
+                    "usageMetadata": {
+                        "promptTokenCount": in_tokens,
+                        "candidatesTokenCount": i + 1,
+                        "totalTokenCount": in_tokens + i + 1,
+                    },
+                    "modelVersion": model,
+                }
                 if i == len(words) - 1:
                     chunk["candidates"][0]["finishReason"] = "STOP"
                 yield f"data: {json.dumps(chunk)}\r\n\r\n".encode()

@@ -21,8 +21,14 @@ def _jwk(private: Any, kid: str, alg: str) -> dict[str, Any]:
 
 def _claims(uid: Any, **extra: Any) -> dict[str, Any]:
     now = int(time.time())
-    return {"sub": str(uid), "role": "authenticated", "aud": "authenticated", "iat": now, "exp": now + 600,
-            **extra}
+    return {
+        "sub": str(uid),
+        "role": "authenticated",
+        "aud": "authenticated",
+        "iat": now,
+        "exp": now + 600,
+        **extra,
+    }
 
 
 def keys_status(proxy: Proxy, token: str) -> int:
@@ -38,9 +44,14 @@ def test_hs256_token_accepted_and_bad_tokens_refused(proxy: Proxy) -> None:
     wrong_aud = make_token(uid, aud="somebody-else")
     anon_role = make_token(uid, role="anon")
     none_alg = jwt.encode(_claims(uid), key=None, algorithm="none")  # type: ignore[arg-type]
-    for token, message in ((forged, "invalid token"), (expired, "token expired"),
-                           (wrong_aud, "audience"), (anon_role, "signed-in user"),
-                           (none_alg, "unsupported"), ("garbage", "malformed")):
+    for token, message in (
+        (forged, "invalid token"),
+        (expired, "token expired"),
+        (wrong_aud, "audience"),
+        (anon_role, "signed-in user"),
+        (none_alg, "unsupported"),
+        ("garbage", "malformed"),
+    ):
         resp = proxy.http.get("/v1/keys", headers={"authorization": f"Bearer {token}"})
         assert resp.status_code == 401, token
         assert message in resp.json()["error"]["message"]
@@ -69,8 +80,12 @@ def test_jwks_es256_and_rs256_with_rotation(proxy_factory: Any, fake_provider: A
 
     # Signed by a key the JWKS does not publish (same kid): refused.
     other = ec.generate_private_key(ec.SECP256R1())
-    assert keys_status(proxy, jwt.encode(_claims(uid), other, algorithm="ES256", headers={"kid": "k1"})) == 401
-    expired = jwt.encode(_claims(uid, exp=int(time.time()) - 30), ec_key, algorithm="ES256", headers={"kid": "k1"})
+    assert (
+        keys_status(proxy, jwt.encode(_claims(uid), other, algorithm="ES256", headers={"kid": "k1"})) == 401
+    )
+    expired = jwt.encode(
+        _claims(uid, exp=int(time.time()) - 30), ec_key, algorithm="ES256", headers={"kid": "k1"}
+    )
     assert keys_status(proxy, expired) == 401
 
     # Rotation: a new kid appears in the JWKS; an unknown kid triggers a refetch (once the

@@ -29,13 +29,18 @@ def sse_events(resp: httpx.Response) -> list[tuple[float, Any]]:
     return out
 
 
-@pytest.mark.parametrize("provider,model", [("openai", "gpt-4o-mini"), ("anthropic", "claude-3-5-haiku-latest"),
-                                            ("gemini", "gemini-2.0-flash")])
+@pytest.mark.parametrize(
+    "provider,model",
+    [("openai", "gpt-4o-mini"), ("anthropic", "claude-3-5-haiku-latest"), ("gemini", "gemini-2.0-flash")],
+)
 def test_generate_json_each_provider_records_usage(proxy: Proxy, provider: str, model: str) -> None:
     uid, h = proxy.user()
     key_id = add_key(proxy, h, provider)
-    resp = proxy.http.post("/v1/generate", headers=h, json={
-        "provider": provider, "model": model, "key_id": key_id, "messages": MSGS, "max_tokens": 50})
+    resp = proxy.http.post(
+        "/v1/generate",
+        headers=h,
+        json={"provider": provider, "model": model, "key_id": key_id, "messages": MSGS, "max_tokens": 50},
+    )
     assert resp.status_code == 200, resp.text
     body = resp.json()
     assert body["text"] == "Hello from the fake provider."
@@ -50,23 +55,33 @@ def test_generate_json_each_provider_records_usage(proxy: Proxy, provider: str, 
         assert sent["body"]["generationConfig"]["maxOutputTokens"] == 50
     else:
         assert sent["body"]["messages"][0] == {"role": "system", "content": "be brief"}
-    rows = proxy.sql("select provider, model, status, input_tokens, output_tokens, cost_usd, reserved_usd,"
-                     " latency_ms from public.ai_usage where user_id = %s", (uid,))
+    rows = proxy.sql(
+        "select provider, model, status, input_tokens, output_tokens, cost_usd, reserved_usd,"
+        " latency_ms from public.ai_usage where user_id = %s",
+        (uid,),
+    )
     assert len(rows) == 1
     p, m, status, tin, tout, cost, reserved, latency = rows[0]
     assert (p, m, status, tout) == (provider, model, "ok", 6) and tin > 0
     assert cost > 0 and reserved == 0 and latency >= 0
-    assert proxy.sql("select reserved_usd from private.ai_budget_months where user_id = %s", (uid,))[0][0] == 0
+    assert (
+        proxy.sql("select reserved_usd from private.ai_budget_months where user_id = %s", (uid,))[0][0] == 0
+    )
 
 
-@pytest.mark.parametrize("provider,model", [("openai", "gpt-slow"), ("anthropic", "claude-slow"),
-                                            ("gemini", "gemini-slow")])
+@pytest.mark.parametrize(
+    "provider,model", [("openai", "gpt-slow"), ("anthropic", "claude-slow"), ("gemini", "gemini-slow")]
+)
 def test_streaming_delivers_tokens_incrementally(proxy: Proxy, provider: str, model: str) -> None:
     uid, h = proxy.user()
     key_id = add_key(proxy, h, provider)
     started = time.perf_counter()
-    with proxy.http.stream("POST", "/v1/generate", headers=h, json={
-            "provider": provider, "model": model, "key_id": key_id, "messages": MSGS, "stream": True}) as resp:
+    with proxy.http.stream(
+        "POST",
+        "/v1/generate",
+        headers=h,
+        json={"provider": provider, "model": model, "key_id": key_id, "messages": MSGS, "stream": True},
+    ) as resp:
         assert resp.status_code == 200
         assert resp.headers["content-type"].startswith("text/event-stream")
         events = sse_events(resp)
@@ -80,15 +95,20 @@ def test_streaming_delivers_tokens_incrementally(proxy: Proxy, provider: str, mo
     done = events[-2][1]
     assert done["usage"]["output_tokens"] == 20
     (status, tout, streamed) = proxy.sql(
-        "select status, output_tokens, streamed from public.ai_usage where user_id = %s", (uid,))[0]
+        "select status, output_tokens, streamed from public.ai_usage where user_id = %s", (uid,)
+    )[0]
     assert (status, tout, streamed) == ("ok", 20, True)
 
 
 def test_interrupted_stream_is_recorded_with_tokens_so_far(proxy: Proxy) -> None:
     uid, h = proxy.user()
     key_id = add_key(proxy, h, "openai")
-    with proxy.http.stream("POST", "/v1/generate", headers=h, json={
-            "provider": "openai", "model": "gpt-slow", "key_id": key_id, "messages": MSGS, "stream": True}) as resp:
+    with proxy.http.stream(
+        "POST",
+        "/v1/generate",
+        headers=h,
+        json={"provider": "openai", "model": "gpt-slow", "key_id": key_id, "messages": MSGS, "stream": True},
+    ) as resp:
         seen = 0
         for line in resp.iter_lines():
             if '"delta"' in line:
@@ -98,8 +118,11 @@ def test_interrupted_stream_is_recorded_with_tokens_so_far(proxy: Proxy) -> None
     deadline = time.time() + 5
     row = None
     while time.time() < deadline:
-        rows = proxy.sql("select status, output_tokens, reserved_usd from public.ai_usage where user_id = %s"
-                         " and status <> 'pending'", (uid,))
+        rows = proxy.sql(
+            "select status, output_tokens, reserved_usd from public.ai_usage where user_id = %s"
+            " and status <> 'pending'",
+            (uid,),
+        )
         if rows:
             row = rows[0]
             break
@@ -113,13 +136,19 @@ def test_fallback_on_provider_500(proxy: Proxy) -> None:
     uid, h = proxy.user()
     openai_key = add_key(proxy, h, "openai")
     anthropic_key = add_key(proxy, h, "anthropic")
-    body = {"provider": "openai", "model": "gpt-fail500", "key_id": openai_key, "messages": MSGS,
-            "fallback": {"provider": "anthropic", "model": "claude-3-5-haiku-latest", "key_id": anthropic_key}}
+    body = {
+        "provider": "openai",
+        "model": "gpt-fail500",
+        "key_id": openai_key,
+        "messages": MSGS,
+        "fallback": {"provider": "anthropic", "model": "claude-3-5-haiku-latest", "key_id": anthropic_key},
+    }
     resp = proxy.http.post("/v1/generate", headers=h, json=body)
     assert resp.status_code == 200, resp.text
     assert resp.json()["fallback_used"] is True and resp.json()["provider"] == "anthropic"
-    rows = proxy.sql("select provider, status, error from public.ai_usage where user_id = %s order by created_at",
-                     (uid,))
+    rows = proxy.sql(
+        "select provider, status, error from public.ai_usage where user_id = %s order by created_at", (uid,)
+    )
     assert [(r[0], r[1]) for r in rows] == [("openai", "error"), ("anthropic", "ok")]
     assert "500" in rows[0][2]
     # Streaming falls back too (before the first token).
@@ -135,8 +164,11 @@ def test_operator_fallback_from_settings(proxy_factory: Any) -> None:
     proxy = proxy_factory(ai_fallback="gemini:gemini-2.0-flash", ai_operator_keys={"gemini": "op-gemini-key"})
     _, h = proxy.user()
     key = add_key(proxy, h, "openai")
-    resp = proxy.http.post("/v1/generate", headers=h, json={
-        "provider": "openai", "model": "gpt-fail500", "key_id": key, "messages": MSGS})
+    resp = proxy.http.post(
+        "/v1/generate",
+        headers=h,
+        json={"provider": "openai", "model": "gpt-fail500", "key_id": key, "messages": MSGS},
+    )
     assert resp.status_code == 200 and resp.json()["provider"] == "gemini"
     assert proxy.fake.requests[-1]["headers"]["x-goog-api-key"] == "op-gemini-key"
 
@@ -146,8 +178,11 @@ def test_bad_provider_key_is_401_naming_the_key(proxy: Proxy, provider: str) -> 
     uid, h = proxy.user()
     key_id = add_key(proxy, h, provider, key="bad-key-000000")
     for stream in (False, True):
-        resp = proxy.http.post("/v1/generate", headers=h, json={
-            "provider": provider, "model": "m", "key_id": key_id, "messages": MSGS, "stream": stream})
+        resp = proxy.http.post(
+            "/v1/generate",
+            headers=h,
+            json={"provider": provider, "model": "m", "key_id": key_id, "messages": MSGS, "stream": stream},
+        )
         assert resp.status_code == 401
         assert f"the {provider} API key was rejected" in resp.json()["error"]["message"]
     statuses = proxy.sql("select status from public.ai_usage where user_id = %s", (uid,))
@@ -158,11 +193,20 @@ def test_bad_generate_input_rejected_nothing_recorded(proxy: Proxy) -> None:
     uid, h = proxy.user()
     key_id = add_key(proxy, h, "openai")
     base = {"provider": "openai", "model": "gpt-4o-mini", "key_id": key_id, "messages": MSGS}
-    for bad in ({**base, "provider": "nope"}, {**base, "messages": []}, {**base, "messages": [{"role": "x"}]},
-                {**base, "max_tokens": 0}, {**base, "model": ""}):
+    for bad in (
+        {**base, "provider": "nope"},
+        {**base, "messages": []},
+        {**base, "messages": [{"role": "x"}]},
+        {**base, "max_tokens": 0},
+        {**base, "model": ""},
+    ):
         assert proxy.http.post("/v1/generate", headers=h, json=bad).status_code == 400
-    assert proxy.http.post("/v1/generate", headers={**h, "content-type": "application/json"},
-                           content=b"not json").status_code == 400
+    assert (
+        proxy.http.post(
+            "/v1/generate", headers={**h, "content-type": "application/json"}, content=b"not json"
+        ).status_code
+        == 400
+    )
     huge = {**base, "messages": [{"role": "user", "content": "x" * (proxy.settings.ai_max_body_bytes + 10)}]}
     assert proxy.http.post("/v1/generate", headers=h, json=huge).status_code == 413
     assert proxy.sql("select count(*) from public.ai_usage where user_id = %s", (uid,))[0][0] == 0
@@ -170,12 +214,18 @@ def test_bad_generate_input_rejected_nothing_recorded(proxy: Proxy) -> None:
 
 def test_healthz_and_cors_allow_list(proxy: Proxy) -> None:
     assert proxy.http.get("/healthz").json() == {"ok": True}
-    pre = proxy.http.options("/v1/generate", headers={
-        "origin": "https://app.example", "access-control-request-method": "POST",
-        "access-control-request-headers": "authorization,content-type"})
+    pre = proxy.http.options(
+        "/v1/generate",
+        headers={
+            "origin": "https://app.example",
+            "access-control-request-method": "POST",
+            "access-control-request-headers": "authorization,content-type",
+        },
+    )
     assert pre.status_code == 200 and pre.headers["access-control-allow-origin"] == "https://app.example"
-    evil = proxy.http.options("/v1/generate", headers={
-        "origin": "https://evil.example", "access-control-request-method": "POST"})
+    evil = proxy.http.options(
+        "/v1/generate", headers={"origin": "https://evil.example", "access-control-request-method": "POST"}
+    )
     assert "access-control-allow-origin" not in evil.headers
 
 
@@ -183,12 +233,26 @@ def test_no_secrets_or_prompts_in_logs(proxy: Proxy, caplog: pytest.LogCaptureFi
     caplog.set_level("DEBUG")
     _, h = proxy.user()
     key_id = add_key(proxy, h, "openai", key="sk-very-secret-value-9876")
-    proxy.http.post("/v1/generate", headers=h, json={
-        "provider": "openai", "model": "gpt-4o-mini", "key_id": key_id,
-        "messages": [{"role": "user", "content": "my-private-prompt-text"}]})
-    proxy.http.post("/v1/generate", headers=h, json={
-        "provider": "openai", "model": "gpt-fail500", "key_id": key_id,
-        "messages": [{"role": "user", "content": "my-private-prompt-text"}]})
+    proxy.http.post(
+        "/v1/generate",
+        headers=h,
+        json={
+            "provider": "openai",
+            "model": "gpt-4o-mini",
+            "key_id": key_id,
+            "messages": [{"role": "user", "content": "my-private-prompt-text"}],
+        },
+    )
+    proxy.http.post(
+        "/v1/generate",
+        headers=h,
+        json={
+            "provider": "openai",
+            "model": "gpt-fail500",
+            "key_id": key_id,
+            "messages": [{"role": "user", "content": "my-private-prompt-text"}],
+        },
+    )
     text = caplog.text
     assert "ai call" in text  # something was logged
     for secret in ("sk-very-secret-value-9876", "my-private-prompt-text", h["authorization"][7:]):

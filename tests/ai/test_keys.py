@@ -16,15 +16,24 @@ SECRET_KEY = "sk-test-abcdefghijklmnop1234"
 
 
 def store(proxy: Proxy, headers: dict[str, str], **body: Any) -> dict[str, Any]:
-    resp = proxy.http.post("/v1/keys", json={"provider": "openai", "key": SECRET_KEY, **body}, headers=headers)
+    resp = proxy.http.post(
+        "/v1/keys", json={"provider": "openai", "key": SECRET_KEY, **body}, headers=headers
+    )
     assert resp.status_code == 201, resp.text
     return dict(resp.json())
 
 
 def generate(proxy: Proxy, headers: dict[str, str], key_id: str, provider: str = "openai") -> Any:
-    return proxy.http.post("/v1/generate", headers=headers, json={
-        "provider": provider, "model": "gpt-4o-mini", "key_id": key_id,
-        "messages": [{"role": "user", "content": "hi"}]})
+    return proxy.http.post(
+        "/v1/generate",
+        headers=headers,
+        json={
+            "provider": provider,
+            "model": "gpt-4o-mini",
+            "key_id": key_id,
+            "messages": [{"role": "user", "content": "hi"}],
+        },
+    )
 
 
 def test_key_round_trip_lists_metadata_only_and_reaches_provider(proxy: Proxy) -> None:
@@ -57,7 +66,7 @@ def test_metadata_rls_owner_only(db: psycopg.Connection[Any], make_user: Any) ->
     owner, stranger = make_user(), make_user()
     with act_as(db, owner) as cur:
         cur.execute("select private.ai_key_store('openai', 'l', 'abcd', null, 'a', '\\x00', '\\x00')")
-        (key_id,) = cur.fetchone()
+        (key_id,) = cur.fetchone() or (None,)
         cur.execute("select count(*) from public.ai_keys")
         assert cur.fetchone() == (1,)
         with act_as(db, stranger) as c2:
@@ -73,7 +82,9 @@ def test_metadata_rls_owner_only(db: psycopg.Connection[Any], make_user: Any) ->
     with pytest.raises(psycopg.errors.InsufficientPrivilege), act_as(db, None, "anon") as cur:
         cur.execute("select * from public.ai_keys")
     with pytest.raises(psycopg.errors.InsufficientPrivilege), act_as(db, owner) as cur:
-        cur.execute("insert into public.ai_keys (user_id, provider, last4) values (%s, 'openai', 'x')", (owner,))
+        cur.execute(
+            "insert into public.ai_keys (user_id, provider, last4) values (%s, 'openai', 'x')", (owner,)
+        )
 
 
 def test_user_cannot_use_or_delete_another_users_key(proxy: Proxy) -> None:
@@ -94,7 +105,9 @@ def test_expired_key_unusable_and_cleaned_up(proxy: Proxy) -> None:
     _, h = proxy.user()
     row = store(proxy, h, expires_in_hours=1)
     assert row["expires_at"] is not None
-    proxy.sql("update public.ai_keys set expires_at = now() - interval '1 second' where id = %s", (row["id"],))
+    proxy.sql(
+        "update public.ai_keys set expires_at = now() - interval '1 second' where id = %s", (row["id"],)
+    )
     assert generate(proxy, h, row["id"]).status_code == 404
     assert proxy.http.get("/v1/keys", headers=h).json()["keys"] == []
     dry = proxy.sql("select * from private.cleanup_ai_keys(10, true)")
@@ -108,9 +121,12 @@ def test_expired_key_unusable_and_cleaned_up(proxy: Proxy) -> None:
 
 def test_bad_key_input_rejected_and_nothing_stored(proxy: Proxy) -> None:
     _, h = proxy.user()
-    for body in ({"provider": "nope", "key": "x"}, {"provider": "openai"},
-                 {"provider": "openai", "key": "sk-1234567890", "expires_in_hours": -1},
-                 {"provider": "openai", "key": "k" * 5000}):
+    for body in (
+        {"provider": "nope", "key": "x"},
+        {"provider": "openai"},
+        {"provider": "openai", "key": "sk-1234567890", "expires_in_hours": -1},
+        {"provider": "openai", "key": "k" * 5000},
+    ):
         assert proxy.http.post("/v1/keys", json=body, headers=h).status_code == 400
     assert proxy.sql("select count(*) from public.ai_keys")[0][0] == 0
 
@@ -129,8 +145,9 @@ def test_rotation_rewraps_every_key_and_keeps_them_usable(proxy_factory: Any) ->
     for key_id in ids:
         assert generate(only_b, h, key_id).status_code == 200
     # The old master key alone can no longer open them.
-    (kid, wrapped, ct) = proxy.sql("select master_key_id, wrapped_dek, ciphertext from private.ai_key_secrets"
-                                   " limit 1")[0]
+    (kid, wrapped, ct) = proxy.sql(
+        "select master_key_id, wrapped_dek, ciphertext from private.ai_key_secrets limit 1"
+    )[0]
     with pytest.raises(KeyDecryptError):
         MasterKeys.parse(MASTER_A).open(Sealed(kid, bytes(wrapped), bytes(ct)), b"x")
 

@@ -56,7 +56,7 @@ class Ctx:
 def test_generate_appends_to_room_chat_only_for_members(proxy: Proxy) -> None:
     proxy.sql(ROOMS_STUB)
     member, h = proxy.user()
-    outsider, h_out = proxy.user()
+    _, h_out = proxy.user()
     element = uuid.uuid4()
     proxy.sql("insert into public.test_room_members values (%s, %s)", (element, member))
     body = {"provider": "openai", "model": "gpt-4o-mini", "messages": MSGS, "chat_element_id": str(element)}
@@ -64,16 +64,26 @@ def test_generate_appends_to_room_chat_only_for_members(proxy: Proxy) -> None:
     assert ok.status_code == 200, ok.text
     rows = proxy.sql("select role, content, author from public.test_chat")
     assert rows == [("assistant", "Hello from the fake provider.", member)]
-    refused = proxy.http.post("/v1/generate", headers=h_out, json={**body, "key_id": add_key(proxy, h_out, "openai")})
+    refused = proxy.http.post(
+        "/v1/generate", headers=h_out, json={**body, "key_id": add_key(proxy, h_out, "openai")}
+    )
     assert refused.status_code == 403
     assert proxy.sql("select count(*) from public.test_chat")[0][0] == 1
 
 
 def test_append_without_rooms_module_is_a_clear_501(proxy: Proxy) -> None:
     _, h = proxy.user()
-    resp = proxy.http.post("/v1/generate", headers=h, json={
-        "provider": "openai", "model": "gpt-4o-mini", "messages": MSGS, "key_id": add_key(proxy, h, "openai"),
-        "chat_element_id": str(uuid.uuid4())})
+    resp = proxy.http.post(
+        "/v1/generate",
+        headers=h,
+        json={
+            "provider": "openai",
+            "model": "gpt-4o-mini",
+            "messages": MSGS,
+            "key_id": add_key(proxy, h, "openai"),
+            "chat_element_id": str(uuid.uuid4()),
+        },
+    )
     assert resp.status_code == 501 and "append_chat_message" in resp.json()["error"]["message"]
 
 
@@ -82,8 +92,10 @@ def queue(proxy: Proxy, uid: uuid.UUID, **cols: Any) -> str:
     names = ", ".join(values)
     marks = ", ".join(["%s"] * len(values))
     with psycopg.connect(proxy.db_url) as conn, act_as(conn, uid, rollback=False) as cur:
-        cur.execute(f"insert into public.ai_requests ({names}) values ({marks}) returning id, status",
-                    list(values.values()))
+        cur.execute(
+            f"insert into public.ai_requests ({names}) values ({marks}) returning id, status",
+            list(values.values()),
+        )
         row = cur.fetchone()
     assert row is not None and row[1] == "queued"
     return str(row[0])
@@ -91,7 +103,7 @@ def queue(proxy: Proxy, uid: uuid.UUID, **cols: Any) -> str:
 
 def test_queue_rls_and_insert_rules(proxy: Proxy) -> None:
     owner, h = proxy.user()
-    stranger, h2 = proxy.user()
+    stranger, _ = proxy.user()
     key = add_key(proxy, h, "openai")
     req = queue(proxy, owner, key_id=key)
     with psycopg.connect(proxy.db_url) as conn:
@@ -102,20 +114,29 @@ def test_queue_rls_and_insert_rules(proxy: Proxy) -> None:
             assert cur.rowcount == 0
         # Someone else's key, forged status/result, and updates are refused.
         with pytest.raises(psycopg.errors.InsufficientPrivilege), act_as(conn, stranger) as cur:
-            cur.execute("insert into public.ai_requests (provider, model, messages, key_id) values"
-                        " ('openai', 'm', '[{\"role\":\"user\",\"content\":\"x\"}]', %s)", (key,))
+            cur.execute(
+                "insert into public.ai_requests (provider, model, messages, key_id) values"
+                ' (\'openai\', \'m\', \'[{"role":"user","content":"x"}]\', %s)',
+                (key,),
+            )
         with pytest.raises(psycopg.errors.InsufficientPrivilege), act_as(conn, owner) as cur:
-            cur.execute("insert into public.ai_requests (provider, model, messages, status) values"
-                        " ('openai', 'm', '[{\"role\":\"user\",\"content\":\"x\"}]', 'done')")
+            cur.execute(
+                "insert into public.ai_requests (provider, model, messages, status) values"
+                " ('openai', 'm', '[{\"role\":\"user\",\"content\":\"x\"}]', 'done')"
+            )
         with pytest.raises(psycopg.errors.InsufficientPrivilege), act_as(conn, owner) as cur:
             cur.execute("update public.ai_requests set status = 'done'")
         with pytest.raises(psycopg.errors.CheckViolation), act_as(conn, owner) as cur:
-            cur.execute("insert into public.ai_requests (provider, model, messages) values ('openai', 'm', '[]')")
+            cur.execute(
+                "insert into public.ai_requests (provider, model, messages) values ('openai', 'm', '[]')"
+            )
         with pytest.raises(psycopg.errors.InsufficientPrivilege), act_as(conn, None, "anon") as cur:
             cur.execute("select * from public.ai_requests")
     assert proxy.sql("select count(*) from public.ai_requests")[0][0] == 1
-    pub = proxy.sql("select 1 from pg_publication_tables where pubname = 'supabase_realtime'"
-                    " and schemaname = 'public' and tablename = 'ai_requests'")
+    pub = proxy.sql(
+        "select 1 from pg_publication_tables where pubname = 'supabase_realtime'"
+        " and schemaname = 'public' and tablename = 'ai_requests'"
+    )
     assert pub == [(1,)]
 
 
@@ -124,13 +145,17 @@ def test_queue_handler_runs_request_as_owner_and_appends_chat(proxy: Proxy) -> N
     uid, h = proxy.user()
     element = uuid.uuid4()
     proxy.sql("insert into public.test_room_members values (%s, %s)", (element, uid))
-    req = queue(proxy, uid, key_id=add_key(proxy, h, "openai", key="sk-queue-key-4444"), chat_element_id=element)
+    req = queue(
+        proxy, uid, key_id=add_key(proxy, h, "openai", key="sk-queue-key-4444"), chat_element_id=element
+    )
     out = run_ai_request(Ctx(proxy.db_url, proxy.settings), {"request_id": req})
     assert out is not None and out["status"] == "done"
     status, result, usage_id = proxy.sql("select status, result, usage_id from public.ai_requests")[0]
     assert status == "done" and result["text"] == "Hello from the fake provider." and usage_id is not None
     assert proxy.fake.requests[-1]["headers"]["authorization"] == "Bearer sk-queue-key-4444"
-    assert proxy.sql("select endpoint, status from public.ai_usage where id = %s", (usage_id,)) == [("queue", "ok")]
+    assert proxy.sql("select endpoint, status from public.ai_usage where id = %s", (usage_id,)) == [
+        ("queue", "ok")
+    ]
     assert proxy.sql("select content from public.test_chat") == [("Hello from the fake provider.",)]
     # Running it again changes nothing.
     again = run_ai_request(Ctx(proxy.db_url, proxy.settings), {"request_id": req})

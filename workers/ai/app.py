@@ -14,6 +14,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import AbstractContextManager, asynccontextmanager
 from typing import Any
+from urllib.parse import quote
 
 import anyio
 import httpx
@@ -382,7 +383,8 @@ class ProxyApp:
         if not self.settings.supabase_url:
             raise HTTPError(501, "storage paths need SUPABASE_URL; upload the image instead")
         assert self.client is not None
-        url = f"{self.settings.supabase_url.rstrip('/')}/storage/v1/object/authenticated/{bucket}/{path}"
+        base = self.settings.supabase_url.rstrip("/")
+        url = f"{base}/storage/v1/object/authenticated/{quote(bucket, safe='')}/{quote(path, safe='/')}"
         headers = {"authorization": request.headers.get("authorization", "")}
         resp = await self.client.get(url, headers=headers)
         if resp.status_code != 200:

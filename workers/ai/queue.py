@@ -57,14 +57,20 @@ def run_ai_request(ctx: JobContextLike, payload: dict[str, Any]) -> dict[str, An
     request_id = str(payload["request_id"])
     settings: Settings = ctx.settings if isinstance(ctx.settings, Settings) else get_settings()
     with connect(ctx.database_url, autocommit=True) as conn:
-        row = conn.execute(CLAIM_SQL, (request_id,)).fetchone()
+        row: Any = conn.execute(CLAIM_SQL, (request_id,)).fetchone()
     if row is None:
         return {"request_id": request_id, "skipped": "not queued (done, failed or deleted)"}
     user_id, provider, model, key_id, messages, max_tokens, element = row
-    caller = Caller(str(user_id), "authenticated",
-                    {"sub": str(user_id), "role": "authenticated", "aud": "authenticated"})
-    spec = CallSpec(Target(provider, model, str(key_id) if key_id else None), list(messages),
-                    int(max_tokens or settings.ai_default_max_tokens), endpoint="queue", take_rate_limit=False)
+    caller = Caller(
+        str(user_id), "authenticated", {"sub": str(user_id), "role": "authenticated", "aud": "authenticated"}
+    )
+    spec = CallSpec(
+        Target(provider, model, str(key_id) if key_id else None),
+        list(messages),
+        int(max_tokens or settings.ai_default_max_tokens),
+        endpoint="queue",
+        take_rate_limit=False,
+    )
     try:
         result = asyncio.run(_call(settings, ctx.database_url, caller, spec))
     except ProviderError as exc:
@@ -78,13 +84,27 @@ def run_ai_request(ctx: JobContextLike, payload: dict[str, Any]) -> dict[str, An
     if element:
         try:
             with _conn(ctx.database_url) as conn:
-                append_chat_message(conn, caller, str(element), "assistant", result.text,
-                                    {"provider": result.provider, "model": result.model, "request_id": request_id})
+                append_chat_message(
+                    conn,
+                    caller,
+                    str(element),
+                    "assistant",
+                    result.text,
+                    {"provider": result.provider, "model": result.model, "request_id": request_id},
+                )
         except StoreError as exc:
             chat_error = exc.message
-    out = {"text": result.text, "provider": result.provider, "model": result.model,
-           "usage": {"input_tokens": result.input_tokens, "output_tokens": result.output_tokens,
-                     "cost_usd": float(result.cost_usd)}, "fallback_used": result.fallback_used}
+    out = {
+        "text": result.text,
+        "provider": result.provider,
+        "model": result.model,
+        "usage": {
+            "input_tokens": result.input_tokens,
+            "output_tokens": result.output_tokens,
+            "cost_usd": float(result.cost_usd),
+        },
+        "fallback_used": result.fallback_used,
+    }
     _set(ctx.database_url, request_id, "done", out, chat_error, usage_id=result.usage_id)
     return {"request_id": request_id, "status": "done", "usage_id": result.usage_id}
 
@@ -96,7 +116,11 @@ def _conn(url: str) -> Iterator[psycopg.Connection[Any]]:
 
 
 async def _call(settings: Settings, url: str, caller: Caller, spec: CallSpec) -> CallResult:
-    master = MasterKeys.parse(settings.ai_master_keys, settings.ai_master_key_id) if settings.ai_master_keys else None
+    master = (
+        MasterKeys.parse(settings.ai_master_keys, settings.ai_master_key_id)
+        if settings.ai_master_keys
+        else None
+    )
     timeout = httpx.Timeout(settings.ai_provider_timeout_seconds, connect=5.0)
     async with httpx.AsyncClient(timeout=timeout) as client:
         service = AIService(settings, lambda: _conn(url), client, master)
@@ -108,8 +132,14 @@ def _fail(url: str, request_id: str, message: str) -> dict[str, Any]:
     return {"request_id": request_id, "status": "failed", "error": message}
 
 
-def _set(url: str, request_id: str, status: str, result: dict[str, Any] | None, error: str | None,
-         usage_id: str | None = None) -> None:
+def _set(
+    url: str,
+    request_id: str,
+    status: str,
+    result: dict[str, Any] | None,
+    error: str | None,
+    usage_id: str | None = None,
+) -> None:
     with connect(url, autocommit=True) as conn:
         conn.execute(
             "update public.ai_requests set status = %s, result = %s, error = left(%s, 500),"

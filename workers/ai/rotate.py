@@ -10,6 +10,7 @@ the old key from configuration once it reports 0 rows left.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from workers.ai.keys import MasterKeys, Sealed
 from workers.ai.store import aad_for
@@ -27,21 +28,25 @@ select s.key_id, k.user_id, s.master_key_id, s.wrapped_dek, s.ciphertext
 
 def pending_count(database_url: str, master: MasterKeys) -> int:
     with connect(database_url) as conn:
-        row = conn.execute(
+        row: Any = conn.execute(
             "select count(*) from private.ai_key_secrets where master_key_id <> %s", (master.current,)
         ).fetchone()
     return int(row[0]) if row else 0
 
 
 def rotate_master_key(
-    database_url: str, master: MasterKeys, *, batch_size: int = 200, progress: Callable[[int], None] | None = None
+    database_url: str,
+    master: MasterKeys,
+    *,
+    batch_size: int = 200,
+    progress: Callable[[int], None] | None = None,
 ) -> int:
     """Re-wrap all rows not under master.current; returns how many were re-wrapped."""
     done = 0
     with connect(database_url) as conn:
         while True:
             with conn.transaction():
-                rows = conn.execute(BATCH_SQL, (master.current, batch_size)).fetchall()
+                rows: list[Any] = conn.execute(BATCH_SQL, (master.current, batch_size)).fetchall()
                 for key_id, user_id, kid, wrapped, ciphertext in rows:
                     aad = aad_for(str(key_id), str(user_id))
                     new = master.rewrap(Sealed(str(kid), bytes(wrapped), bytes(ciphertext)), aad)

@@ -20,7 +20,6 @@ from workers.ai.auth import Caller
 from workers.ai.keys import MasterKeys, Sealed, last4
 from workers.db.impersonate import act_as
 
-
 log = logging.getLogger("backline.ai")
 
 

@@ -7,7 +7,7 @@ import sys
 import psycopg
 import typer
 
-from workers.cli import db, token, up
+from workers.cli import ai, db, token, up
 from workers.db.connect import first_line
 from workers.errors import BacklineError
 
@@ -18,6 +18,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(db.app, name="db")
+app.add_typer(ai.app, name="ai")
 app.command("up")(up.up)
 app.command("token")(token.token)
 

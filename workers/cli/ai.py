@@ -1,0 +1,149 @@
+"""`backline ai ...`: run the AI proxy, rotate the key-encryption master key, read usage."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+import typer
+from rich.progress import Progress
+
+from workers.ai.keys import MasterKeys
+from workers.ai.rotate import pending_count, rotate_master_key
+from workers.cli.common import AsJson, DatabaseUrl, print_json, print_table, target_url
+from workers.db.connect import connect
+from workers.errors import BacklineError
+from workers.settings import get_settings
+
+app = typer.Typer(
+    help="The AI proxy: serve it, rotate key encryption, report usage and cost.", no_args_is_help=True
+)
+keys_app = typer.Typer(help="Stored provider keys (encrypted).", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+def _master() -> MasterKeys:
+    s = get_settings()
+    if not s.ai_master_keys:
+        raise BacklineError("BACKLINE_AI_MASTER_KEYS is not set (format: 'id:base64-32-bytes[,id2:...]')")
+    return MasterKeys.parse(s.ai_master_keys, s.ai_master_key_id)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to bind (default BACKLINE_AI_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default BACKLINE_AI_PORT, 8787).")] = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Run the AI proxy (Starlette on uvicorn) until interrupted.
+
+    Access logs are off on purpose: query strings may carry prompts.
+    """
+    import uvicorn
+
+    from workers.ai.app import create_app
+
+    settings = get_settings()
+    if settings.ai_master_keys:
+        _master()  # fail fast on a malformed master key
+    app_ = create_app(settings, target_url(database_url))
+    uvicorn.run(
+        app_,
+        host=host or settings.ai_host,
+        port=port or settings.ai_port,
+        access_log=False,
+        log_level="info",
+        proxy_headers=True,
+    )
+
+
+@keys_app.command("rotate")
+def rotate(
+    batch_size: Annotated[int, typer.Option(min=1, max=10000, help="Rows per transaction.")] = 200,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Re-wrap every stored key's data key under the current master key (no downtime).
+
+    Steps: add the new key to BACKLINE_AI_MASTER_KEYS (keep the old one), set
+    BACKLINE_AI_MASTER_KEY_ID to it, restart/redeploy the proxy, run this, then
+    remove the old key once this reports 0 left.
+    """
+    master = _master()
+    url = target_url(database_url)
+    total = pending_count(url, master)
+    with Progress(transient=True) as progress:
+        task = progress.add_task(f"re-wrapping under {master.current!r}", total=total)
+        done = rotate_master_key(
+            url, master, batch_size=batch_size, progress=lambda n: progress.update(task, advance=n)
+        )
+    left = pending_count(url, master)
+    typer.echo(f"re-wrapped {done} key(s) under master key {master.current!r}; {left} left under other keys")
+
+
+def _since(value: str | None) -> datetime:
+    if value is None:
+        return datetime.now(UTC) - timedelta(days=30)
+    match = re.fullmatch(r"(\d+)([hdw])", value)
+    if match:
+        n, unit = int(match.group(1)), match.group(2)
+        return (
+            datetime.now(UTC)
+            - {"h": timedelta(hours=n), "d": timedelta(days=n), "w": timedelta(weeks=n)}[unit]
+        )
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise BacklineError(f"--since must be like 24h, 7d, 2w or an ISO date, got {value!r}") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+USAGE_SQL = """
+select {group} as key, count(*) as requests,
+       count(*) filter (where status = 'ok') as ok,
+       count(*) filter (where status = 'error') as errors,
+       count(*) filter (where status = 'interrupted') as interrupted,
+       sum(input_tokens) as input_tokens, sum(output_tokens) as output_tokens,
+       round(sum(cost_usd), 6) as cost_usd,
+       percentile_cont(0.5) within group (order by latency_ms) as p50_ms
+  from public.ai_usage where created_at >= %s
+ group by 1 order by cost_usd desc, requests desc
+"""
+GROUPS = {"model": "provider || '/' || model", "user": "user_id::text", "day": "created_at::date::text"}
+
+
+@app.command()
+def usage(
+    since: Annotated[
+        str | None, typer.Option(help="Window start: 24h, 7d, 2w or ISO date (default 30d).")
+    ] = None,
+    by: Annotated[str, typer.Option(help="Group by model, user or day.")] = "model",
+    database_url: DatabaseUrl = None,
+    as_json: AsJson = False,
+) -> None:
+    """Requests, tokens and estimated cost of AI calls (all users), grouped."""
+    if by not in GROUPS:
+        raise BacklineError(f"--by must be one of {', '.join(GROUPS)}")
+    start = _since(since)
+    with connect(target_url(database_url)) as conn:
+        cur = conn.execute(USAGE_SQL.format(group=GROUPS[by]), (start,))
+        cols = [d.name for d in cur.description or []]
+        rows: list[dict[str, Any]] = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+    for r in rows:
+        r["cost_usd"] = float(r["cost_usd"] or 0)
+        r["p50_ms"] = None if r["p50_ms"] is None else round(float(r["p50_ms"]), 1)
+    if as_json:
+        print_json({"since": start.isoformat(), "by": by, "rows": rows})
+        return
+    columns = [
+        "key",
+        "requests",
+        "ok",
+        "errors",
+        "interrupted",
+        "input_tokens",
+        "output_tokens",
+        "cost_usd",
+        "p50_ms",
+    ]
+    print_table(rows, columns, title=f"AI usage since {start:%Y-%m-%d %H:%M} UTC by {by}")
