@@ -1,0 +1,197 @@
+"""Benchmark: latency the AI proxy adds over calling the same fake provider directly.
+
+Run: PYTHONPATH=$PWD python bench/ai_proxy.py [--requests 2000] [--database-url URL]
+
+Starts the fake OpenAI-compatible provider and the proxy (uvicorn) in two
+subprocesses, creates a throwaway migrated database with one user and one
+stored key, then measures with httpx at 1 and 64 concurrent clients:
+non-streaming p50/p99 direct vs through the proxy, streaming time to first
+token, and the proxy's RSS. Never run by the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+import psycopg
+from psycopg import conninfo, sql
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from workers.db import migrations  # noqa: E402
+from workers.db.embedded import EmbeddedServer  # noqa: E402
+
+SECRET = "bench-secret-with-at-least-32-characters-long"
+MASTER = "bench:" + "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE="
+FAKE_SERVER = """
+import sys, uvicorn
+sys.path.insert(0, {root!r})
+from tests.ai.fake_provider import FakeProvider
+fake = FakeProvider()
+fake.requests = type("Sink", (), {{"append": lambda self, x: None}})()
+uvicorn.run(fake.app, host="127.0.0.1", port={port}, log_level="warning", access_log=False)
+"""
+PROXY_SERVER = """
+import sys, uvicorn
+sys.path.insert(0, {root!r})
+from workers.ai.app import create_app
+from workers.settings import Settings
+s = Settings()
+uvicorn.run(create_app(s, {db!r}), host="127.0.0.1", port={port}, log_level="warning", access_log=False)
+"""
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_up(url: str) -> None:
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def pct(values: list[float], p: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+
+
+async def run_load(url: str, headers: dict[str, str], body: dict[str, Any], n: int, conc: int) -> list[float]:
+    lat: list[float] = []
+    limits = httpx.Limits(max_connections=conc, max_keepalive_connections=conc)
+    async with httpx.AsyncClient(limits=limits, timeout=60) as client:
+        queue = list(range(n))
+
+        async def worker() -> None:
+            while queue:
+                queue.pop()
+                t0 = time.perf_counter()
+                r = await client.post(url, headers=headers, json=body)
+                lat.append((time.perf_counter() - t0) * 1000)
+                if r.status_code != 200:
+                    raise RuntimeError(f"{url}: {r.status_code} {r.text[:200]}")
+
+        for _ in range(min(conc, 8)):  # warm-up connections
+            await client.post(url, headers=headers, json=body)
+        await asyncio.gather(*(worker() for _ in range(conc)))
+    return lat
+
+
+async def first_token(url: str, headers: dict[str, str], body: dict[str, Any], n: int) -> list[float]:
+    out = []
+    async with httpx.AsyncClient(timeout=60) as client:
+        for _ in range(n):
+            t0 = time.perf_counter()
+            seen = False
+            async with client.stream("POST", url, headers=headers, json=body) as resp:
+                async for line in resp.aiter_lines():
+                    if seen or not ('"content"' in line or '"delta"' in line) or '"content": ""' in line:
+                        continue
+                    out.append((time.perf_counter() - t0) * 1000)
+                    seen = True
+    return out
+
+
+def rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--requests", type=int, default=2000)
+    ap.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
+    args = ap.parse_args()
+
+    admin = args.database_url or EmbeddedServer(ROOT / ".backline-bench").ensure_running().tcp_url()
+    name = f"bl_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    db = conninfo.make_conninfo(admin, dbname=name)
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        migrations.migrate(db, ROOT / "migrations")
+        with psycopg.connect(db) as conn:
+            conn.execute("update public.plans set ai_requests_per_window = 100000000,"
+                         " ai_monthly_budget_usd = 1000000")
+            uid = conn.execute(
+                "insert into auth.users (id, aud, role, email, created_at, updated_at) values"
+                " (gen_random_uuid(), 'authenticated', 'authenticated', 'bench@example.test', now(), now())"
+                " returning id").fetchone()[0]  # type: ignore[index]
+        token = jwt.encode({"sub": str(uid), "role": "authenticated", "aud": "authenticated",
+                            "exp": int(time.time()) + 7200}, SECRET, algorithm="HS256")
+        fake_port, proxy_port = free_port(), free_port()
+        fake_url = f"http://127.0.0.1:{fake_port}"
+        env = {**os.environ, "SUPABASE_JWT_SECRET": SECRET, "BACKLINE_AI_MASTER_KEYS": MASTER,
+               "BACKLINE_AI_OPENAI_BASE_URL": fake_url + "/v1", "BACKLINE_AI_POOL_MIN": "8",
+               "BACKLINE_AI_POOL_MAX": "16"}
+        procs.append(subprocess.Popen([sys.executable, "-c", FAKE_SERVER.format(root=str(ROOT), port=fake_port)],
+                                      env=env))
+        procs.append(subprocess.Popen(
+            [sys.executable, "-c", PROXY_SERVER.format(root=str(ROOT), db=db, port=proxy_port)], env=env))
+        proxy_url = f"http://127.0.0.1:{proxy_port}"
+        wait_up(fake_url + "/auth/v1/.well-known/jwks.json")
+        wait_up(proxy_url + "/healthz")
+        auth = {"authorization": f"Bearer {token}"}
+        key = httpx.post(proxy_url + "/v1/keys", headers=auth, json={"provider": "openai", "key": "sk-bench-1234"})
+        key_id = key.json()["id"]
+        msgs = [{"role": "user", "content": "Say hello"}]
+        direct_body = {"model": "gpt-4o-mini", "messages": msgs, "max_tokens": 16}
+        proxy_body = {"provider": "openai", "model": "gpt-4o-mini", "key_id": key_id, "messages": msgs,
+                      "max_tokens": 16}
+        direct_headers = {"authorization": "Bearer sk-bench-1234"}
+        results: dict[str, Any] = {"requests": args.requests, "cpus": os.cpu_count()}
+        for conc in (1, 64):
+            d = asyncio.run(run_load(fake_url + "/v1/chat/completions", direct_headers, direct_body,
+                                     args.requests, conc))
+            p = asyncio.run(run_load(proxy_url + "/v1/generate", auth, proxy_body, args.requests, conc))
+            results[f"c{conc}"] = {
+                "direct_p50_ms": round(statistics.median(d), 3), "direct_p99_ms": round(pct(d, 99), 3),
+                "proxy_p50_ms": round(statistics.median(p), 3), "proxy_p99_ms": round(pct(p, 99), 3),
+                "overhead_p50_ms": round(statistics.median(p) - statistics.median(d), 3),
+                "overhead_p99_ms": round(pct(p, 99) - pct(d, 99), 3),
+            }
+        n_stream = max(50, args.requests // 20)
+        d_ft = asyncio.run(first_token(fake_url + "/v1/chat/completions", direct_headers,
+                                       {**direct_body, "stream": True}, n_stream))
+        p_ft = asyncio.run(first_token(proxy_url + "/v1/generate", auth, {**proxy_body, "stream": True}, n_stream))
+        results["stream_first_token"] = {
+            "direct_p50_ms": round(statistics.median(d_ft), 3), "proxy_p50_ms": round(statistics.median(p_ft), 3),
+            "overhead_p50_ms": round(statistics.median(p_ft) - statistics.median(d_ft), 3),
+        }
+        results["proxy_rss_mb"] = round(rss_kb(procs[1].pid) / 1024, 1)
+        print(json.dumps(results, indent=2))
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(timeout=10)
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+
+
+if __name__ == "__main__":
+    main()
