@@ -90,12 +90,16 @@ begin
   if v_uid is null then
     raise exception 'using an AI key needs a signed-in user' using errcode = '42501';
   end if;
-  update public.ai_keys k set last_used_at = now()
-    where k.id = p_key_id and k.user_id = v_uid and (k.expires_at is null or k.expires_at > now());
-  if not found then
+  if not exists (
+    select 1 from public.ai_keys k
+     where k.id = p_key_id and k.user_id = v_uid and (k.expires_at is null or k.expires_at > now())
+  ) then
     raise exception 'AI key % not found, not yours, or expired', p_key_id using errcode = 'P0002',
       hint = 'List your keys with GET /v1/keys; store it again if it expired.';
   end if;
+  -- Coarse last-use stamp: at most one write per key per minute keeps the hot path read-only.
+  update public.ai_keys k set last_used_at = now()
+   where k.id = p_key_id and (k.last_used_at is null or k.last_used_at < now() - interval '1 minute');
   return query
     select k.provider, s.master_key_id, s.wrapped_dek, s.ciphertext
       from public.ai_keys k join private.ai_key_secrets s on s.key_id = k.id

@@ -133,15 +133,7 @@ class AIService:
         provider, model = spec.split(":", 1)
         return Target(provider, model)
 
-    async def api_key(self, caller: Caller, target: Target) -> str:
-        if target.key_id:
-            try:
-                provider, secret = await self.db(store.load_key, caller, self.need_master(), target.key_id)
-            except KeyDecryptError:
-                raise StoreError(500, "your stored key cannot be decrypted; store it again") from None
-            if provider != target.provider:
-                raise StoreError(400, f"key {target.key_id} is a {provider} key, not {target.provider}")
-            return secret
+    def operator_key(self, target: Target) -> str:
         operator = self.settings.ai_operator_keys.get(target.provider)
         if operator:
             return operator
@@ -153,21 +145,30 @@ class AIService:
 
     async def _admit(
         self, caller: Caller, spec: CallSpec, target: Target, first: bool, streamed: bool
-    ) -> str:
+    ) -> tuple[str, str]:
+        """(provider API key, usage id): opens the stored key and admits the call in one transaction."""
         est_in, images = estimate_input_tokens(spec.messages)
-        admission = await self.db(
-            store.begin,
-            caller,
-            provider=target.provider,
-            model=target.model,
-            est_input=est_in,
-            est_output=spec.max_tokens,
-            images=images,
-            endpoint=spec.endpoint,
-            streamed=streamed,
-            take_rate_limit=spec.take_rate_limit and first,
-        )
-        return admission.usage_id
+        key = (self.need_master(), target.key_id) if target.key_id else None
+        operator = None if key else self.operator_key(target)
+        try:
+            admission = await self.db(
+                store.begin,
+                caller,
+                provider=target.provider,
+                model=target.model,
+                est_input=est_in,
+                est_output=spec.max_tokens,
+                images=images,
+                endpoint=spec.endpoint,
+                streamed=streamed,
+                take_rate_limit=spec.take_rate_limit and first,
+                key=key,
+            )
+        except KeyDecryptError:
+            raise StoreError(500, "your stored key cannot be decrypted; store it again") from None
+        api_key = admission.api_key or operator
+        assert api_key is not None
+        return api_key, admission.usage_id
 
     async def settle(
         self,
@@ -213,8 +214,7 @@ class AIService:
     async def complete(self, caller: Caller, spec: CallSpec) -> CallResult:
         targets = self._targets(spec)
         for i, target in enumerate(targets):
-            key = await self.api_key(caller, target)
-            usage_id = await self._admit(caller, spec, target, i == 0, streamed=False)
+            key, usage_id = await self._admit(caller, spec, target, i == 0, streamed=False)
             tally, started = Tally(), time.perf_counter()
             try:
                 request = self._request(spec, target, key)
@@ -250,8 +250,7 @@ class AIService:
     async def open_stream(self, caller: Caller, spec: CallSpec) -> StreamHandle:
         targets = self._targets(spec)
         for i, target in enumerate(targets):
-            key = await self.api_key(caller, target)
-            usage_id = await self._admit(caller, spec, target, i == 0, streamed=True)
+            key, usage_id = await self._admit(caller, spec, target, i == 0, streamed=True)
             for attempt in range(2):
                 tally, started = Tally(), time.perf_counter()
                 gen = self.providers[target.provider].stream(

@@ -33,6 +33,11 @@ class StoreError(Exception):
         self.retry_after = retry_after
 
 
+# Hot-path bookkeeping (rate-limit slot, reservation, settlement) commits without waiting for
+# the WAL flush: a database crash could lose the last few milliseconds of these rows, never
+# corrupt them; it saves a disk flush per transaction (~1 ms) on every proxied call.
+FAST_COMMIT = "set local synchronous_commit = off"
+
 SQLSTATE_STATUS = {"42501": 403, "P0002": 404, "22023": 400, "23514": 400, "PT402": 402, "PT429": 429}
 
 
@@ -110,10 +115,15 @@ def load_key(
     """(provider, plaintext key) of one of the caller's own unexpired keys."""
     try:
         with act_as(conn, caller.user_id, caller.role, claims=caller.claims, rollback=False) as cur:
-            cur.execute("select * from private.ai_key_secret(%s)", (key_id,))
-            row = cur.fetchone()
+            cur.execute(FAST_COMMIT)
+            return _open_key(cur, caller, master, key_id)
     except psycopg.Error as exc:
         raise _map(exc) from None
+
+
+def _open_key(cur: psycopg.Cursor[Any], caller: Caller, master: MasterKeys, key_id: str) -> tuple[str, str]:
+    cur.execute("select * from private.ai_key_secret(%s)", (key_id,))
+    row = cur.fetchone()
     assert row is not None
     provider, kid, wrapped, ciphertext = row
     secret = master.open(Sealed(kid, bytes(wrapped), bytes(ciphertext)), aad_for(key_id, caller.user_id))
@@ -125,6 +135,7 @@ class Admission:
     usage_id: str
     remaining: int | None
     budget_left_usd: Decimal | None
+    api_key: str | None = None
 
 
 def begin(
@@ -139,10 +150,21 @@ def begin(
     endpoint: str,
     streamed: bool,
     take_rate_limit: bool = True,
+    key: tuple[MasterKeys, str] | None = None,
 ) -> Admission:
-    """Rate limit slot + budget reservation, atomically (private.ai_begin)."""
+    """Rate limit slot + budget reservation, atomically (private.ai_begin).
+
+    With `key` (master keys, key id) the stored key is opened in the same
+    transaction first (one round of work per call; a bad key id takes no slot).
+    """
+    opened: tuple[str, str] | None = None
     try:
         with act_as(conn, caller.user_id, caller.role, claims=caller.claims, rollback=False) as cur:
+            cur.execute(FAST_COMMIT)
+            if key is not None:
+                opened = _open_key(cur, caller, key[0], key[1])
+                if opened[0] != provider:
+                    raise StoreError(400, f"key {key[1]} is a {opened[0]} key, not {provider}")
             cur.execute(
                 "select * from private.ai_begin(%s, %s, %s, %s, %s, %s, %s, %s)",
                 (provider, model, est_input, est_output, images, endpoint, streamed, take_rate_limit),
@@ -156,7 +178,7 @@ def begin(
         raise StoreError(
             429, f"rate limit reached; retry in {retry_after} seconds", retry_after=int(retry_after)
         )
-    return Admission(str(usage_id), remaining, left)
+    return Admission(str(usage_id), remaining, left, opened[1] if opened else None)
 
 
 def finish(
@@ -174,6 +196,7 @@ def finish(
     model: str,
 ) -> Decimal:
     with act_as(conn, caller.user_id, caller.role, claims=caller.claims, rollback=False) as cur:
+        cur.execute(FAST_COMMIT)
         cur.execute(
             "select private.ai_finish(%s, %s, %s, %s, %s, %s, %s, %s, %s)",
             (usage_id, status, input_tokens, output_tokens, images, latency_ms, error, model, provider),
