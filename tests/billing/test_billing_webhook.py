@@ -107,7 +107,8 @@ def test_tampered_body_with_a_genuine_signature_is_refused(url, hook):
 @pytest.mark.parametrize("header", [None, "", "garbage", "t=abc,v1=00", "v1=" + "0" * 64, "t=1700000000"])
 def test_missing_or_malformed_header_is_refused(url, hook, header):
     before = snapshot(url)
-    response = hook.post(checkout_completed(make_user(url), new_customer(), new_subscription()), header=header)
+    body = checkout_completed(make_user(url), new_customer(), new_subscription())
+    response = hook.post(body, header=header)
     assert response.status_code == 400
     assert response.json()["error"] == "bad_signature"
     assert snapshot(url)["events"] == before["events"] == []
@@ -204,14 +205,16 @@ def test_subscription_before_checkout_is_parked_then_applied(url, hook):
     assert plan_of(url, user) == "pro"
     with psycopg.connect(url) as conn:  # the real state was kept, not replaced by the provisional one
         assert conn.execute("select status, state_source, user_id from public.billing_subscriptions"
-                            " where subscription_id = %s", (sub,)).fetchone() == ("trialing", "subscription", user)
+                            " where subscription_id = %s", (sub,)).fetchone() == (
+                                "trialing", "subscription", user)
 
 
 def test_price_mapping_table_decides_the_plan(url, hook):
     with psycopg.connect(url) as conn:
         conn.execute("insert into public.plans (id, name, storage_bytes, documents_per_kind,"
                      " ai_requests_per_window, exports_per_day) values ('backup', 'Backup', 1, 1, 1, 1)")
-        conn.execute("insert into private.billing_prices (price_ref, plan_id) values ('backup_yearly', 'backup')")
+        conn.execute("insert into private.billing_prices (price_ref, plan_id)"
+                     " values ('backup_yearly', 'backup')")
     user, cus, sub = make_user(url), new_customer(), new_subscription()
     now = int(time.time())
     hook.post(checkout_completed(user, cus, sub, created=now - 10))
@@ -291,7 +294,7 @@ def test_checkout_without_a_real_user_links_nothing(url, hook, reference):
 
 
 def test_customer_is_never_moved_to_another_user(url, hook):
-    owner, cus, sub = subscriber(url, hook)
+    owner, cus, _ = subscriber(url, hook)
     thief = make_user(url)
     response = hook.post(checkout_completed(thief, cus, new_subscription()))
     assert response.json()["outcome"] == "customer_conflict"
@@ -351,7 +354,8 @@ def test_canceled_subscription_is_not_revived_by_a_late_update(url, hook):
     user, cus, sub = subscriber(url, hook)
     now = int(time.time())
     hook.post(subscription_event("deleted", sub, cus, "canceled", created=now + 1))
-    assert hook.post(subscription_event("updated", sub, cus, "active", created=now + 5)).json()["outcome"] == "stale"
+    revived = hook.post(subscription_event("updated", sub, cus, "active", created=now + 5))
+    assert revived.json()["outcome"] == "stale"
     assert plan_of(url, user) == "free"
 
 
