@@ -41,9 +41,7 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("SUPABASE_JWT_SECRET", "BACKLINE_JWT_SECRET"),
         description="HS256 secret for user tokens (the `supabase start` default locally).",
     )
-    supabase_url: str | None = Field(
-        default=None, validation_alias=AliasChoices("SUPABASE_URL")
-    )
+    supabase_url: str | None = Field(default=None, validation_alias=AliasChoices("SUPABASE_URL"))
     supabase_service_role_key: str | None = Field(
         default=None,
         validation_alias=AliasChoices("SUPABASE_SERVICE_ROLE_KEY", "SUPABASE_SECRET_KEY"),

@@ -67,9 +67,24 @@ def _append(out: list[Statement], sql: str, start: int, end: int) -> None:
     chunk = sql[start:end]
     if not _strip_comments(chunk).strip():
         return
-    leading = len(chunk) - len(chunk.lstrip())
-    line = sql.count("\n", 0, start + leading) + 1
+    line = sql.count("\n", 0, start + _code_offset(chunk)) + 1
     out.append(Statement(chunk.strip(), line))
+
+
+def _code_offset(chunk: str) -> int:
+    """Offset of the first character that is neither whitespace nor comment."""
+    i = 0
+    while i < len(chunk):
+        if chunk[i].isspace():
+            i += 1
+        elif chunk.startswith("--", i):
+            end = chunk.find("\n", i)
+            i = len(chunk) if end < 0 else end + 1
+        elif chunk.startswith("/*", i):
+            i = _skip_block_comment(chunk, i)
+        else:
+            return i
+    return 0
 
 
 def _skip_block_comment(sql: str, i: int) -> int:
