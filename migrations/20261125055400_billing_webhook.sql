@@ -64,6 +64,14 @@ declare
   v_sub text;
   v_old text;
 begin
+  -- Lock the profile BEFORE reading subscriptions: events of the user's other
+  -- customers run concurrently (their locks are per customer), and whoever
+  -- gets this lock last must see the others' committed subscription changes.
+  select p.plan into v_old from public.profiles p where p.id = p_user_id for update;
+  if not found then
+    return null;
+  end if;
+
   -- The most recently changed entitled subscription decides; none -> free.
   select s.plan_id, s.subscription_id into v_plan, v_sub
     from public.billing_subscriptions s
@@ -71,9 +79,7 @@ begin
    order by s.state_at desc, s.subscription_id
    limit 1;
   v_plan := coalesce(v_plan, 'free');
-
-  select p.plan into v_old from public.profiles p where p.id = p_user_id for update;
-  if not found or v_old = v_plan then
+  if v_old = v_plan then
     return v_old;
   end if;
   update public.profiles set plan = v_plan where id = p_user_id;

@@ -185,3 +185,49 @@ def test_a_rolled_back_first_delivery_lets_the_retry_apply(clone_url):
             assert conn.execute(PROCESS, (json.dumps(body),)).fetchone()[0] == "applied"
         assert conn.execute("select plan from public.profiles where id = %s", (user,)).fetchone() == ("pro",)
     assert uuid.UUID(str(user))
+
+
+def test_concurrent_events_of_two_customers_of_one_user_leave_the_right_plan(clone_url):
+    """The plan is computed under the profile's row lock, so the last writer sees the other's change.
+
+    The user has subscription A (active) and B (incomplete) under two customers. One transaction
+    activates B and stays open; another cancels A meanwhile. Without the lock-then-read order the
+    second would compute 'free' from a snapshot that misses B and overwrite the plan.
+    """
+    with psycopg.connect(clone_url) as setup:
+        user = create_user(setup)
+    cus_a, sub_a, cus_b, sub_b = new_customer(), new_subscription(), new_customer(), new_subscription()
+    now = int(time.time())
+    with psycopg.connect(clone_url) as conn:
+        for body in (checkout_completed(user, cus_a, sub_a, created=now - 10),
+                     checkout_completed(user, cus_b, sub_b, payment_status="unpaid", created=now - 10)):
+            with conn.transaction():
+                conn.execute("set local role service_role")
+                assert conn.execute(PROCESS, (json.dumps(body),)).fetchone()[0] == "applied"
+    first, second = psycopg.connect(clone_url), psycopg.connect(clone_url)
+    results: dict[str, str] = {}
+    try:
+        tx = first.transaction()
+        tx.__enter__()
+        first.execute("set local role service_role")
+        activate_b = subscription_event("updated", sub_b, cus_b, "active", created=now)
+        results["first"] = first.execute(PROCESS, (json.dumps(activate_b),)).fetchone()[0]
+
+        def cancel_a() -> None:
+            with second.transaction():
+                second.execute("set local role service_role")
+                body = subscription_event("deleted", sub_a, cus_a, "canceled", created=now)
+                results["second"] = second.execute(PROCESS, (json.dumps(body),)).fetchone()[0]
+
+        thread = threading.Thread(target=cancel_a)
+        thread.start()
+        time.sleep(0.5)
+        assert thread.is_alive(), "the second event must wait for the user's profile lock"
+        tx.__exit__(None, None, None)
+        thread.join(10)
+    finally:
+        first.close()
+        second.close()
+    assert results == {"first": "applied", "second": "applied"}
+    with psycopg.connect(clone_url) as conn:
+        assert conn.execute("select plan from public.profiles where id = %s", (user,)).fetchone() == ("pro",)
