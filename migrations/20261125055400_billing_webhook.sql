@@ -91,6 +91,50 @@ $$;
 revoke execute on function private.billing_refresh_plan(uuid, text) from public;
 grant execute on function private.billing_refresh_plan(uuid, text) to service_role;
 
+create function private.billing_link_customer(p_customer_id text, p_user_id uuid, p_event_id text default null)
+returns text
+language plpgsql security definer set search_path = ''
+as $$
+declare
+  v_owner uuid;
+  v_result text := 'already_linked';
+begin
+  if p_customer_id is null or p_customer_id !~ '^cus_[A-Za-z0-9]{1,250}$' then
+    raise exception 'not a Stripe customer id: %', coalesce(p_customer_id, 'null')
+      using errcode = '22023', hint = 'Customer ids look like cus_...';
+  end if;
+  if p_user_id is null or not exists (select 1 from auth.users u where u.id = p_user_id) then
+    raise exception 'no such user: %', coalesce(p_user_id::text, 'null') using errcode = '22023';
+  end if;
+  perform pg_advisory_xact_lock(hashtextextended('backline.billing:' || p_customer_id, 0));
+  insert into public.billing_customers (customer_id, user_id, linked_by_event)
+  values (p_customer_id, p_user_id, coalesce(p_event_id, 'manual'))
+  on conflict (customer_id) do nothing;
+  if found then
+    perform private.audit(p_user_id, 'billing.customer_linked',
+      jsonb_build_object('customer_id', p_customer_id, 'event_id', p_event_id));
+    v_result := 'linked';
+  else
+    select c.user_id into v_owner from public.billing_customers c where c.customer_id = p_customer_id;
+    if v_owner is distinct from p_user_id then
+      return 'customer_conflict';  -- a customer never moves to another user
+    end if;
+  end if;
+  -- Subscription states that arrived before the link now count for the user.
+  update public.billing_subscriptions s set user_id = p_user_id
+   where s.customer_id = p_customer_id and s.user_id is null;
+  perform private.billing_refresh_plan(p_user_id, coalesce(p_event_id, 'manual'));
+  return v_result;
+end;
+$$;
+revoke execute on function private.billing_link_customer(text, uuid, text) from public;
+grant execute on function private.billing_link_customer(text, uuid, text) to service_role;
+
+comment on function private.billing_link_customer(text, uuid, text) is
+  'Link a Stripe customer to a user (checkout webhook, or an operator when a checkout had no usable '
+  'client_reference_id), attach subscription states that arrived earlier and recompute the plan. '
+  'Returns linked, already_linked or customer_conflict (nothing changed).';
+
 create function private.billing_process_event(p_event jsonb, p_default_plan text default 'pro')
 returns table (outcome text, user_id uuid, subscription_id text)
 language plpgsql security definer set search_path = ''
@@ -163,20 +207,11 @@ begin
       v_outcome := 'unknown_customer';
     else
       v_linked := (v_obj ->> 'client_reference_id')::uuid;
-      insert into public.billing_customers (customer_id, user_id, linked_by_event)
-      values (v_customer, v_linked, v_id)
-      on conflict (customer_id) do nothing;
-      if found then
-        perform private.audit(v_linked, 'billing.customer_linked',
-          jsonb_build_object('customer_id', v_customer, 'event_id', v_id));
-        v_user := v_linked;
-      end if;
-      if v_user is distinct from v_linked then
+      if private.billing_link_customer(v_customer, v_linked, v_id) = 'customer_conflict' then
         -- The customer already belongs to someone else: never move it.
         v_outcome := 'customer_conflict';
       else
-        update public.billing_subscriptions s set user_id = v_user
-         where s.customer_id = v_customer and s.user_id is null;
+        v_user := v_linked;
         if v_sub is not null
            and not exists (select 1 from public.billing_subscriptions s where s.subscription_id = v_sub) then
           -- Provisional state until a customer.subscription.* event brings the real one.

@@ -74,6 +74,7 @@ def test_no_api_role_writes_billing_tables(db, billed, role, statement):
     "select * from private.billing_process_event('{}'::jsonb, 'pro')",
     "select private.billing_refresh_plan(auth.uid(), 'evt_x')",
     "select * from private.cleanup_billing_events(10, true)",
+    "select private.billing_link_customer('cus_mine', auth.uid())",
 ])
 def test_users_cannot_reach_private_billing_objects(db, billed, role, statement):
     _, bob, _, _ = billed
@@ -231,3 +232,23 @@ def test_concurrent_events_of_two_customers_of_one_user_leave_the_right_plan(clo
     assert results == {"first": "applied", "second": "applied"}
     with psycopg.connect(clone_url) as conn:
         assert conn.execute("select plan from public.profiles where id = %s", (user,)).fetchone() == ("pro",)
+
+
+def test_operator_links_a_customer_whose_checkout_had_no_user(db, make_user):
+    carol, dave = make_user(), make_user()
+    cus, sub = new_customer(), new_subscription()
+    assert _process(db, checkout_completed(None, cus, sub)) == "unknown_user"
+    assert _process(db, subscription_event("updated", sub, cus, "active")) == "unknown_customer"
+    assert db.execute("select plan from public.profiles where id = %s", (carol,)).fetchone() == ("free",)
+    assert db.execute("select private.billing_link_customer(%s, %s)", (cus, carol)).fetchone() == ("linked",)
+    assert db.execute("select plan from public.profiles where id = %s", (carol,)).fetchone() == ("pro",)
+    assert db.execute("select user_id from public.billing_subscriptions where subscription_id = %s",
+                      (sub,)).fetchone() == (carol,)
+    assert db.execute("select private.billing_link_customer(%s, %s)", (cus, carol)).fetchone() == (
+        "already_linked",)
+    assert db.execute("select private.billing_link_customer(%s, %s)", (cus, dave)).fetchone() == (
+        "customer_conflict",)
+    assert db.execute("select plan from public.profiles where id = %s", (dave,)).fetchone() == ("free",)
+    for args in (("not-a-customer", carol), (cus, uuid.uuid4())):
+        with db.transaction(force_rollback=True), pytest.raises(psycopg.errors.InvalidParameterValue):
+            db.execute("select private.billing_link_customer(%s, %s)", args)
