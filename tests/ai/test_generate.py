@@ -257,3 +257,12 @@ def test_no_secrets_or_prompts_in_logs(proxy: Proxy, caplog: pytest.LogCaptureFi
     assert "ai call" in text  # something was logged
     for secret in ("sk-very-secret-value-9876", "my-private-prompt-text", h["authorization"][7:]):
         assert secret not in text
+
+
+def test_billing_webhook_is_mounted_and_refuses_a_forged_signature(proxy_factory: Any) -> None:
+    proxy = proxy_factory(stripe_webhook_secrets=("whsec_test_secret",))
+    before = proxy.sql("select count(*) from private.billing_events")[0][0]
+    resp = proxy.http.post("/v1/billing/stripe", content=b'{"id": "evt_1", "type": "invoice.payment_failed"}',
+                           headers={"stripe-signature": "t=1,v1=deadbeef", "content-type": "application/json"})
+    assert resp.status_code == 400
+    assert proxy.sql("select count(*) from private.billing_events")[0][0] == before

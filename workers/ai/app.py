@@ -444,7 +444,7 @@ def create_app(settings: Settings, database_url: str) -> Starlette:
         Route("/v1/generate", _wrap(proxy.generate), methods=["POST"]),
         Route("/v1/detect", _wrap(proxy.detect), methods=["POST"]),
     ]
-    routes += billing_routes()
+    routes += billing_routes(settings, database_url)
     middleware = [
         Middleware(
             CORSMiddleware,
@@ -459,10 +459,17 @@ def create_app(settings: Settings, database_url: str) -> Starlette:
     return app
 
 
-def billing_routes() -> list[BaseRoute]:
-    """The Stripe webhook (item 6, workers/ai/billing.py) when it is present."""
-    try:
-        from workers.ai import billing  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        return []
-    return list(billing.routes)
+def billing_routes(settings: Settings, database_url: str) -> list[BaseRoute]:
+    """The Stripe webhook (POST /v1/billing/stripe, workers/ai/billing.py) on the same service,
+    configured from the same settings and database as the proxy."""
+    from workers.ai import billing
+
+    def config() -> billing.BillingConfig:
+        return billing.BillingConfig(
+            database_url=database_url,
+            webhook_secrets=tuple(settings.stripe_webhook_secrets),
+            tolerance_seconds=settings.stripe_webhook_tolerance_seconds,
+            default_plan=settings.billing_default_plan,
+        )
+
+    return list(billing.make_routes(config))
