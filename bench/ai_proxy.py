@@ -75,7 +75,7 @@ def wait_up(url: str) -> None:
 
 def pct(values: list[float], p: float) -> float:
     values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+    return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
 
 
 async def run_load(url: str, headers: dict[str, str], body: dict[str, Any], n: int, conc: int) -> list[float]:
@@ -136,51 +136,88 @@ def main() -> None:
     try:
         migrations.migrate(db, ROOT / "migrations")
         with psycopg.connect(db) as conn:
-            conn.execute("update public.plans set ai_requests_per_window = 100000000,"
-                         " ai_monthly_budget_usd = 1000000")
+            conn.execute(
+                "update public.plans set ai_requests_per_window = 100000000, ai_monthly_budget_usd = 1000000"
+            )
             uid = conn.execute(
                 "insert into auth.users (id, aud, role, email, created_at, updated_at) values"
                 " (gen_random_uuid(), 'authenticated', 'authenticated', 'bench@example.test', now(), now())"
-                " returning id").fetchone()[0]  # type: ignore[index]
-        token = jwt.encode({"sub": str(uid), "role": "authenticated", "aud": "authenticated",
-                            "exp": int(time.time()) + 7200}, SECRET, algorithm="HS256")
+                " returning id"
+            ).fetchone()[0]  # type: ignore[index]
+        token = jwt.encode(
+            {
+                "sub": str(uid),
+                "role": "authenticated",
+                "aud": "authenticated",
+                "exp": int(time.time()) + 7200,
+            },
+            SECRET,
+            algorithm="HS256",
+        )
         fake_port, proxy_port = free_port(), free_port()
         fake_url = f"http://127.0.0.1:{fake_port}"
-        env = {**os.environ, "SUPABASE_JWT_SECRET": SECRET, "BACKLINE_AI_MASTER_KEYS": MASTER,
-               "BACKLINE_AI_OPENAI_BASE_URL": fake_url + "/v1", "BACKLINE_AI_POOL_MIN": "8",
-               "BACKLINE_AI_POOL_MAX": "16"}
-        procs.append(subprocess.Popen([sys.executable, "-c", FAKE_SERVER.format(root=str(ROOT), port=fake_port)],
-                                      env=env))
-        procs.append(subprocess.Popen(
-            [sys.executable, "-c", PROXY_SERVER.format(root=str(ROOT), db=db, port=proxy_port)], env=env))
+        env = {
+            **os.environ,
+            "SUPABASE_JWT_SECRET": SECRET,
+            "BACKLINE_AI_MASTER_KEYS": MASTER,
+            "BACKLINE_AI_OPENAI_BASE_URL": fake_url + "/v1",
+            "BACKLINE_AI_POOL_MIN": "8",
+            "BACKLINE_AI_POOL_MAX": "16",
+        }
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-c", FAKE_SERVER.format(root=str(ROOT), port=fake_port)], env=env
+            )
+        )
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-c", PROXY_SERVER.format(root=str(ROOT), db=db, port=proxy_port)], env=env
+            )
+        )
         proxy_url = f"http://127.0.0.1:{proxy_port}"
         wait_up(fake_url + "/auth/v1/.well-known/jwks.json")
         wait_up(proxy_url + "/healthz")
         auth = {"authorization": f"Bearer {token}"}
-        key = httpx.post(proxy_url + "/v1/keys", headers=auth, json={"provider": "openai", "key": "sk-bench-1234"})
+        key = httpx.post(
+            proxy_url + "/v1/keys", headers=auth, json={"provider": "openai", "key": "sk-bench-1234"}
+        )
         key_id = key.json()["id"]
         msgs = [{"role": "user", "content": "Say hello"}]
         direct_body = {"model": "gpt-4o-mini", "messages": msgs, "max_tokens": 16}
-        proxy_body = {"provider": "openai", "model": "gpt-4o-mini", "key_id": key_id, "messages": msgs,
-                      "max_tokens": 16}
+        proxy_body = {
+            "provider": "openai",
+            "model": "gpt-4o-mini",
+            "key_id": key_id,
+            "messages": msgs,
+            "max_tokens": 16,
+        }
         direct_headers = {"authorization": "Bearer sk-bench-1234"}
         results: dict[str, Any] = {"requests": args.requests, "cpus": os.cpu_count()}
         for conc in (1, 64):
-            d = asyncio.run(run_load(fake_url + "/v1/chat/completions", direct_headers, direct_body,
-                                     args.requests, conc))
+            d = asyncio.run(
+                run_load(fake_url + "/v1/chat/completions", direct_headers, direct_body, args.requests, conc)
+            )
             p = asyncio.run(run_load(proxy_url + "/v1/generate", auth, proxy_body, args.requests, conc))
             results[f"c{conc}"] = {
-                "direct_p50_ms": round(statistics.median(d), 3), "direct_p99_ms": round(pct(d, 99), 3),
-                "proxy_p50_ms": round(statistics.median(p), 3), "proxy_p99_ms": round(pct(p, 99), 3),
+                "direct_p50_ms": round(statistics.median(d), 3),
+                "direct_p99_ms": round(pct(d, 99), 3),
+                "proxy_p50_ms": round(statistics.median(p), 3),
+                "proxy_p99_ms": round(pct(p, 99), 3),
                 "overhead_p50_ms": round(statistics.median(p) - statistics.median(d), 3),
                 "overhead_p99_ms": round(pct(p, 99) - pct(d, 99), 3),
             }
         n_stream = max(50, args.requests // 20)
-        d_ft = asyncio.run(first_token(fake_url + "/v1/chat/completions", direct_headers,
-                                       {**direct_body, "stream": True}, n_stream))
-        p_ft = asyncio.run(first_token(proxy_url + "/v1/generate", auth, {**proxy_body, "stream": True}, n_stream))
+        d_ft = asyncio.run(
+            first_token(
+                fake_url + "/v1/chat/completions", direct_headers, {**direct_body, "stream": True}, n_stream
+            )
+        )
+        p_ft = asyncio.run(
+            first_token(proxy_url + "/v1/generate", auth, {**proxy_body, "stream": True}, n_stream)
+        )
         results["stream_first_token"] = {
-            "direct_p50_ms": round(statistics.median(d_ft), 3), "proxy_p50_ms": round(statistics.median(p_ft), 3),
+            "direct_p50_ms": round(statistics.median(d_ft), 3),
+            "proxy_p50_ms": round(statistics.median(p_ft), 3),
             "overhead_p50_ms": round(statistics.median(p_ft) - statistics.median(d_ft), 3),
         }
         results["proxy_rss_mb"] = round(rss_kb(procs[1].pid) / 1024, 1)

@@ -184,7 +184,7 @@ def test_bad_provider_key_is_401_naming_the_key(proxy: Proxy, provider: str) -> 
             json={"provider": provider, "model": "m", "key_id": key_id, "messages": MSGS, "stream": stream},
         )
         assert resp.status_code == 401
-        assert f"the {provider} API key was rejected" in resp.json()["error"]["message"]
+        assert f"your stored {provider} key {key_id} was rejected" in resp.json()["error"]["message"]
     statuses = proxy.sql("select status from public.ai_usage where user_id = %s", (uid,))
     assert statuses == [("error",), ("error",)]
 
@@ -262,7 +262,10 @@ def test_no_secrets_or_prompts_in_logs(proxy: Proxy, caplog: pytest.LogCaptureFi
 def test_billing_webhook_is_mounted_and_refuses_a_forged_signature(proxy_factory: Any) -> None:
     proxy = proxy_factory(stripe_webhook_secrets=("whsec_test_secret",))
     before = proxy.sql("select count(*) from private.billing_events")[0][0]
-    resp = proxy.http.post("/v1/billing/stripe", content=b'{"id": "evt_1", "type": "invoice.payment_failed"}',
-                           headers={"stripe-signature": "t=1,v1=deadbeef", "content-type": "application/json"})
+    resp = proxy.http.post(
+        "/v1/billing/stripe",
+        content=b'{"id": "evt_1", "type": "invoice.payment_failed"}',
+        headers={"stripe-signature": "t=1,v1=deadbeef", "content-type": "application/json"},
+    )
     assert resp.status_code == 400
     assert proxy.sql("select count(*) from private.billing_events")[0][0] == before

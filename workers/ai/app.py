@@ -418,9 +418,7 @@ def _wrap(handler: Any) -> Any:
             return error_response(exc.status, exc.message, headers)
         except ProviderError as exc:
             if exc.bad_key:
-                return error_response(
-                    401, f"the {exc.provider} API key was rejected by {exc.provider}: {exc.message}"
-                )
+                return error_response(401, f"{exc.key_ref} was rejected by {exc.provider}: {exc.message}")
             if exc.status == 429:
                 return error_response(
                     429, f"{exc.provider} is rate limiting this key: {exc.message}", {"retry-after": "30"}

@@ -226,6 +226,7 @@ class AIService:
                 await self.settle(caller, usage_id, target, tally, started, "error", _safe(exc), spec.images)
                 if exc.retryable and i + 1 < len(targets):
                     continue
+                exc.key_ref = _key_ref(target)
                 raise
             except BaseException:
                 with anyio.CancelScope(shield=True):
@@ -281,6 +282,7 @@ class AIService:
                     await self.settle(caller, usage_id, target, tally, started, "error", _safe(exc))
                     if exc.retryable and i + 1 < len(targets):
                         break
+                    exc.key_ref = _key_ref(target)
                     raise
                 return StreamHandle(first, gen, tally, target, usage_id, started, i > 0)
         raise ProviderError(spec.target.provider, None, "all providers failed")
@@ -296,6 +298,13 @@ class AIService:
                 if attempt == 1:
                     raise ProviderError(target.provider, None, f"cannot reach {target.provider}") from None
         raise AssertionError("unreachable")
+
+
+def _key_ref(target: Target) -> str:
+    """Which key a provider refused, in words a user can act on (never the key itself)."""
+    if target.key_id:
+        return f"your stored {target.provider} key {target.key_id}"
+    return f"the server's {target.provider} key"
 
 
 def _safe(exc: ProviderError) -> str:

@@ -57,6 +57,7 @@ class ProviderError(Exception):
         self.provider = provider
         self.status = status
         self.message = message
+        self.key_ref = f"the {provider} API key"
 
     @property
     def retryable(self) -> bool:
