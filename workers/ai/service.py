@@ -131,6 +131,8 @@ class AIService:
         if not spec or ":" not in spec:
             return None
         provider, model = spec.split(":", 1)
+        if provider not in self.providers or not self.settings.ai_operator_keys.get(provider):
+            return None  # a fallback without a server key could only fail
         return Target(provider, model)
 
     def operator_key(self, target: Target) -> str:
