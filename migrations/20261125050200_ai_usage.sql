@@ -129,6 +129,9 @@ begin
   if v_uid is null then
     raise exception 'AI requests need a signed-in user' using errcode = '42501';
   end if;
+  -- Hot-path bookkeeping: commit without waiting for the WAL flush (a database
+  -- crash may lose the last milliseconds of slots/reservations, never corrupt them).
+  perform set_config('synchronous_commit', 'off', true);
   if p_provider is null or p_model is null or length(p_model) not between 1 and 200 then
     raise exception 'provider and model are required' using errcode = '22023';
   end if;
@@ -188,6 +191,7 @@ begin
   if p_status not in ('ok', 'error', 'interrupted') then
     raise exception 'status must be ok, error or interrupted' using errcode = '22023';
   end if;
+  perform set_config('synchronous_commit', 'off', true);  -- see private.ai_begin
   select * into v_row from public.ai_usage u
    where u.id = p_usage_id and u.user_id = auth.uid() and u.status = 'pending'
    for update;
