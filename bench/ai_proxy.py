@@ -78,13 +78,17 @@ def pct(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
 
 
-async def run_load(url: str, headers: dict[str, str], body: dict[str, Any], n: int, conc: int) -> list[float]:
+async def run_load(
+    url: str, users: list[tuple[dict[str, str], dict[str, Any]]], n: int, conc: int
+) -> list[float]:
+    """n requests from conc concurrent clients; client i acts as users[i % len(users)]."""
     lat: list[float] = []
     limits = httpx.Limits(max_connections=conc, max_keepalive_connections=conc)
     async with httpx.AsyncClient(limits=limits, timeout=60) as client:
         queue = list(range(n))
 
-        async def worker() -> None:
+        async def worker(i: int) -> None:
+            headers, body = users[i % len(users)]
             while queue:
                 queue.pop()
                 t0 = time.perf_counter()
@@ -93,9 +97,9 @@ async def run_load(url: str, headers: dict[str, str], body: dict[str, Any], n: i
                 if r.status_code != 200:
                     raise RuntimeError(f"{url}: {r.status_code} {r.text[:200]}")
 
-        for _ in range(min(conc, 8)):  # warm-up connections
-            await client.post(url, headers=headers, json=body)
-        await asyncio.gather(*(worker() for _ in range(conc)))
+        for i in range(min(conc, 8)):  # warm-up connections
+            await client.post(url, headers=users[i % len(users)][0], json=users[i % len(users)][1])
+        await asyncio.gather(*(worker(i) for i in range(conc)))
     return lat
 
 
@@ -135,25 +139,30 @@ def main() -> None:
     procs: list[subprocess.Popen[bytes]] = []
     try:
         migrations.migrate(db, ROOT / "migrations")
+        # One user per concurrent client (one user's calls serialize on their rate-limit lock by
+        # design); a 1-second window keeps the limiter's event rows few, as real limits do.
         with psycopg.connect(db) as conn:
             conn.execute(
-                "update public.plans set ai_requests_per_window = 100000000, ai_monthly_budget_usd = 1000000"
+                "update public.plans set ai_requests_per_window = 100000000, ai_window_seconds = 1,"
+                " ai_monthly_budget_usd = 1000000"
             )
-            uid = conn.execute(
-                "insert into auth.users (id, aud, role, email, created_at, updated_at) values"
-                " (gen_random_uuid(), 'authenticated', 'authenticated', 'bench@example.test', now(), now())"
-                " returning id"
-            ).fetchone()[0]  # type: ignore[index]
-        token = jwt.encode(
-            {
-                "sub": str(uid),
-                "role": "authenticated",
-                "aud": "authenticated",
-                "exp": int(time.time()) + 7200,
-            },
-            SECRET,
-            algorithm="HS256",
-        )
+            uids = [
+                r[0]
+                for r in conn.execute(
+                    "insert into auth.users (id, aud, role, created_at, updated_at)"
+                    " select gen_random_uuid(), 'authenticated', 'authenticated', now(), now()"
+                    " from generate_series(1, 64) returning id"
+                ).fetchall()
+            ]
+        exp = int(time.time()) + 7200
+        tokens = [
+            jwt.encode(
+                {"sub": str(u), "role": "authenticated", "aud": "authenticated", "exp": exp},
+                SECRET,
+                algorithm="HS256",
+            )
+            for u in uids
+        ]
         fake_port, proxy_port = free_port(), free_port()
         fake_url = f"http://127.0.0.1:{fake_port}"
         env = {
@@ -177,27 +186,28 @@ def main() -> None:
         proxy_url = f"http://127.0.0.1:{proxy_port}"
         wait_up(fake_url + "/auth/v1/.well-known/jwks.json")
         wait_up(proxy_url + "/healthz")
-        auth = {"authorization": f"Bearer {token}"}
-        key = httpx.post(
-            proxy_url + "/v1/keys", headers=auth, json={"provider": "openai", "key": "sk-bench-1234"}
-        )
-        key_id = key.json()["id"]
         msgs = [{"role": "user", "content": "Say hello"}]
         direct_body = {"model": "gpt-4o-mini", "messages": msgs, "max_tokens": 16}
-        proxy_body = {
-            "provider": "openai",
-            "model": "gpt-4o-mini",
-            "key_id": key_id,
-            "messages": msgs,
-            "max_tokens": 16,
-        }
-        direct_headers = {"authorization": "Bearer sk-bench-1234"}
+        direct_users = [({"authorization": "Bearer sk-bench-1234"}, direct_body)]
+        proxy_users: list[tuple[dict[str, str], dict[str, Any]]] = []
+        with httpx.Client() as client:
+            for token in tokens:
+                auth = {"authorization": f"Bearer {token}"}
+                key = client.post(
+                    proxy_url + "/v1/keys", headers=auth, json={"provider": "openai", "key": "sk-bench-1234"}
+                )
+                body = {
+                    "provider": "openai",
+                    "model": "gpt-4o-mini",
+                    "key_id": key.json()["id"],
+                    "messages": msgs,
+                    "max_tokens": 16,
+                }
+                proxy_users.append((auth, body))
         results: dict[str, Any] = {"requests": args.requests, "cpus": os.cpu_count()}
         for conc in (1, 64):
-            d = asyncio.run(
-                run_load(fake_url + "/v1/chat/completions", direct_headers, direct_body, args.requests, conc)
-            )
-            p = asyncio.run(run_load(proxy_url + "/v1/generate", auth, proxy_body, args.requests, conc))
+            d = asyncio.run(run_load(fake_url + "/v1/chat/completions", direct_users, args.requests, conc))
+            p = asyncio.run(run_load(proxy_url + "/v1/generate", proxy_users, args.requests, conc))
             results[f"c{conc}"] = {
                 "direct_p50_ms": round(statistics.median(d), 3),
                 "direct_p99_ms": round(pct(d, 99), 3),
@@ -209,11 +219,16 @@ def main() -> None:
         n_stream = max(50, args.requests // 20)
         d_ft = asyncio.run(
             first_token(
-                fake_url + "/v1/chat/completions", direct_headers, {**direct_body, "stream": True}, n_stream
+                fake_url + "/v1/chat/completions",
+                direct_users[0][0],
+                {**direct_body, "stream": True},
+                n_stream,
             )
         )
         p_ft = asyncio.run(
-            first_token(proxy_url + "/v1/generate", auth, {**proxy_body, "stream": True}, n_stream)
+            first_token(
+                proxy_url + "/v1/generate", proxy_users[0][0], {**proxy_users[0][1], "stream": True}, n_stream
+            )
         )
         results["stream_first_token"] = {
             "direct_p50_ms": round(statistics.median(d_ft), 3),
