@@ -269,3 +269,24 @@ def test_billing_webhook_is_mounted_and_refuses_a_forged_signature(proxy_factory
     )
     assert resp.status_code == 400
     assert proxy.sql("select count(*) from private.billing_events")[0][0] == before
+
+
+def test_unreachable_provider_is_retried_once_then_502(proxy_factory: Any) -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    proxy = proxy_factory(ai_anthropic_base_url=dead)
+    uid, h = proxy.user()
+    key = add_key(proxy, h, "anthropic")
+    resp = proxy.http.post(
+        "/v1/generate",
+        headers=h,
+        json={"provider": "anthropic", "model": "claude-3-5-haiku-latest", "key_id": key, "messages": MSGS},
+    )
+    assert resp.status_code == 502 and "cannot reach anthropic" in resp.json()["error"]["message"]
+    assert proxy.sql("select status, error from public.ai_usage where user_id = %s", (uid,)) == [
+        ("error", "anthropic unreachable: cannot reach anthropic")
+    ]
+    assert proxy.sql("select reserved_usd from private.ai_budget_months where user_id = %s", (uid,)) == [(0,)]
