@@ -25,7 +25,8 @@ create table public.room_elements (
   ),
   image_path text constraint room_elements_image_path_in_room check (
     image_path is null
-    or (image_path ~ '^rooms/[0-9a-f-]{36}/[^/].{0,900}$' and split_part(image_path, '/', 2) = room_id::text)
+    or (image_path ~ '^rooms/[0-9a-f-]{36}/[^/]' and length(image_path) <= 1024
+        and split_part(image_path, '/', 2) = room_id::text)
   ),
   created_by uuid references auth.users (id) on delete set null,
   updated_by uuid references auth.users (id) on delete set null,
