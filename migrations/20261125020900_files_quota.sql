@@ -79,16 +79,17 @@ begin
     perform private.storage_charge(v_old_owner, -v_old_size, old.bucket_id || '/' || old.name);
     perform private.storage_charge(v_new_owner, v_new_size, new.bucket_id || '/' || new.name);
   end if;
-  if tg_op = 'DELETE' then
-    return old;
-  end if;
-  return new;
+  return null;
 end;
 $$;
 revoke execute on function private.storage_objects_quota() from public;
 
--- BEFORE: a refused upload never writes the row (the API then deletes the bytes).
-create trigger backline_objects_quota before insert or update or delete on storage.objects
+-- AFTER, not BEFORE: an upsert (insert ... on conflict do update) fires BEFORE
+-- INSERT for the proposed row even when it becomes an update, which would
+-- count an overwrite twice. AFTER triggers fire only for what really happened;
+-- raising there still aborts the statement, so a refused upload writes nothing
+-- (and the API then deletes the bytes).
+create trigger backline_objects_quota after insert or update or delete on storage.objects
   for each row execute function private.storage_objects_quota();
 
 comment on function private.storage_objects_quota() is
