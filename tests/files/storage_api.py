@@ -63,7 +63,10 @@ def _restore_session(conn: psycopg.Connection[Any]) -> None:
     if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
         conn.execute("reset role")
         conn.execute("select set_config('storage.allow_delete_query', '', true)")
-        conn.execute("select set_config('request.jwt.claims', '', true), set_config('search_path', '\"$user\", public', true)")
+        conn.execute(
+            "select set_config('request.jwt.claims', '', true),"
+            " set_config('search_path', '\"$user\", public', true)"
+        )
 
 
 def _db_error(exc: psycopg.Error) -> StorageApiError:
@@ -119,8 +122,12 @@ def upload(
         raise StorageApiError(415, "invalid_mime_type", f"mime type {mimetype} is not supported")
     # (3) privileged upsert with owner and metadata; on failure the bytes are removed.
     metadata = {
-        "size": size, "mimetype": mimetype, "eTag": f'"{uuid.uuid4().hex}"',
-        "cacheControl": "max-age=3600", "contentLength": size, "httpStatusCode": 200,
+        "size": size,
+        "mimetype": mimetype,
+        "eTag": f'"{uuid.uuid4().hex}"',
+        "cacheControl": "max-age=3600",
+        "contentLength": size,
+        "httpStatusCode": 200,
     }
     try:
         with act_as(conn, None, "service_role", rollback=False) as cur:
@@ -136,7 +143,9 @@ def upload(
     return Uploaded(row[0], bucket_id, name, size)
 
 
-def download(conn: psycopg.Connection[Any], user_id: uuid.UUID | None, bucket_id: str, name: str) -> uuid.UUID:
+def download(
+    conn: psycopg.Connection[Any], user_id: uuid.UUID | None, bucket_id: str, name: str
+) -> uuid.UUID:
     """The object id if the caller may read it (RLS), else 400/404 'Object not found' as the API."""
     role = "authenticated" if user_id is not None else "anon"
     with act_as(conn, user_id, role) as cur:
@@ -148,7 +157,9 @@ def download(conn: psycopg.Connection[Any], user_id: uuid.UUID | None, bucket_id
     return row[0]  # type: ignore[no-any-return]
 
 
-def list_names(conn: psycopg.Connection[Any], user_id: uuid.UUID | None, bucket_id: str, prefix: str) -> list[str]:
+def list_names(
+    conn: psycopg.Connection[Any], user_id: uuid.UUID | None, bucket_id: str, prefix: str
+) -> list[str]:
     role = "authenticated" if user_id is not None else "anon"
     with act_as(conn, user_id, role) as cur:
         rows = cur.execute(

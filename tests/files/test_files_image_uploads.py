@@ -12,8 +12,10 @@ PNG = "image/png"
 
 
 def records(db):
-    return db.execute("select object_name, owner_id, mimetype, size, thumbnails_done_at is null"
-                      " from private.image_uploads order by object_name").fetchall()
+    return db.execute(
+        "select object_name, owner_id, mimetype, size, thumbnails_done_at is null"
+        " from private.image_uploads order by object_name"
+    ).fetchall()
 
 
 def test_completed_upload_is_recorded(db, make_user):
@@ -26,8 +28,10 @@ def test_completed_upload_is_recorded(db, make_user):
 def test_permission_test_step_records_nothing(db, make_user):
     alice = make_user()
     with act_as(db, alice) as cur:
-        cur.execute("insert into storage.objects (bucket_id, name, owner_id) values ('images', %s, %s)",
-                    (f"{alice}/cat.png", str(alice)))
+        cur.execute(
+            "insert into storage.objects (bucket_id, name, owner_id) values ('images', %s, %s)",
+            (f"{alice}/cat.png", str(alice)),
+        )
         cur.execute("reset role")
         assert cur.execute("select count(*) from private.image_uploads").fetchone() == (0,)
 
@@ -71,8 +75,10 @@ def test_workers_read_and_mark_the_queue(db, make_user):
     alice = make_user()
     upload(db, alice, "images", f"{alice}/cat.png", 2048, PNG)
     with act_as(db, None, "service_role") as cur:
-        row = cur.execute("select object_id from private.image_uploads where thumbnails_done_at is null"
-                          " order by uploaded_at limit 1 for update skip locked").fetchone()
+        row = cur.execute(
+            "select object_id from private.image_uploads where thumbnails_done_at is null"
+            " order by uploaded_at limit 1 for update skip locked"
+        ).fetchone()
         assert row is not None
         cur.execute("update private.image_uploads set thumbnails_done_at = now() where object_id = %s", row)
         assert cur.rowcount == 1

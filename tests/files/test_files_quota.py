@@ -27,10 +27,14 @@ def test_upload_counts_its_size(db, make_user):
 def test_permission_test_step_alone_counts_nothing(db, make_user):
     alice = make_user()
     with act_as(db, alice) as cur:
-        cur.execute("insert into storage.objects (bucket_id, name, owner_id) values ('images', %s, %s)",
-                    (f"{alice}/a.png", str(alice)))
+        cur.execute(
+            "insert into storage.objects (bucket_id, name, owner_id) values ('images', %s, %s)",
+            (f"{alice}/a.png", str(alice)),
+        )
         cur.execute("reset role")
-        assert cur.execute("select storage_used from public.profiles where id = %s", (alice,)).fetchone() == (0,)
+        assert cur.execute("select storage_used from public.profiles where id = %s", (alice,)).fetchone() == (
+            0,
+        )
 
 
 def test_upload_past_the_free_quota_is_refused_with_a_clear_error(db, make_user):
@@ -41,7 +45,9 @@ def test_upload_past_the_free_quota_is_refused_with_a_clear_error(db, make_user)
     assert err.value.status == 403
     assert "storage quota exceeded" in err.value.message and "free plan" in err.value.message
     assert storage_used(db, alice) == FREE_QUOTA - 500
-    assert db.execute("select count(*) from storage.objects where name = %s", (f"{alice}/big.png",)).fetchone() == (0,)
+    assert db.execute(
+        "select count(*) from storage.objects where name = %s", (f"{alice}/big.png",)
+    ).fetchone() == (0,)
     upload(db, alice, "images", f"{alice}/fits.png", 500, PNG)
     assert storage_used(db, alice) == FREE_QUOTA
 
@@ -50,14 +56,19 @@ def test_quota_error_code_is_42501_from_the_privileged_step(db, make_user):
     alice = make_user()
     db.execute("update public.profiles set storage_used = %s where id = %s", (FREE_QUOTA, alice))
     with act_as(db, None, "service_role") as cur, pytest.raises(errors.InsufficientPrivilege) as err:
-        cur.execute("insert into storage.objects (bucket_id, name, owner_id, metadata)"
-                    " values ('images', %s, %s, '{\"size\": 1}')", (f"{alice}/x.png", str(alice)))
+        cur.execute(
+            "insert into storage.objects (bucket_id, name, owner_id, metadata)"
+            " values ('images', %s, %s, '{\"size\": 1}')",
+            (f"{alice}/x.png", str(alice)),
+        )
     assert err.value.diag.message_hint == "Delete files or upgrade your plan."
 
 
 def test_pro_plan_has_a_bigger_quota(db, make_user):
     alice = make_user()
-    db.execute("update public.profiles set plan = 'pro', storage_used = %s where id = %s", (FREE_QUOTA, alice))
+    db.execute(
+        "update public.profiles set plan = 'pro', storage_used = %s where id = %s", (FREE_QUOTA, alice)
+    )
     upload(db, alice, "images", f"{alice}/a.png", 5 * MB, PNG)
     assert storage_used(db, alice) == FREE_QUOTA + 5 * MB
 
@@ -112,8 +123,10 @@ def test_room_upload_counts_for_the_uploader(db, room):
 
 def test_service_upload_without_owner_counts_for_nobody(db, make_user):
     alice = make_user()
-    db.execute("insert into storage.objects (bucket_id, name, metadata) values ('exports', %s, '{\"size\": 99}')",
-               (f"{alice}/e.zip",))
+    db.execute(
+        "insert into storage.objects (bucket_id, name, metadata) values ('exports', %s, '{\"size\": 99}')",
+        (f"{alice}/e.zip",),
+    )
     assert storage_used(db, alice) == 0
 
 
@@ -126,8 +139,11 @@ def test_changing_owner_moves_the_bytes(db, make_user):
 
 def test_malformed_size_counts_zero(db, make_user):
     alice = make_user()
-    db.execute("insert into storage.objects (bucket_id, name, owner_id, metadata)"
-               " values ('images', %s, %s, '{\"size\": \"lots\"}')", (f"{alice}/a.png", str(alice)))
+    db.execute(
+        "insert into storage.objects (bucket_id, name, owner_id, metadata)"
+        " values ('images', %s, %s, '{\"size\": \"lots\"}')",
+        (f"{alice}/a.png", str(alice)),
+    )
     assert storage_used(db, alice) == 0
 
 
@@ -141,6 +157,7 @@ def test_account_deletion_does_not_block_on_quota(db, make_user):
 
 # -- concurrency: real commits, two connections --------------------------------------
 
+
 def _new_user(url: str) -> uuid.UUID:
     with psycopg.connect(url, autocommit=True) as conn:
         return create_user(conn)
@@ -149,28 +166,37 @@ def _new_user(url: str) -> uuid.UUID:
 def test_two_concurrent_uploads_that_together_exceed_the_quota_one_refused(clone_url):
     alice = _new_user(clone_url)
     with psycopg.connect(clone_url, autocommit=True) as conn:
-        conn.execute("update public.profiles set storage_used = %s where id = %s", (FREE_QUOTA - 8 * MB, alice))
+        conn.execute(
+            "update public.profiles set storage_used = %s where id = %s", (FREE_QUOTA - 8 * MB, alice)
+        )
     a = psycopg.connect(clone_url)
     b = psycopg.connect(clone_url)
     try:
         # Both permission tests pass; A's privileged upsert holds its transaction open.
         for conn in (a, b):
             with act_as(conn, alice) as cur:
-                cur.execute("insert into storage.objects (bucket_id, name, owner_id) values ('images', %s, %s)",
-                            (f"{alice}/probe.png", str(alice)))
+                cur.execute(
+                    "insert into storage.objects (bucket_id, name, owner_id) values ('images', %s, %s)",
+                    (f"{alice}/probe.png", str(alice)),
+                )
         a.execute("set role service_role")
-        a.execute("insert into storage.objects (bucket_id, name, owner_id, metadata)"
-                  " values ('images', %s, %s, %s)", (f"{alice}/a.png", str(alice), '{"size": 5242880}'))
+        a.execute(
+            "insert into storage.objects (bucket_id, name, owner_id, metadata) values ('images', %s, %s, %s)",
+            (f"{alice}/a.png", str(alice), '{"size": 5242880}'),
+        )
         outcome: dict[str, BaseException | None] = {}
 
         def second() -> None:
             try:
                 b.execute("set role service_role")
-                b.execute("insert into storage.objects (bucket_id, name, owner_id, metadata)"
-                          " values ('images', %s, %s, %s)", (f"{alice}/b.png", str(alice), '{"size": 5242880}'))
+                b.execute(
+                    "insert into storage.objects (bucket_id, name, owner_id, metadata)"
+                    " values ('images', %s, %s, %s)",
+                    (f"{alice}/b.png", str(alice), '{"size": 5242880}'),
+                )
                 b.commit()
                 outcome["b"] = None
-            except BaseException as exc:  # noqa: BLE001 - recorded for the assertion
+            except BaseException as exc:
                 b.rollback()
                 outcome["b"] = exc
 
@@ -186,7 +212,9 @@ def test_two_concurrent_uploads_that_together_exceed_the_quota_one_refused(clone
         b.close()
     with psycopg.connect(clone_url, autocommit=True) as conn:
         used = conn.execute("select storage_used from public.profiles where id = %s", (alice,)).fetchone()[0]
-        names = [r[0] for r in conn.execute("select name from storage.objects where owner_id = %s", (str(alice),))]
+        names = [
+            r[0] for r in conn.execute("select name from storage.objects where owner_id = %s", (str(alice),))
+        ]
     assert used == FREE_QUOTA - 8 * MB + 5 * MB
     assert names == [f"{alice}/a.png"]
 
@@ -194,7 +222,9 @@ def test_two_concurrent_uploads_that_together_exceed_the_quota_one_refused(clone
 def test_many_concurrent_uploads_never_overshoot(clone_url):
     alice = _new_user(clone_url)
     with psycopg.connect(clone_url, autocommit=True) as conn:
-        conn.execute("update public.profiles set storage_used = %s where id = %s", (FREE_QUOTA - 10 * MB, alice))
+        conn.execute(
+            "update public.profiles set storage_used = %s where id = %s", (FREE_QUOTA - 10 * MB, alice)
+        )
     results: list[int | None] = []
     lock = threading.Lock()
 
@@ -216,7 +246,8 @@ def test_many_concurrent_uploads_never_overshoot(clone_url):
     assert sorted(results, key=lambda s: s or 0) == [None, None, None, 403, 403, 403]
     with psycopg.connect(clone_url, autocommit=True) as conn:
         used = conn.execute("select storage_used from public.profiles where id = %s", (alice,)).fetchone()[0]
-        total = conn.execute("select sum((metadata->>'size')::bigint) from storage.objects where owner_id = %s",
-                             (str(alice),)).fetchone()[0]
+        total = conn.execute(
+            "select sum((metadata->>'size')::bigint) from storage.objects where owner_id = %s", (str(alice),)
+        ).fetchone()[0]
     assert used == FREE_QUOTA - 10 * MB + 9 * MB
     assert total == 9 * MB

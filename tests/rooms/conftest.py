@@ -27,8 +27,12 @@ class Room:
 
     def who(self, persona: str) -> uuid.UUID | None:
         """The user id of a persona; None for anon and service_role."""
-        return {"owner": self.owner, "editor": self.editor, "viewer": self.viewer,
-                "stranger": self.stranger}.get(persona)
+        return {
+            "owner": self.owner,
+            "editor": self.editor,
+            "viewer": self.viewer,
+            "stranger": self.stranger,
+        }.get(persona)
 
 
 PERSONAS = ("owner", "editor", "viewer", "stranger", "anon", "service_role")
@@ -57,16 +61,21 @@ def create_room(conn: psycopg.Connection[Any], owner: uuid.UUID, title: str = "I
     return row[0]  # type: ignore[no-any-return]
 
 
-def invite_and_join(conn: psycopg.Connection[Any], room_id: uuid.UUID, owner: uuid.UUID,
-                    user: uuid.UUID, role: str) -> None:
+def invite_and_join(
+    conn: psycopg.Connection[Any], room_id: uuid.UUID, owner: uuid.UUID, user: uuid.UUID, role: str
+) -> None:
     with act_as(conn, owner, rollback=False) as cur:
-        token = cur.execute("select token from public.create_room_invite(%s, %s)", (room_id, role)).fetchone()[0]
+        token = cur.execute(
+            "select token from public.create_room_invite(%s, %s)", (room_id, role)
+        ).fetchone()[0]
     with act_as(conn, user, rollback=False) as cur:
         assert cur.execute("select public.accept_room_invite(%s)", (token,)).fetchone() == (room_id,)
     restore(conn)
 
 
-def add_element(conn: psycopg.Connection[Any], room_id: uuid.UUID, kind: str = "note", **values: Any) -> uuid.UUID:
+def add_element(
+    conn: psycopg.Connection[Any], room_id: uuid.UUID, kind: str = "note", **values: Any
+) -> uuid.UUID:
     """Insert an element as superuser (fixture data, bypassing RLS)."""
     cols = ["room_id", "kind", *values]
     row = conn.execute(

@@ -32,7 +32,9 @@ def channel_access(
             (topic, extension),
         )
         cur.execute(f"set local role {role}")
-        cur.execute("select set_config('request.jwt.claims', %s, true)", (json.dumps(claims_for(user_id, role)),))
+        cur.execute(
+            "select set_config('request.jwt.claims', %s, true)", (json.dumps(claims_for(user_id, role)),)
+        )
         row = cur.execute(
             "select count(*) from realtime.messages where topic = %s and extension = %s",
             (topic, extension),

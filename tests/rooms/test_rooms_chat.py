@@ -1,4 +1,4 @@
-"""Chat histories: members read, writers append their own user messages, the AI worker appends assistant ones."""
+"""Chat histories: members read, writers append their own user messages, the AI worker the assistant's."""
 
 from __future__ import annotations
 
@@ -37,8 +37,9 @@ def test_who_reads_the_history(db, room: Room, chat, persona):
             with pytest.raises(errors.InsufficientPrivilege):
                 cur.execute("select content from public.room_chat_messages")
             return
-        rows = cur.execute("select content from public.room_chat_messages where element_id = %s order by id",
-                           (chat,)).fetchall()
+        rows = cur.execute(
+            "select content from public.room_chat_messages where element_id = %s order by id", (chat,)
+        ).fetchall()
     assert rows == ([] if persona == "stranger" else [("first",), ("second",)])
 
 
@@ -53,27 +54,36 @@ def test_ai_worker_appends_assistant_message_with_tokens(db, room: Room, chat):
         row = cur.execute(
             "insert into public.room_chat_messages (room_id, element_id, role, content, prompt_tokens,"
             " completion_tokens, model) values (%s, %s, 'assistant', 'Here are ideas', 120, 40, 'gpt-x')"
-            " returning author_id, prompt_tokens, completion_tokens", (room.id, chat)).fetchone()
+            " returning author_id, prompt_tokens, completion_tokens",
+            (room.id, chat),
+        ).fetchone()
     assert row == (None, 120, 40)
 
 
 def test_author_cannot_be_spoofed(db, room: Room, chat):
     with act_as(db, room.editor) as cur, pytest.raises(errors.InsufficientPrivilege):
-        cur.execute("insert into public.room_chat_messages (room_id, element_id, role, content, author_id)"
-                    " values (%s, %s, 'user', 'x', %s)", (room.id, chat, room.owner))
+        cur.execute(
+            "insert into public.room_chat_messages (room_id, element_id, role, content, author_id)"
+            " values (%s, %s, 'user', 'x', %s)",
+            (room.id, chat, room.owner),
+        )
 
 
-@pytest.mark.parametrize("statement", [
-    "update public.room_chat_messages set content = 'edited'",
-    "delete from public.room_chat_messages",
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "update public.room_chat_messages set content = 'edited'",
+        "delete from public.room_chat_messages",
+    ],
+)
 @pytest.mark.parametrize("persona", ["owner", "editor", "viewer", "anon"])
 def test_messages_are_append_only_for_api_users(db, room: Room, chat, statement, persona):
     db.execute(INSERT, (room.id, chat, "user", "keep me"))
     with as_persona(db, room, persona) as cur, pytest.raises(errors.InsufficientPrivilege):
         cur.execute(statement)
-    assert db.execute("select content from public.room_chat_messages where element_id = %s",
-                      (chat,)).fetchall() == [("keep me",)]
+    assert db.execute(
+        "select content from public.room_chat_messages where element_id = %s", (chat,)
+    ).fetchall() == [("keep me",)]
 
 
 def test_messages_only_on_chat_elements_of_the_same_room(db, room: Room, chat):
@@ -96,5 +106,6 @@ def test_bad_content_rejected(db, room: Room, chat, content):
 def test_history_goes_with_its_element(db, room: Room, chat):
     db.execute(INSERT, (room.id, chat, "user", "bye"))
     db.execute("delete from public.room_elements where id = %s", (chat,))
-    assert db.execute("select count(*) from public.room_chat_messages where element_id = %s",
-                      (chat,)).fetchone() == (0,)
+    assert db.execute(
+        "select count(*) from public.room_chat_messages where element_id = %s", (chat,)
+    ).fetchone() == (0,)
