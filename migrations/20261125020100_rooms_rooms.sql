@@ -34,31 +34,39 @@ create index room_members_invited_by_idx on public.room_members (invited_by);
 create unique index room_members_one_owner_per_room on public.room_members (room_id) where role = 'owner';
 
 -- == functions (schema private: not exposed) ==
+-- plpgsql, not sql: a non-inlinable SQL function is re-planned on every call
+-- before PostgreSQL 18, while plpgsql caches its plan per session.
 create function private.my_room_ids() returns setof uuid
-language sql stable security definer set search_path = ''
+language plpgsql stable security definer set search_path = ''
 as $$
-  select m.room_id from public.room_members m where m.user_id = (select auth.uid())
+begin
+  return query select m.room_id from public.room_members m where m.user_id = (select auth.uid());
+end;
 $$;
 revoke execute on function private.my_room_ids() from public;
-grant execute on function private.my_room_ids() to anon, authenticated, service_role;
+grant execute on function private.my_room_ids() to authenticated, service_role;
 
 create function private.my_editable_room_ids() returns setof uuid
-language sql stable security definer set search_path = ''
+language plpgsql stable security definer set search_path = ''
 as $$
-  select m.room_id from public.room_members m
-   where m.user_id = (select auth.uid()) and m.role in ('owner', 'editor')
+begin
+  return query select m.room_id from public.room_members m
+   where m.user_id = (select auth.uid()) and m.role in ('owner', 'editor');
+end;
 $$;
 revoke execute on function private.my_editable_room_ids() from public;
-grant execute on function private.my_editable_room_ids() to anon, authenticated, service_role;
+grant execute on function private.my_editable_room_ids() to authenticated, service_role;
 
 create function private.my_owned_room_ids() returns setof uuid
-language sql stable security definer set search_path = ''
+language plpgsql stable security definer set search_path = ''
 as $$
-  select m.room_id from public.room_members m
-   where m.user_id = (select auth.uid()) and m.role = 'owner'
+begin
+  return query select m.room_id from public.room_members m
+   where m.user_id = (select auth.uid()) and m.role = 'owner';
+end;
 $$;
 revoke execute on function private.my_owned_room_ids() from public;
-grant execute on function private.my_owned_room_ids() to anon, authenticated, service_role;
+grant execute on function private.my_owned_room_ids() to authenticated, service_role;
 
 create function private.room_role(p_room_id uuid) returns text
 language sql stable security definer set search_path = ''
