@@ -64,7 +64,7 @@ create index room_element_connections_to_element_id_idx on public.room_element_c
 create index room_element_connections_created_by_idx on public.room_element_connections (created_by);
 
 -- == functions (schema private: not exposed) ==
--- Stamps author/editor and version; room_id never changes.
+-- Stamps author/editor and version on API writes; room_id never changes.
 create function private.room_elements_stamp() returns trigger
 language plpgsql set search_path = ''
 as $$
@@ -75,6 +75,11 @@ begin
     new.version := 1;
     new.created_at := now();
   else
+    -- An update made by another trigger is a foreign key action (updated_by or
+    -- created_by set null when an account is erased): leave it as it is.
+    if pg_trigger_depth() > 1 then
+      return new;
+    end if;
     if new.room_id <> old.room_id then
       raise exception 'an element cannot move to another room'
         using errcode = '22023', hint = 'Create a new element in the other room instead.';
