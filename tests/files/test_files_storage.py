@@ -202,3 +202,23 @@ def test_direct_delete_without_the_api_flag_is_refused(db, make_user):
     upload(db, alice, "images", f"{alice}/a.png", 10, PNG)
     with act_as(db, alice) as cur, pytest.raises(errors.InsufficientPrivilege):
         cur.execute("delete from storage.objects where name = %s", (f"{alice}/a.png",))
+
+
+def test_room_image_overwritten_only_by_its_uploader(db, room: Room):
+    name = f"rooms/{room.id}/shared.png"
+    upload(db, room.editor, "images", name, 100, PNG)
+    with pytest.raises(StorageApiError) as err:
+        upload(db, room.owner, "images", name, 200, PNG, upsert=True)
+    assert err.value.status == 403
+    upload(db, room.editor, "images", name, 300, PNG, upsert=True)
+    assert db.execute(
+        "select owner_id, metadata->>'size' from storage.objects where bucket_id = 'images' and name = %s",
+        (name,),
+    ).fetchone() == (str(room.editor), "300")
+
+
+@pytest.mark.parametrize("name", ["rooms/{room}", "rooms/{room}/", "rooms/ROOM/x.png", "rooms//x.png"])
+def test_malformed_room_paths_refused(db, room: Room, name):
+    with pytest.raises(StorageApiError) as err:
+        upload(db, room.owner, "images", name.format(room=room.id).replace("ROOM", "nope"), 10, PNG)
+    assert err.value.status == 403
