@@ -148,3 +148,11 @@ def test_template_with_unknown_connection_key_changes_nothing(db, room: Room):
     assert db.execute(
         "select count(*) from public.room_elements where room_id = %s", (room.id,)
     ).fetchone() == (1,)
+
+
+def test_service_role_applies_templates(db, room: Room):
+    with act_as(db, None, "service_role") as cur:
+        ids = cur.execute(
+            "select * from public.apply_template(%s, %s)", (room.id, builtin(db, "SWOT analysis"))
+        ).fetchall()
+    assert len(ids) == 4
