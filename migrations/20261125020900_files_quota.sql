@@ -1,19 +1,29 @@
 -- files: per-user storage quota, enforced by the database on the real upload path.
 -- Why: the Storage API (1) tests permission by inserting the row as the
--- caller without metadata and rolling back, (2) stores the bytes, (3) as a
--- superuser upserts the row with owner_id = uploader and metadata.size. So
--- the quota is a trigger on storage.objects that counts metadata->>'size'
--- by owner_id: rows without a size count 0 (step 1), an overwrite counts the
--- difference, a delete gives the bytes back. The owner's profile row is
+-- caller and rolling back, (2) stores the bytes, (3) as a superuser upserts
+-- the row with owner_id = uploader and metadata.size. So the quota is a
+-- trigger on storage.objects that counts metadata->>'size' by owner_id; an
+-- overwrite counts the difference, a delete gives the bytes back. Step 1
+-- carries no size: older Storage API versions send no metadata (counts 0),
+-- current ones send {mimetype, contentLength} when the client declared a
+-- length, which we count too, so an upload that cannot fit is refused before
+-- its bytes are sent (step 1 is rolled back, so nothing is charged twice). The owner's profile row is
 -- locked (select ... for update) before reading storage_used, so concurrent
 -- uploads by one user are serialised and cannot together overshoot. Errors
 -- use SQLSTATE 42501: the Storage API then returns our message as a 403.
 
 -- == functions (schema private: not exposed) ==
+-- metadata.size (completed upload), else metadata.contentLength (declared in
+-- the permission test), else 0. Malformed numbers count 0.
 create function private.object_size(p_metadata jsonb) returns bigint
 language sql immutable set search_path = ''
 as $$
-  select case when p_metadata ->> 'size' ~ '^[0-9]{1,18}$' then (p_metadata ->> 'size')::bigint else 0 end
+  select case
+    when p_metadata ->> 'size' ~ '^[0-9]{1,18}$' then (p_metadata ->> 'size')::bigint
+    when p_metadata ? 'size' then 0
+    when p_metadata ->> 'contentLength' ~ '^[0-9]{1,18}$' then (p_metadata ->> 'contentLength')::bigint
+    else 0
+  end
 $$;
 revoke execute on function private.object_size(jsonb) from public;
 grant execute on function private.object_size(jsonb) to service_role;

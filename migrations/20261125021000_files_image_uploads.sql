@@ -1,8 +1,8 @@
 -- files: a record of every completed upload to the images bucket.
 -- Why: the workers make 150 px and 300 px WebP thumbnails of uploaded images.
--- An object gets its metadata (size, mimetype) only when the Storage API
--- completes the upload (step 3, superuser upsert), so a trigger on that
--- change records the object here; an overwrite records it again (pending),
+-- An object gets metadata.size only when the Storage API completes the
+-- upload (step 3, superuser upsert), so a trigger on that change records the
+-- object here; an overwrite records it again (pending),
 -- a delete removes the record. Workers claim pending rows
 -- (thumbnails_done_at is null) with `for update skip locked`.
 
@@ -38,7 +38,9 @@ begin
     delete from private.image_uploads where object_id = old.id;
     return null;
   end if;
-  if new.bucket_id <> 'images' or new.metadata is null
+  -- Only completed uploads: the Storage API's permission test may carry
+  -- {mimetype, contentLength} but never size.
+  if new.bucket_id <> 'images' or not coalesce(new.metadata ? 'size', false)
      or (tg_op = 'UPDATE' and old.metadata is not distinct from new.metadata) then
     return null;
   end if;

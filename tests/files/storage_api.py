@@ -2,8 +2,10 @@
 
 Upload (supabase/storage, `Uploader.canUpload` + `completeUpload`):
   1. permission test: INSERT (or, for upsert, INSERT ... ON CONFLICT DO UPDATE)
-     of the object row as the caller's role and claims, WITHOUT metadata,
-     then ROLLBACK: RLS on storage.objects decides;
+     of the object row as the caller's role and claims, WITHOUT metadata.size,
+     then ROLLBACK: RLS on storage.objects decides. Older Storage API versions
+     send no metadata; current ones send {mimetype, contentLength} when the
+     request declared its length (`declared_length=True` here);
   2. the API checks the bucket's file_size_limit and allowed_mime_types
      itself (413 / 415) and stores the bytes;
   3. as a privileged role (service_role here, auth.uid() null), UPSERT the
@@ -99,14 +101,16 @@ def upload(
     mimetype: str,
     *,
     upsert: bool = False,
+    declared_length: bool = False,
 ) -> Uploaded:
     """Upload `size` bytes as `user_id`; raises StorageApiError like the API would."""
     statement = UPSERT_SQL if upsert else INSERT_SQL
     version = str(uuid.uuid4())
-    # (1) permission test as the caller, without metadata, rolled back.
+    # (1) permission test as the caller, without a size, rolled back.
+    probe = json.dumps({"mimetype": mimetype, "contentLength": size}) if declared_length else None
     try:
         with act_as(conn, user_id) as cur:
-            cur.execute(statement, (bucket_id, name, str(user_id), None, version))
+            cur.execute(statement, (bucket_id, name, str(user_id), probe, version))
     except psycopg.Error as exc:
         raise _db_error(exc) from None
     # (2) the API's own bucket checks.

@@ -36,6 +36,17 @@ def test_permission_test_step_records_nothing(db, make_user):
         assert cur.execute("select count(*) from private.image_uploads").fetchone() == (0,)
 
 
+def test_permission_test_with_declared_length_records_nothing(db, make_user):
+    alice = make_user()
+    with act_as(db, alice) as cur:
+        cur.execute(
+            "insert into storage.objects (bucket_id, name, owner_id, metadata) values ('images', %s, %s, %s)",
+            (f"{alice}/cat.png", str(alice), '{"mimetype": "image/png", "contentLength": 10}'),
+        )
+        cur.execute("reset role")
+        assert cur.execute("select count(*) from private.image_uploads").fetchone() == (0,)
+
+
 def test_other_buckets_are_not_recorded(db, make_user):
     alice = make_user()
     upload(db, alice, "avatars", f"{alice}/me.png", 10, PNG)

@@ -37,11 +37,12 @@ def test_permission_test_step_alone_counts_nothing(db, make_user):
         )
 
 
-def test_upload_past_the_free_quota_is_refused_with_a_clear_error(db, make_user):
+@pytest.mark.parametrize("declared_length", [False, True], ids=["no-metadata-probe", "content-length-probe"])
+def test_upload_past_the_free_quota_is_refused_with_a_clear_error(db, make_user, declared_length):
     alice = make_user()
     db.execute("update public.profiles set storage_used = %s where id = %s", (FREE_QUOTA - 500, alice))
     with pytest.raises(StorageApiError) as err:
-        upload(db, alice, "images", f"{alice}/big.png", 1000, PNG)
+        upload(db, alice, "images", f"{alice}/big.png", 1000, PNG, declared_length=declared_length)
     assert err.value.status == 403
     assert "storage quota exceeded" in err.value.message and "free plan" in err.value.message
     assert storage_used(db, alice) == FREE_QUOTA - 500
@@ -71,6 +72,28 @@ def test_pro_plan_has_a_bigger_quota(db, make_user):
     )
     upload(db, alice, "images", f"{alice}/a.png", 5 * MB, PNG)
     assert storage_used(db, alice) == FREE_QUOTA + 5 * MB
+
+
+def test_declared_length_refuses_before_the_bytes_are_sent(db, make_user):
+    """Current Storage API: the permission test carries contentLength, so step 1 already says no."""
+    alice = make_user()
+    db.execute("update public.profiles set storage_used = %s where id = %s", (FREE_QUOTA - 500, alice))
+    with act_as(db, alice) as cur, pytest.raises(errors.InsufficientPrivilege) as err:
+        cur.execute(
+            "insert into storage.objects (bucket_id, name, owner_id, metadata, version)"
+            " values ('images', %s, %s, %s, '1')",
+            (f"{alice}/big.png", str(alice), '{"mimetype": "image/png", "contentLength": 1000}'),
+        )
+    assert "storage quota exceeded" in err.value.diag.message_primary
+    assert storage_used(db, alice) == FREE_QUOTA - 500
+
+
+@pytest.mark.parametrize("declared_length", [False, True], ids=["no-metadata-probe", "content-length-probe"])
+def test_probe_and_upload_are_counted_once(db, make_user, declared_length):
+    alice = make_user()
+    upload(db, alice, "images", f"{alice}/a.png", 4000, PNG, declared_length=declared_length)
+    upload(db, alice, "images", f"{alice}/a.png", 6000, PNG, upsert=True, declared_length=declared_length)
+    assert storage_used(db, alice) == 6000
 
 
 def test_overwrite_counts_the_size_difference(db, make_user):
