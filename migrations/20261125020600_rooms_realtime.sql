@@ -24,7 +24,7 @@ as $$
   end
 $$;
 revoke execute on function private.room_id_from_topic(text) from public;
-grant execute on function private.room_id_from_topic(text) to anon, authenticated, service_role;
+grant execute on function private.room_id_from_topic(text) to authenticated, service_role;
 
 -- == row level security on realtime.messages ==
 create policy "room members receive the room channel" on realtime.messages
