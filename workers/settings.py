@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
@@ -31,7 +32,7 @@ class Settings(BaseSettings):
         default=PROJECT_ROOT / "migrations",
         validation_alias=AliasChoices("BACKLINE_MIGRATIONS_DIR"),
     )
-    exposed_schemas: tuple[str, ...] = Field(
+    exposed_schemas: Annotated[tuple[str, ...], NoDecode] = Field(
         default=("public", "graphql_public"),
         validation_alias=AliasChoices("BACKLINE_EXPOSED_SCHEMAS"),
         description="Schemas the Data API exposes; db check applies its rules to them.",
@@ -65,16 +66,29 @@ class Settings(BaseSettings):
         description="Plan an active subscription grants when its price has no row in private.billing_prices.",
     )
 
-    @field_validator("stripe_webhook_secrets", mode="before")
+    @field_validator("exposed_schemas", "stripe_webhook_secrets", mode="before")
     @classmethod
-    def _split_secrets(cls, value: Any) -> Any:
-        """Accept `whsec_a,whsec_b` from the environment as well as a sequence."""
+    def _split_commas(cls, value: Any) -> Any:
+        """Accept `a,b` (or a JSON list) from the environment as well as a sequence."""
         if isinstance(value, str):
+            if value.lstrip().startswith("["):
+                return tuple(json.loads(value))
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
 
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process-wide settings, read once."""
-    return Settings()
+    """The process-wide settings, read once. A bad value is one readable BacklineError."""
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
+
+    from workers.errors import BacklineError
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(f"{'/'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
+        raise BacklineError(f"invalid configuration: {problems}") from None
+    except SettingsError as exc:
+        raise BacklineError(f"invalid configuration: {exc}") from None
