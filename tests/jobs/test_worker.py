@@ -21,9 +21,11 @@ from workers.jobs.worker import Worker
 from workers.settings import Settings
 
 
-def settings(**kw: Any) -> Settings:
-    values = {"jobs_lease_seconds": 5.0, "jobs_poll_seconds": 0.2, "jobs_drain_seconds": 5.0} | kw
-    return Settings(**values)
+def settings(**env: Any) -> Settings:
+    """Settings as the environment would give them (fields are read by their env names)."""
+    values = {"BACKLINE_JOBS_LEASE_SECONDS": 5.0, "BACKLINE_JOBS_POLL_SECONDS": 0.2,
+              "BACKLINE_JOBS_DRAIN_SECONDS": 5.0} | env
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
 def test_two_workers_never_run_the_same_job(clone_url: str) -> None:
@@ -141,7 +143,7 @@ def _echo(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
 
 def test_notify_wakes_an_idle_worker_before_the_poll(clone_url: str) -> None:
     queue = SqlQueue(clone_url)
-    worker = Worker(queue, {"echo": _echo}, settings=settings(jobs_poll_seconds=30.0), cron=False,
+    worker = Worker(queue, {"echo": _echo}, settings=settings(BACKLINE_JOBS_POLL_SECONDS=30.0), cron=False,
                     listen_url=clone_url, log=JobLog(stream=io.StringIO()))
     thread = threading.Thread(target=worker.run)
     thread.start()
