@@ -27,12 +27,18 @@ def api(clone_url: str) -> Iterator[FakePostgrest]:
 
 def test_worker_runs_jobs_over_rpc_with_the_documented_requests(api: FakePostgrest, clone_url: str) -> None:
     job_id = enqueue(clone_url, "echo", {"hello": "world"})
-    settings = Settings(_env_file=None, DATABASE_URL=None, SUPABASE_URL=api.url, SUPABASE_SERVICE_ROLE_KEY=SERVICE_KEY,
-                        BACKLINE_JOBS_POLL_SECONDS=0.1)  # type: ignore[call-arg]
+    settings = Settings(
+        _env_file=None,
+        DATABASE_URL=None,
+        SUPABASE_URL=api.url,
+        SUPABASE_SERVICE_ROLE_KEY=SERVICE_KEY,
+        BACKLINE_JOBS_POLL_SECONDS=0.1,
+    )  # type: ignore[call-arg]
     queue = open_queue(settings, None)
     assert isinstance(queue, RpcQueue) and queue.database_url is None
-    worker = Worker(queue, {"echo": echo}, settings=settings, kinds=["echo"], cron=False,
-                    log=JobLog(stream=io.StringIO()))
+    worker = Worker(
+        queue, {"echo": echo}, settings=settings, kinds=["echo"], cron=False, log=JobLog(stream=io.StringIO())
+    )
     worker.run(once=True)
     queue.close()
 
@@ -46,8 +52,12 @@ def test_worker_runs_jobs_over_rpc_with_the_documented_requests(api: FakePostgre
         assert request.headers["authorization"] == f"Bearer {SERVICE_KEY}"
         assert request.headers["content-type"].startswith("application/json")
     claim = api.requests[0].body
-    assert claim == {"p_worker": worker.id, "p_kinds": ["echo"], "p_limit": worker.concurrency,
-                     "p_lease": f"{settings.jobs_lease_seconds:g} seconds"}
+    assert claim == {
+        "p_worker": worker.id,
+        "p_kinds": ["echo"],
+        "p_limit": worker.concurrency,
+        "p_lease": f"{settings.jobs_lease_seconds:g} seconds",
+    }
     complete = next(r.body for r in api.requests if r.path.endswith("/job_complete"))
     assert complete["p_id"] == str(job_id) and complete["p_worker"] == worker.id
     assert complete["p_result"]["echo"] == {"hello": "world"}

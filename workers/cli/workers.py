@@ -27,8 +27,12 @@ def run(
     concurrency: Annotated[
         int | None, typer.Option("--concurrency", "-c", min=1, max=256, help="Jobs run at once.")
     ] = None,
-    once: Annotated[bool, typer.Option("--once", help="Exit when no job is due and none is running.")] = False,
-    log_format: Annotated[str, typer.Option("--log-format", help="text or json (one JSON line per event).")] = "text",
+    once: Annotated[
+        bool, typer.Option("--once", help="Exit when no job is due and none is running.")
+    ] = False,
+    log_format: Annotated[
+        str, typer.Option("--log-format", help="text or json (one JSON line per event).")
+    ] = "text",
     no_cron: Annotated[bool, typer.Option("--no-cron", help="Do not fire due cron schedules.")] = False,
     database_url: DatabaseUrl = None,
 ) -> None:

@@ -114,8 +114,13 @@ class Worker:
     def run(self, *, once: bool = False) -> WorkerStats:
         """Run until request_stop() (or, with once=True, until no job is due and none is running)."""
         self.log.event(
-            "worker.started", worker=self.id, kinds=",".join(self.kinds), concurrency=self.concurrency,
-            transport=self.queue.transport, listen=bool(self.listen_url), once=once,
+            "worker.started",
+            worker=self.id,
+            kinds=",".join(self.kinds),
+            concurrency=self.concurrency,
+            transport=self.queue.transport,
+            listen=bool(self.listen_url),
+            once=once,
         )
         helpers = [threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True)]
         if self.listen_url:
@@ -155,7 +160,10 @@ class Worker:
         return self.stats
 
     def run_one(self, job_id: uuid.UUID) -> Job | None:
-        """Claim one given queued job and run it in this thread (`backline cron run`). Returns its final row."""
+        """Claim one given queued job and run it in this thread (`backline cron run`).
+
+        Returns the job's final row, or None when it was not queued (another worker has it).
+        """
         job = self.queue.claim_id(job_id, self.id, self.lease_seconds)
         if job is None:
             return None
@@ -178,7 +186,9 @@ class Worker:
 
     def _drain(self) -> None:
         if self.inflight:
-            self.log.event("worker.draining", worker=self.id, running=self.inflight, seconds=self.drain_seconds)
+            self.log.event(
+                "worker.draining", worker=self.id, running=self.inflight, seconds=self.drain_seconds
+            )
         deadline = time.monotonic() + self.drain_seconds
         while self.inflight and time.monotonic() < deadline and not self._force.is_set():
             self._wake.wait(0.1)
@@ -211,8 +221,11 @@ class Worker:
             should_stop=lambda: self._force.is_set() or running.lost.is_set(),
         )
         fields: dict[str, Any] = {
-            "worker": self.id, "job_id": str(job.id), "kind": job.kind,
-            "attempt": job.attempts, "max_attempts": job.max_attempts,
+            "worker": self.id,
+            "job_id": str(job.id),
+            "kind": job.kind,
+            "attempt": job.attempts,
+            "max_attempts": job.max_attempts,
         }
         self.log.event("job.claimed", **fields)
         try:
@@ -236,11 +249,13 @@ class Worker:
             self._release(job)
             return
         except PermanentJobError as exc:
-            outcome = self._report_failure(job, str(exc) or type(exc).__name__, retry=False, fields=fields,
-                                           running=running)
+            outcome = self._report_failure(
+                job, str(exc) or type(exc).__name__, retry=False, fields=fields, running=running
+            )
         except Exception as exc:
-            outcome = self._report_failure(job, str(exc) or type(exc).__name__, retry=True, fields=fields,
-                                           running=running)
+            outcome = self._report_failure(
+                job, str(exc) or type(exc).__name__, retry=True, fields=fields, running=running
+            )
         else:
             try:
                 self.queue.complete(job.id, self.id, result)
@@ -252,7 +267,9 @@ class Worker:
                 return
             self.stats.succeeded += 1
             outcome = "succeeded"
-            self.log.event("job.succeeded", **fields, ms=round((time.monotonic() - running.started) * 1000, 1))
+            self.log.event(
+                "job.succeeded", **fields, ms=round((time.monotonic() - running.started) * 1000, 1)
+            )
             return
         if outcome:
             self.stats.failed += 1
@@ -268,9 +285,16 @@ class Worker:
         except Exception as exc:
             self.log.event("job.report_error", **fields, error=first_line(exc))
             return ""
-        event = {"queued": "job.retrying", "dead": "job.dead", "failed": "job.failed"}.get(status, "job.failed")
-        self.log.event(event, **fields, status=status, error=error,
-                       ms=round((time.monotonic() - running.started) * 1000, 1))
+        event = {"queued": "job.retrying", "dead": "job.dead", "failed": "job.failed"}.get(
+            status, "job.failed"
+        )
+        self.log.event(
+            event,
+            **fields,
+            status=status,
+            error=error,
+            ms=round((time.monotonic() - running.started) * 1000, 1),
+        )
         return status
 
     def _release(self, job: Job) -> None:
@@ -297,9 +321,13 @@ class Worker:
             running.last_beat = time.monotonic()
         except LeaseLost as exc:
             running.lost.set()
-            self.log.event("job.lease_lost", worker=self.id, job_id=str(running.job.id), error=first_line(exc))
+            self.log.event(
+                "job.lease_lost", worker=self.id, job_id=str(running.job.id), error=first_line(exc)
+            )
         except Exception as exc:
-            self.log.event("heartbeat.error", worker=self.id, job_id=str(running.job.id), error=first_line(exc))
+            self.log.event(
+                "heartbeat.error", worker=self.id, job_id=str(running.job.id), error=first_line(exc)
+            )
 
     def _heartbeat_loop(self) -> None:
         interval = max(self.lease_seconds / 3, 0.2)
@@ -314,7 +342,9 @@ class Worker:
         assert self.listen_url
         while not self._threads_stop.is_set():
             try:
-                with psycopg.connect(self.listen_url, autocommit=True, application_name="backline-listen") as conn:
+                with psycopg.connect(
+                    self.listen_url, autocommit=True, application_name="backline-listen"
+                ) as conn:
                     conn.execute(f"listen {NOTIFY_CHANNEL}")
                     while not self._threads_stop.is_set():
                         for note in conn.notifies(timeout=0.5):
