@@ -3,10 +3,12 @@
 One process claims due jobs with a lease, runs up to `concurrency` of them in
 threads, renews their leases from a heartbeat thread, wakes on NOTIFY
 backline_jobs (a LISTEN on a direct connection) and polls as a fallback, and
-fires due cron schedules. On stop (SIGTERM) it claims nothing more, lets running
-jobs finish for `drain_seconds`, then asks them to stop (ctx.should_stop()) and
-releases the leases of those still running, so another worker takes them at
-once. A worker killed outright loses nothing either: its leases expire.
+fires due cron schedules. Without LISTEN (RPC transport, transaction pooler) a
+Supabase Realtime subscription wakes it instead (workers.jobs.wakeup).
+On stop (SIGTERM) it claims nothing more, lets running jobs finish for
+`drain_seconds`, then asks them to stop (ctx.should_stop()) and releases the
+leases of those still running, so another worker takes them at once. A worker
+killed outright loses nothing either: its leases expire.
 """
 
 from __future__ import annotations
@@ -21,9 +23,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import psycopg
-
 from workers.db.connect import first_line
+from workers.jobs import wakeup
 from workers.jobs.context import Handler, JobContext
 from workers.jobs.errors import JobInterrupted, LeaseLost, PermanentJobError
 from workers.jobs.logs import JobLog
@@ -31,12 +32,20 @@ from workers.jobs.models import Job
 from workers.jobs.queue import Queue
 from workers.settings import Settings
 
-NOTIFY_CHANNEL = "backline_jobs"
 STOP_GRACE_SECONDS = 2.0
 
 
 def new_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+@dataclass(frozen=True)
+class RealtimeConfig:
+    """Where the Realtime wake-up subscribes: project URL and service key (`url` overrides the endpoint)."""
+
+    supabase_url: str
+    key: str
+    url: str | None = None
 
 
 @dataclass
@@ -74,6 +83,7 @@ class Worker:
         drain_seconds: float | None = None,
         log: JobLog | None = None,
         listen_url: str | None = None,
+        realtime: RealtimeConfig | None = None,
         cron: bool = True,
         worker_id: str | None = None,
     ) -> None:
@@ -87,6 +97,7 @@ class Worker:
         self.drain_seconds = settings.jobs_drain_seconds if drain_seconds is None else drain_seconds
         self.log = log or JobLog()
         self.listen_url = listen_url
+        self.realtime = realtime
         self.cron = cron
         self.id = worker_id or new_worker_id()
         self.stats = WorkerStats()
@@ -124,7 +135,9 @@ class Worker:
         )
         helpers = [threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True)]
         if self.listen_url:
-            helpers.append(threading.Thread(target=self._listen_loop, name="listen", daemon=True))
+            helpers.append(threading.Thread(target=self._wake_loop, args=("listen",), daemon=True))
+        elif self.realtime:
+            helpers.append(threading.Thread(target=self._wake_loop, args=("realtime",), daemon=True))
         for thread in helpers:
             thread.start()
         next_cron = 0.0
@@ -338,21 +351,27 @@ class Worker:
                 self._beat(item, throttle=interval)
 
     # -- wake-up and cron ---------------------------------------------------
-    def _listen_loop(self) -> None:
-        assert self.listen_url
-        while not self._threads_stop.is_set():
-            try:
-                with psycopg.connect(
-                    self.listen_url, autocommit=True, application_name="backline-listen"
-                ) as conn:
-                    conn.execute(f"listen {NOTIFY_CHANNEL}")
-                    while not self._threads_stop.is_set():
-                        for note in conn.notifies(timeout=0.5):
-                            if note.payload in self.kinds:
-                                self._wake.set()
-            except Exception as exc:
-                self.log.event("listen.error", worker=self.id, error=first_line(exc))
-                self._threads_stop.wait(self.poll_seconds)
+    def _wake_loop(self, source: str) -> None:
+        def on_error(exc: Exception) -> None:
+            self.log.event(f"{source}.error", worker=self.id, error=first_line(exc))
+
+        if source == "listen":
+            assert self.listen_url
+            wakeup.listen_loop(
+                self.listen_url, self.kinds, self._wake.set, self._threads_stop, on_error, self.poll_seconds
+            )
+        else:
+            assert self.realtime
+            wakeup.realtime_loop(
+                self.realtime.supabase_url,
+                self.realtime.key,
+                self.kinds,
+                self._wake.set,
+                self._threads_stop,
+                on_error,
+                self.poll_seconds,
+                self.realtime.url,
+            )
 
     def _tick_cron(self) -> None:
         from workers.cron.scheduler import tick
