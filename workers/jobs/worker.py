@@ -116,6 +116,10 @@ class Worker:
         self._stopping.set()
         self._wake.set()
 
+    def _count(self, name: str, n: int = 1) -> None:
+        with self._lock:
+            setattr(self.stats, name, getattr(self.stats, name) + n)
+
     @property
     def inflight(self) -> int:
         with self._lock:
@@ -130,14 +134,16 @@ class Worker:
             kinds=",".join(self.kinds),
             concurrency=self.concurrency,
             transport=self.queue.transport,
-            listen=bool(self.listen_url),
+            wakeup="listen" if self.listen_url else "realtime" if self.realtime else "poll",
             once=once,
         )
-        helpers = [threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True)]
+        # A fresh stop event per run: helpers of an earlier run() of this object never linger.
+        stop = self._threads_stop = threading.Event()
+        helpers = [threading.Thread(target=self._heartbeat_loop, args=(stop,), name="heartbeat", daemon=True)]
         if self.listen_url:
-            helpers.append(threading.Thread(target=self._wake_loop, args=("listen",), daemon=True))
+            helpers.append(threading.Thread(target=self._wake_loop, args=("listen", stop), daemon=True))
         elif self.realtime:
-            helpers.append(threading.Thread(target=self._wake_loop, args=("realtime",), daemon=True))
+            helpers.append(threading.Thread(target=self._wake_loop, args=("realtime", stop), daemon=True))
         for thread in helpers:
             thread.start()
         next_cron = 0.0
@@ -168,7 +174,7 @@ class Worker:
                 self._wake.wait(timeout)
         finally:
             self._drain()
-            self._threads_stop.set()
+            stop.set()
         self.log.event("worker.stopped", worker=self.id, **self.stats.as_dict())
         return self.stats
 
@@ -180,20 +186,22 @@ class Worker:
         job = self.queue.claim_id(job_id, self.id, self.lease_seconds)
         if job is None:
             return None
-        beat = threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True)
+        stop = self._threads_stop = threading.Event()
+        beat = threading.Thread(target=self._heartbeat_loop, args=(stop,), name="heartbeat", daemon=True)
         with self._lock:
             self._inflight[job.id] = _Running(job)
+        self._count("claimed")
         beat.start()
         try:
             self._execute(job)
         finally:
-            self._threads_stop.set()
+            stop.set()
         return self.queue.get(job_id)
 
     def _start(self, job: Job) -> None:
         with self._lock:
             self._inflight[job.id] = _Running(job)
-        self.stats.claimed += 1
+        self._count("claimed")
         # Daemon threads: a handler stuck past the drain never keeps the process alive.
         threading.Thread(target=self._execute, args=(job,), name=f"job-{job.id}", daemon=True).start()
 
@@ -249,7 +257,6 @@ class Worker:
             self._wake.set()
 
     def _run_handler(self, ctx: JobContext, job: Job, running: _Running, fields: dict[str, Any]) -> None:
-        outcome: str
         try:
             handler = self.handlers.get(job.kind)
             if handler is None:
@@ -260,13 +267,12 @@ class Worker:
             json.dumps(result)
         except JobInterrupted:
             self._release(job)
-            return
         except PermanentJobError as exc:
-            outcome = self._report_failure(
+            self._report_failure(
                 job, str(exc) or type(exc).__name__, retry=False, fields=fields, running=running
             )
         except Exception as exc:
-            outcome = self._report_failure(
+            self._report_failure(
                 job, str(exc) or type(exc).__name__, retry=True, fields=fields, running=running
             )
         else:
@@ -276,16 +282,13 @@ class Worker:
                 self._lease_lost(fields, exc)
                 return
             except Exception as exc:
+                # The lease will expire and another attempt will run: nothing is lost.
                 self.log.event("job.report_error", **fields, error=first_line(exc))
                 return
-            self.stats.succeeded += 1
-            outcome = "succeeded"
+            self._count("succeeded")
             self.log.event(
                 "job.succeeded", **fields, ms=round((time.monotonic() - running.started) * 1000, 1)
             )
-            return
-        if outcome:
-            self.stats.failed += 1
 
     def _report_failure(
         self, job: Job, error: str, *, retry: bool, fields: dict[str, Any], running: _Running
@@ -298,6 +301,7 @@ class Worker:
         except Exception as exc:
             self.log.event("job.report_error", **fields, error=first_line(exc))
             return ""
+        self._count("failed")
         event = {"queued": "job.retrying", "dead": "job.dead", "failed": "job.failed"}.get(
             status, "job.failed"
         )
@@ -318,11 +322,11 @@ class Worker:
         except Exception as exc:
             self.log.event("job.report_error", worker=self.id, job_id=str(job.id), error=first_line(exc))
             return
-        self.stats.released += 1
+        self._count("released")
         self.log.event("job.released", worker=self.id, job_id=str(job.id), kind=job.kind)
 
     def _lease_lost(self, fields: dict[str, Any], exc: Exception) -> None:
-        self.stats.lease_lost += 1
+        self._count("lease_lost")
         self.log.event("job.lease_lost", **fields, error=first_line(exc))
 
     # -- leases -----------------------------------------------------------
@@ -342,24 +346,22 @@ class Worker:
                 "heartbeat.error", worker=self.id, job_id=str(running.job.id), error=first_line(exc)
             )
 
-    def _heartbeat_loop(self) -> None:
+    def _heartbeat_loop(self, stop: threading.Event) -> None:
         interval = max(self.lease_seconds / 3, 0.2)
-        while not self._threads_stop.wait(interval / 4):
+        while not stop.wait(interval / 4):
             with self._lock:
                 running = list(self._inflight.values())
             for item in running:
                 self._beat(item, throttle=interval)
 
     # -- wake-up and cron ---------------------------------------------------
-    def _wake_loop(self, source: str) -> None:
+    def _wake_loop(self, source: str, stop: threading.Event) -> None:
         def on_error(exc: Exception) -> None:
             self.log.event(f"{source}.error", worker=self.id, error=first_line(exc))
 
         if source == "listen":
             assert self.listen_url
-            wakeup.listen_loop(
-                self.listen_url, self.kinds, self._wake.set, self._threads_stop, on_error, self.poll_seconds
-            )
+            wakeup.listen_loop(self.listen_url, self.kinds, self._wake.set, stop, on_error, self.poll_seconds)
         else:
             assert self.realtime
             wakeup.realtime_loop(
@@ -367,7 +369,7 @@ class Worker:
                 self.realtime.key,
                 self.kinds,
                 self._wake.set,
-                self._threads_stop,
+                stop,
                 on_error,
                 self.poll_seconds,
                 self.realtime.url,
@@ -381,4 +383,4 @@ class Worker:
         except Exception as exc:
             self.log.event("cron.error", worker=self.id, error=first_line(exc))
             return
-        self.stats.cron_fired += len(fired)
+        self._count("cron_fired", len(fired))
