@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,37 +41,76 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("SUPABASE_JWT_SECRET", "BACKLINE_JWT_SECRET"),
         description="HS256 secret for user tokens (the `supabase start` default locally).",
     )
-    supabase_url: str | None = Field(
-        default=None, validation_alias=AliasChoices("SUPABASE_URL")
-    )
+    supabase_url: str | None = Field(default=None, validation_alias=AliasChoices("SUPABASE_URL"))
     supabase_service_role_key: str | None = Field(
         default=None,
         validation_alias=AliasChoices("SUPABASE_SERVICE_ROLE_KEY", "SUPABASE_SECRET_KEY"),
     )
 
+    # == billing ==
+    stripe_webhook_secrets: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        validation_alias=AliasChoices("STRIPE_WEBHOOK_SECRET", "STRIPE_WEBHOOK_SECRETS"),
+        description="Stripe endpoint signing secrets (whsec_...), comma-separated: several during rotation.",
+    )
+    stripe_webhook_tolerance_seconds: int = Field(
+        default=300,
+        ge=1,
+        validation_alias=AliasChoices("STRIPE_WEBHOOK_TOLERANCE_SECONDS"),
+        description="How far the Stripe-Signature timestamp may be from now (Stripe's default: 300).",
+    )
+    billing_default_plan: str = Field(
+        default="pro",
+        validation_alias=AliasChoices("BILLING_DEFAULT_PLAN"),
+        description="Plan an active subscription grants when its price has no row in private.billing_prices.",
+    )
+
+    @field_validator("stripe_webhook_secrets", mode="before")
+    @classmethod
+    def _split_secrets(cls, value: Any) -> Any:
+        """Accept `whsec_a,whsec_b` from the environment as well as a sequence."""
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
     # == jobs ==
     jobs_lease_seconds: float = Field(
-        default=60.0, gt=1, le=86400, validation_alias=AliasChoices("BACKLINE_JOBS_LEASE_SECONDS"),
+        default=60.0,
+        gt=1,
+        le=86400,
+        validation_alias=AliasChoices("BACKLINE_JOBS_LEASE_SECONDS"),
         description="How long a claimed job stays locked without a heartbeat before another worker takes it.",
     )
     jobs_poll_seconds: float = Field(
-        default=5.0, gt=0, validation_alias=AliasChoices("BACKLINE_JOBS_POLL_SECONDS"),
+        default=5.0,
+        gt=0,
+        validation_alias=AliasChoices("BACKLINE_JOBS_POLL_SECONDS"),
         description="Polling interval of idle workers (LISTEN/NOTIFY wakes them sooner).",
     )
     jobs_concurrency: int = Field(
-        default=2, ge=1, le=256, validation_alias=AliasChoices("BACKLINE_JOBS_CONCURRENCY"),
+        default=2,
+        ge=1,
+        le=256,
+        validation_alias=AliasChoices("BACKLINE_JOBS_CONCURRENCY"),
         description="Jobs one `backline workers run` process runs at once.",
     )
     jobs_drain_seconds: float = Field(
-        default=30.0, ge=0, validation_alias=AliasChoices("BACKLINE_JOBS_DRAIN_SECONDS"),
+        default=30.0,
+        ge=0,
+        validation_alias=AliasChoices("BACKLINE_JOBS_DRAIN_SECONDS"),
         description="On SIGTERM, how long running jobs may take to finish before their leases are released.",
     )
     cron_tick_seconds: float = Field(
-        default=15.0, gt=0, validation_alias=AliasChoices("BACKLINE_CRON_TICK_SECONDS"),
+        default=15.0,
+        gt=0,
+        validation_alias=AliasChoices("BACKLINE_CRON_TICK_SECONDS"),
         description="How often `backline workers run` checks for due cron schedules.",
     )
     cleanup_batch_size: int = Field(
-        default=500, ge=1, le=100000, validation_alias=AliasChoices("BACKLINE_CLEANUP_BATCH_SIZE"),
+        default=500,
+        ge=1,
+        le=100000,
+        validation_alias=AliasChoices("BACKLINE_CLEANUP_BATCH_SIZE"),
         description="Rows each cleanup batch (one short transaction) deletes at most.",
     )
 
