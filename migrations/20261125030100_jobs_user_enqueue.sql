@@ -22,8 +22,11 @@ as $$ select coalesce((select k.user_enqueueable from public.job_kinds k where k
 revoke execute on function private.job_kind_is_user_enqueueable(text) from public, anon;
 grant execute on function private.job_kind_is_user_enqueueable(text) to authenticated, service_role;
 
--- Runs for inserts made as an API user role (authenticated/anon), never for
--- the service role or workers: counts the job against the user's plan.
+-- Runs for inserts made during an API user's request (role authenticated or
+-- anon), directly or through a definer RPC such as request_export(); never for
+-- the service role or workers. Counts the job against the owner's plan when
+-- its kind has a plan limit column (every user-enqueueable kind has one; an
+-- erasure enqueued by request_account_deletion() has none and is not limited).
 create function private.jobs_enforce_user_limit() returns trigger
 language plpgsql security definer set search_path = ''
 as $$
@@ -35,12 +38,15 @@ begin
     return new;
   end if;
   select k.plan_limit_column into v_column from public.job_kinds k where k.kind = new.kind;
+  if v_column is null or new.owner_id is null then
+    return new;
+  end if;
   select (to_jsonb(p) ->> v_column)::integer into v_limit
     from public.profiles pr join public.plans p on p.id = pr.plan
    where pr.id = new.owner_id;
   if v_limit is null then
     raise exception 'no daily limit for % jobs on this plan', new.kind
-      using errcode = '42501', hint = 'The user needs a profile and the kind a plan limit column.';
+      using errcode = '42501', hint = 'The user needs a profile; the plan needs the column job_kinds.plan_limit_column names.';
   end if;
   perform private.rate_limit_enforce(
     format('jobs:%s:%s', new.kind, new.owner_id), v_limit, interval '24 hours', 1);

@@ -122,3 +122,28 @@ def test_daily_limit_follows_the_plan(db: psycopg.Connection[Any], make_user: An
     db.execute("update public.profiles set plan = 'pro' where id = %s", (me,))
     with act_as(db, me) as cur:
         cur.execute("select public.enqueue_job('export')")
+
+
+def test_rpcs_of_other_modules_enqueue_through_the_same_limit(
+    db: psycopg.Connection[Any], make_user: Any
+) -> None:
+    """A definer RPC (like request_export / request_account_deletion) enqueueing during a user's request."""
+    db.execute(
+        "create function private.test_request(p_kind text) returns uuid language sql security definer"
+        " set search_path = '' as $$ select private.job_enqueue(p_kind, '{}', (select auth.uid())) $$;"
+        " grant execute on function private.test_request(text) to authenticated"
+    )
+    me = make_user()
+    limit = db.execute("select exports_per_day from public.plans where id = 'free'").fetchone()[0]  # type: ignore[index]
+    for _ in range(limit):
+        with keep_as(db, me) as cur:
+            cur.execute("select private.test_request('export')")
+    with act_as(db, me) as cur, pytest.raises(psycopg.Error, match="rate limit exceeded"):
+        cur.execute("select private.test_request('export')")
+    # A kind without a plan limit (erasure) is not limited.
+    for _ in range(3):
+        with keep_as(db, me) as cur:
+            cur.execute("select private.test_request('erasure')")
+    assert db.execute(
+        "select kind, count(*) from public.jobs where owner_id = %s group by kind order by kind", (me,)
+    ).fetchall() == [("erasure", 3), ("export", limit)]

@@ -207,3 +207,76 @@ def test_handler_errors_never_crash_the_worker(clone_url: str) -> None:
     assert "expected a dict" in job_row(clone_url, bad)["last_error"]
     assert job_row(clone_url, unknown)["status"] == "failed"
     assert "no handler" in job_row(clone_url, unknown)["last_error"]
+
+
+def test_heartbeats_keep_a_job_longer_than_its_lease(clone_url: str) -> None:
+    job_id = enqueue(clone_url, "echo", {"sleep": 4})
+    lease = {"BACKLINE_JOBS_LEASE_SECONDS": 1.5}
+    queues = [SqlQueue(clone_url), SqlQueue(clone_url)]
+    busy = Worker(
+        queues[0], {"echo": _echo}, settings=settings(**lease), cron=False, log=JobLog(stream=io.StringIO())
+    )
+    thread = threading.Thread(target=busy.run, kwargs={"once": True})
+    thread.start()
+    wait_for(lambda: job_row(clone_url, job_id)["status"] == "running", what="claim")
+    # A second worker keeps claiming meanwhile: it would take the job if the lease ran out.
+    thief = Worker(
+        queues[1], {"echo": _echo}, settings=settings(**lease), cron=False, log=JobLog(stream=io.StringIO())
+    )
+    deadline = time.monotonic() + 4
+    while time.monotonic() < deadline:
+        thief.run(once=True)
+        time.sleep(0.2)
+    thread.join(10)
+    for q in queues:
+        q.close()
+    row = job_row(clone_url, job_id)
+    assert row["status"] == "succeeded" and row["attempts"] == 1
+    assert busy.stats.succeeded == 1 and thief.stats.claimed == 0 and busy.stats.lease_lost == 0
+
+
+def test_a_worker_that_lost_its_lease_stops_and_changes_nothing(clone_url: str) -> None:
+    job_id = enqueue(clone_url, "echo", {"sleep": 30})
+    queue = SqlQueue(clone_url)
+    worker = Worker(
+        queue,
+        {"echo": _echo},
+        settings=settings(BACKLINE_JOBS_LEASE_SECONDS=1.5),
+        cron=False,
+        log=JobLog(stream=io.StringIO()),
+    )
+    thread = threading.Thread(target=worker.run, kwargs={"once": True})
+    thread.start()
+    wait_for(lambda: job_row(clone_url, job_id)["status"] == "running", what="claim")
+    with psycopg.connect(clone_url, autocommit=True) as conn:  # another worker took it over
+        conn.execute("update public.jobs set locked_by = 'other-worker' where id = %s", (job_id,))
+    thread.join(10)
+    queue.close()
+    assert not thread.is_alive()
+    row = job_row(clone_url, job_id)
+    assert row["status"] == "running" and row["locked_by"] == "other-worker"
+    assert worker.stats.lease_lost >= 1 and worker.stats.succeeded == 0
+
+
+def test_usage_report_summarises_users_and_jobs(clone_url: str) -> None:
+    from tests.helpers import create_user
+    from workers.jobs.registry import HANDLERS
+
+    with psycopg.connect(clone_url, autocommit=True) as conn:
+        create_user(conn)
+        create_user(conn, anonymous=True)
+    job_id = enqueue(clone_url, "usage_report", {})
+    queue = SqlQueue(clone_url)
+    Worker(
+        queue,
+        HANDLERS,
+        settings=settings(),
+        kinds=["usage_report"],
+        cron=False,
+        log=JobLog(stream=io.StringIO()),
+    ).run(once=True)
+    queue.close()
+    result = job_row(clone_url, job_id)["result"]
+    assert result["users"]["total"] == 2 and result["users"]["anonymous"] == 1
+    assert result["plans"] == [{"plan": "free", "users": 2}]
+    assert {"kind": "usage_report", "status": "running", "jobs": 1} in result["jobs_last_7_days"]

@@ -30,5 +30,8 @@ class JobLog:
             rest = " ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
             line = f"{ts} {event} {rest}".rstrip()
         with self._lock:
-            self.stream.write(line + "\n")
-            self.stream.flush()
+            try:
+                self.stream.write(line + "\n")
+                self.stream.flush()
+            except (ValueError, OSError):  # stream closed under a late helper thread: nothing to report to
+                pass

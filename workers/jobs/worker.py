@@ -33,6 +33,7 @@ from workers.jobs.queue import Queue
 from workers.settings import Settings
 
 STOP_GRACE_SECONDS = 2.0
+HELPER_JOIN_SECONDS = 3.0
 
 
 def new_worker_id() -> str:
@@ -175,6 +176,8 @@ class Worker:
         finally:
             self._drain()
             stop.set()
+            for thread in helpers:
+                thread.join(HELPER_JOIN_SECONDS)
         self.log.event("worker.stopped", worker=self.id, **self.stats.as_dict())
         return self.stats
 
@@ -338,6 +341,7 @@ class Worker:
             running.last_beat = time.monotonic()
         except LeaseLost as exc:
             running.lost.set()
+            self._count("lease_lost")
             self.log.event(
                 "job.lease_lost", worker=self.id, job_id=str(running.job.id), error=first_line(exc)
             )
