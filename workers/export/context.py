@@ -1,0 +1,41 @@
+"""What the export handlers need from the job runtime's JobContext (workers/jobs/context.py).
+
+A structural type, so this package does not import the runtime: any object
+with these attributes (the real JobContext, or one built in a test) works.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Protocol
+
+from workers.settings import Settings
+
+
+class HandlerContext(Protocol):
+    @property
+    def job_id(self) -> uuid.UUID: ...
+
+    @property
+    def owner_id(self) -> uuid.UUID | None: ...
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def database_url(self) -> str | None: ...
+
+    @property
+    def heartbeat(self) -> Callable[[], None]: ...
+
+
+def payload_uuid(payload: dict[str, object], key: str, fallback: uuid.UUID | None = None) -> uuid.UUID:
+    """A uuid from the job payload (or the job owner), with a readable error when missing or malformed."""
+    value = payload.get(key, fallback)
+    if value is None:
+        raise ValueError(f"payload needs {key!r} (a user id)")
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise ValueError(f"payload {key!r} must be a uuid, got {value!r}") from None
