@@ -54,7 +54,12 @@ def _telemetry(conn: psycopg.Connection, uid: uuid.UUID) -> None:
     )
 
 
+def _job(conn: psycopg.Connection, uid: uuid.UUID) -> None:
+    conn.execute("select private.job_enqueue('export', '{}'::jsonb, %s)", (uid,))
+
+
 POPULATE: dict[str, Populate] = {
+    "public.jobs": _job,
     "public.profiles": lambda conn, uid: None,  # created by the auth.users trigger
     "public.audit_log": _audit,
     "public.file_links": _file_link,

@@ -15,13 +15,21 @@ from workers.export.rooms import export_room
 from workers.platform.factory import make_adapters
 
 
+def _subject(ctx: HandlerContext, payload: dict[str, Any]) -> Any:
+    """The user a job acts for. A user-enqueued job (owner set) acts only for its owner."""
+    user_id = payload_uuid(payload, "user_id", ctx.owner_id)
+    if ctx.owner_id is not None and user_id != ctx.owner_id:
+        raise PermissionError("a user's job may only act for that user (payload user_id differs from the owner)")
+    return user_id
+
+
 def _heartbeat(ctx: HandlerContext) -> Any:
     return lambda _label: ctx.heartbeat()
 
 
 def run_export(ctx: HandlerContext, payload: dict[str, Any]) -> dict[str, Any] | None:
     """Kind 'export': payload {"user_id"?} (default: the job owner). Result: path, signed url, counts."""
-    user_id = payload_uuid(payload, "user_id", ctx.owner_id)
+    user_id = _subject(ctx, payload)
     url = resolve_url(ctx.settings, ctx.database_url)
     adapters = make_adapters(ctx.settings, url)
     try:
@@ -39,8 +47,11 @@ def run_export(ctx: HandlerContext, payload: dict[str, Any]) -> dict[str, Any] |
 
 
 def run_erasure(ctx: HandlerContext, payload: dict[str, Any]) -> dict[str, Any] | None:
-    """Kind 'erasure': payload {"user_id"?}. Result: counts only (the user is gone)."""
-    user_id = payload_uuid(payload, "user_id", ctx.owner_id)
+    """Kind 'erasure': payload {"user_id"?}. Result: counts only (the user is gone).
+
+    The job row is detached from its owner before the account goes, so it survives the cascade.
+    """
+    user_id = _subject(ctx, payload)
     url = resolve_url(ctx.settings, ctx.database_url)
     adapters = make_adapters(ctx.settings, url)
     try:
@@ -59,7 +70,7 @@ def run_erasure(ctx: HandlerContext, payload: dict[str, Any]) -> dict[str, Any] 
 
 def run_room_export(ctx: HandlerContext, payload: dict[str, Any]) -> dict[str, Any] | None:
     """Kind 'room_export': payload {"room_id", "format": "pdf"|"markdown", "user_id"?} (a member)."""
-    user_id = payload_uuid(payload, "user_id", ctx.owner_id)
+    user_id = _subject(ctx, payload)
     room_id = payload_uuid(payload, "room_id")
     fmt = str(payload.get("format") or "pdf")
     url = resolve_url(ctx.settings, ctx.database_url)

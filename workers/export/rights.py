@@ -139,6 +139,7 @@ def erase_user(
             for name in batch:
                 step(f"{bucket}/{name}")
     if exists:
+        _detach_job(database_url, job_id, user_id)
         try:
             adapters.auth.delete_user(user_id)
         except AuthAdminError as exc:
@@ -161,6 +162,15 @@ def erase_user(
     }
     _audit(database_url, None, "account.erased", details)
     return ErasureResult(removed, rows)
+
+
+def _detach_job(database_url: str, job_id: uuid.UUID | None, user_id: uuid.UUID) -> None:
+    """The erasure job row must survive the account (jobs.owner_id cascades): drop its owner first."""
+    if job_id is None:
+        return
+    with psycopg.connect(database_url) as conn:
+        if conn.execute("select to_regclass('public.jobs') is not null").fetchone() == (True,):
+            conn.execute("update public.jobs set owner_id = null where id = %s and owner_id = %s", (job_id, user_id))
 
 
 def _require_user(conn: psycopg.Connection[Any], user_id: uuid.UUID) -> None:

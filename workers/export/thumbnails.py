@@ -102,6 +102,8 @@ def run_thumbnail(ctx: HandlerContext, payload: dict[str, Any]) -> dict[str, Any
         raise ValueError("payload needs 'name' (the object path)")
     if is_thumbnail(name):
         return {"skipped": "already a thumbnail"}
+    if ctx.owner_id is not None and name.split("/", 1)[0] != str(ctx.owner_id):
+        raise PermissionError("a user's thumbnail job may only read images in the user's own folder")
     adapters = make_adapters(ctx.settings, ctx.database_url)
     try:
         return {"thumbnails": write_thumbnails(adapters.storage, bucket, name)}
