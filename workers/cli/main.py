@@ -7,7 +7,7 @@ import sys
 import psycopg
 import typer
 
-from workers.cli import db, token, up
+from workers.cli import db, token, up, users
 from workers.db.connect import first_line
 from workers.errors import BacklineError
 
@@ -20,6 +20,7 @@ app = typer.Typer(
 app.add_typer(db.app, name="db")
 app.command("up")(up.up)
 app.command("token")(token.token)
+app.add_typer(users.app, name="users")
 
 
 def run() -> None:
