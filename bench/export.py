@@ -50,7 +50,9 @@ def fill(url: str, storage_root: Path, rows: int, files: int, file_mb: int) -> u
             " from generate_series(1, %s) g",
             (uid, rows - audit),
         )
-    storage = LocalStorage(url, storage_root, jwt_secret="bench-secret-with-at-least-32-chars!!", public_url="http://x")
+    storage = LocalStorage(
+        url, storage_root, jwt_secret="bench-secret-with-at-least-32-chars!!", public_url="http://x"
+    )
     block = os.urandom(1024 * 1024)
     for i in range(files):
         chunks = (block[j:] + block[:j] for j in range(i, i + file_mb))
@@ -79,7 +81,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--files", type=int, default=100)
     parser.add_argument("--file-mb", type=int, default=1)
-    parser.add_argument("--child", nargs=4, metavar=("URL", "DATA_DIR", "USER", "OUT"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--child", nargs=4, metavar=("URL", "DATA_DIR", "USER", "OUT"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.child:
         child(*args.child)
@@ -94,12 +98,17 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="backline-bench-") as tmp:
             t0 = time.perf_counter()
             uid = fill(url, Path(tmp) / "storage", args.rows, args.files, args.file_mb)
-            print(f"filled {args.rows} rows and {args.files * args.file_mb} MB in {time.perf_counter() - t0:.1f}s",
-                  file=sys.stderr)
+            took = time.perf_counter() - t0
+            print(
+                f"filled {args.rows} rows and {args.files * args.file_mb} MB in {took:.1f}s", file=sys.stderr
+            )
             out = Path(tmp) / "export.zip"
             done = subprocess.run(
                 [sys.executable, __file__, "--child", url, tmp, str(uid), str(out)],
-                capture_output=True, text=True, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                capture_output=True,
+                text=True,
+                check=True,
+                env={**os.environ, "PYTHONPATH": str(ROOT)},
             )
             result = json.loads(done.stdout)
     finally:
@@ -111,7 +120,8 @@ def main() -> None:
     print(f"files              {result['files']} ({mb:.1f} MB)")
     print(f"archive            {result['archive_bytes'] / 1e6:.1f} MB")
     print(f"time               {result['seconds']:.2f} s")
-    print(f"throughput         {result['archive_bytes'] / 1e6 / result['seconds']:.1f} MB/s (archive written)")
+    rate = result["archive_bytes"] / 1e6 / result["seconds"]
+    print(f"throughput         {rate:.1f} MB/s (archive written)")
     print(f"rows/s             {total_rows / result['seconds']:,.0f}")
     print(f"peak RSS (export)  {result['peak_rss_mb']:.1f} MB (target < 200 MB)")
 

@@ -14,8 +14,16 @@ from workers.export.rooms import render
 
 ELEMENTS = [
     {"id": "e2", "kind": "note", "x": 400, "y": 40, "w": 200, "h": 120, "data": {"text": "Second (b) idea"}},
-    {"id": "e1", "kind": "note", "x": 40, "y": 40, "w": 200, "h": 120,
-     "data": {"text": "First idea\n# not a heading"}, "connections": ["e2", "e9"]},
+    {
+        "id": "e1",
+        "kind": "note",
+        "x": 40,
+        "y": 40,
+        "w": 200,
+        "h": 120,
+        "data": {"text": "First idea\n# not a heading"},
+        "connections": ["e2", "e9"],
+    },
     {"id": "e3", "kind": "shape", "x": 40, "y": 400, "w": 80, "h": 80},
     {"id": "e4", "kind": "text", "x": 300, "y": 300, "w": 150, "h": 40, "data": {"text": "Ünïcödé ✓ \\ end"}},
 ]
@@ -27,8 +35,12 @@ def elements() -> list[CanvasElement]:
 
 
 def test_rows_of_other_shapes_are_accepted():
-    row = {"id": "x", "room_id": "r", "type": "sticky", "body": {"x": "5", "y": 7, "width": 30, "text": "t",
-                                                                 "connections": [{"to": "y"}]}}
+    row = {
+        "id": "x",
+        "room_id": "r",
+        "type": "sticky",
+        "body": {"x": "5", "y": 7, "width": 30, "text": "t", "connections": [{"to": "y"}]},
+    }
     e = element_from_row(row)
     assert (e.kind, e.x, e.y, e.w, e.h, e.text, e.connections) == ("sticky", 5, 7, 30, 80, "t", ("y",))
 
@@ -55,15 +67,15 @@ def parse_pdf(data: bytes) -> tuple[dict[int, bytes], list[bytes]]:
     objects = {}
     for number, (offset, _gen, kind) in enumerate(entries):
         if kind == b"n":
-            assert data[int(offset):].startswith(f"{number} 0 obj\n".encode()), number
+            assert data[int(offset) :].startswith(f"{number} 0 obj\n".encode()), number
             end = data.index(b"endobj", int(offset))
-            objects[number] = data[int(offset):end]
+            objects[number] = data[int(offset) : end]
     assert re.search(rb"/Size %d /Root 1 0 R" % count, data)
     streams = []
     for body in objects.values():
         m = re.search(rb"/Length (\d+) /Filter /FlateDecode >>\nstream\n", body)
         if m:
-            raw = body[m.end(): m.end() + int(m.group(1))]
+            raw = body[m.end() : m.end() + int(m.group(1))]
             streams.append(zlib.decompress(raw))
     return objects, streams
 
@@ -82,7 +94,7 @@ def test_pdf_is_well_formed_and_carries_the_texts():
 def test_pdf_of_an_empty_room_and_long_texts_paginate():
     parse_pdf(render_pdf("", []))
     many = [CanvasElement(str(i), "note", i * 10, i * 10, 100, 50, "word " * 300) for i in range(20)]
-    objects, streams = parse_pdf(render_pdf("Big", many))
+    _objects, streams = parse_pdf(render_pdf("Big", many))
     assert len(streams) > 3
 
 

@@ -23,7 +23,9 @@ def make(url: str, adapters: Adapters, *, anonymous: bool, inactive_days: int) -
             (inactive_days + 10, inactive_days, uid),
         )
         conn.execute("insert into public.privacy_consents (user_id, telemetry) values (%s, true)", (uid,))
-    adapters.storage.upload("images", f"{uid}/a.png", b"png", content_type="image/png", caller=Caller.user(uid))
+    adapters.storage.upload(
+        "images", f"{uid}/a.png", b"png", content_type="image/png", caller=Caller.user(uid)
+    )
     return uid
 
 
@@ -50,12 +52,25 @@ def test_only_inactive_anonymous_users_go_with_their_files(rights_url: str, adap
     with psycopg.connect(rights_url) as conn:
         for uid in old_anon:
             assert referencing_rows(conn, uid) == {}
-            assert conn.execute("select count(*) from storage.objects where name like %s",
-                                (f"{uid}/%",)).fetchone()[0] == 0
-        assert conn.execute("select count(*) from storage.objects where name like %s",
-                            (f"{old_named}/%",)).fetchone()[0] == 1
-        assert conn.execute("select count(*) from public.audit_log where action = 'account.erased'"
-                            " and details ->> 'reason' = 'anonymous_inactive'").fetchone()[0] == 3
+            assert (
+                conn.execute(
+                    "select count(*) from storage.objects where name like %s", (f"{uid}/%",)
+                ).fetchone()[0]
+                == 0
+            )
+        assert (
+            conn.execute(
+                "select count(*) from storage.objects where name like %s", (f"{old_named}/%",)
+            ).fetchone()[0]
+            == 1
+        )
+        assert (
+            conn.execute(
+                "select count(*) from public.audit_log where action = 'account.erased'"
+                " and details ->> 'reason' = 'anonymous_inactive'"
+            ).fetchone()[0]
+            == 3
+        )
 
 
 def path_of(line: str) -> str:
@@ -64,25 +79,44 @@ def path_of(line: str) -> str:
 
 def _age(url: str, bucket: str, name: str, hours: int) -> None:
     with psycopg.connect(url) as conn:
-        conn.execute("update storage.objects set created_at = now() - make_interval(hours => %s)"
-                     " where bucket_id = %s and name = %s", (hours, bucket, name))
+        conn.execute(
+            "update storage.objects set created_at = now() - make_interval(hours => %s)"
+            " where bucket_id = %s and name = %s",
+            (hours, bucket, name),
+        )
 
 
-def test_orphans_older_than_the_grace_period_go_linked_and_young_ones_stay(rights_url: str, adapters: Adapters):
+def test_orphans_older_than_the_grace_period_go_linked_and_young_ones_stay(
+    rights_url: str, adapters: Adapters
+):
     with psycopg.connect(rights_url) as conn:
         uid = create_user(conn)
     put = adapters.storage.upload
-    for name in ("linked.png", "orphan.png", "young.png", "orphan.png.thumb150.webp", "linked.png.thumb150.webp",
-                 "gone.png.thumb300.webp"):
-        put("images", f"{uid}/{name}", b"x", content_type="image/png" if name.endswith("png") else "image/webp")
+    for name in (
+        "linked.png",
+        "orphan.png",
+        "young.png",
+        "orphan.png.thumb150.webp",
+        "linked.png.thumb150.webp",
+        "gone.png.thumb300.webp",
+    ):
+        put(
+            "images",
+            f"{uid}/{name}",
+            b"x",
+            content_type="image/png" if name.endswith("png") else "image/webp",
+        )
         if name != "young.png":
             _age(rights_url, "images", f"{uid}/{name}", 48)
     put("exports", f"{uid}/old.zip", b"zip", content_type="application/zip")
     put("exports", f"{uid}/new.zip", b"zip", content_type="application/zip")
     _age(rights_url, "exports", f"{uid}/old.zip", 24 * 8)
     with psycopg.connect(rights_url) as conn:
-        conn.execute("insert into public.file_links (owner_id, bucket_id, object_name, ref_kind, ref_id)"
-                     " values (%s, 'images', %s, 'document', gen_random_uuid())", (uid, f"{uid}/linked.png"))
+        conn.execute(
+            "insert into public.file_links (owner_id, bucket_id, object_name, ref_kind, ref_id)"
+            " values (%s, 'images', %s, 'document', gen_random_uuid())",
+            (uid, f"{uid}/linked.png"),
+        )
     dry = cleanup_orphaned_files(rights_url, adapters, 100, True)
     expected = {f"images/{uid}/orphan.png", f"images/{uid}/gone.png.thumb300.webp", f"exports/{uid}/old.zip"}
     assert {path_of(line) for line in dry} == expected
@@ -100,3 +134,22 @@ def test_orphans_older_than_the_grace_period_go_linked_and_young_ones_stay(right
     assert names == ["linked.png", "linked.png.thumb150.webp", "young.png"]
     assert [e.name for e in adapters.storage.list("exports", str(uid))] == ["new.zip"]
     assert not (adapters.storage.root / "images" / str(uid) / "orphan.png").exists()
+
+
+def test_runner_entries_take_periods_from_settings(rights_url: str, adapters: Adapters, settings):
+    from dataclasses import dataclass
+
+    from workers.cleanup import anonymous_users, orphaned_files
+
+    @dataclass(frozen=True)
+    class Ctx:  # the shape of the runner's CleanupContext
+        settings: object
+        database_url: str | None
+
+    uid = make(rights_url, adapters, anonymous=True, inactive_days=40)
+    ctx = Ctx(settings, rights_url)
+    assert anonymous_users.cleanup_task(ctx, 10, True) == []
+    short = Ctx(settings.model_copy(update={"anonymous_inactive_days": 30}), rights_url)
+    assert len(anonymous_users.cleanup_task(short, 10, False)) == 1
+    assert uid not in users(rights_url)
+    assert orphaned_files.cleanup_task(ctx, 10, True) == []

@@ -15,12 +15,24 @@ from tests.helpers import create_user
 from workers.settings import PROJECT_ROOT
 
 
-def backline(url: str, data_dir: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DATABASE_URL": url, "BACKLINE_DATA_DIR": str(data_dir), "PYTHONPATH": str(PROJECT_ROOT)}
+def backline(
+    url: str, data_dir: Path, *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "BACKLINE_DATA_DIR": str(data_dir),
+        "PYTHONPATH": str(PROJECT_ROOT),
+    }
     env.pop("SUPABASE_URL", None)
     return subprocess.run(
         [sys.executable, "-m", "workers.cli.main", "users", *args],
-        capture_output=True, text=True, env=env, input=stdin, timeout=120, cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        input=stdin,
+        timeout=120,
+        cwd=PROJECT_ROOT,
     )
 
 

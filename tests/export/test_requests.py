@@ -28,15 +28,17 @@ def test_request_export_queues_an_owned_export_job_with_audit_and_plan_limit(db,
     ).fetchone()
     assert (kind, owner, payload, status) == ("export", uid, {}, "queued")
     assert db.execute(
-        "select details ->> 'job_id' from public.audit_log where user_id = %s and action = 'export.requested'",
+        "select details ->> 'job_id' from public.audit_log"
+        " where user_id = %s and action = 'export.requested'",
         (uid,),
     ).fetchone()[0] == str(job_id)
-    with act_as(db, uid) as cur:  # free plan: 1 export per day
-        with pytest.raises(psycopg.Error) as err:
-            cur.execute("select public.request_export()")
+    with act_as(db, uid) as cur, pytest.raises(psycopg.Error) as err:  # free plan: 1 export per day
+        cur.execute("select public.request_export()")
     assert err.value.sqlstate == "PT429"
     with act_as(db, uid) as cur:  # the user sees their own job
-        assert cur.execute("select status from public.jobs where id = %s", (job_id,)).fetchone()[0] == "queued"
+        assert (
+            cur.execute("select status from public.jobs where id = %s", (job_id,)).fetchone()[0] == "queued"
+        )
     with act_as(db, None, "anon") as cur, pytest.raises(errors.InsufficientPrivilege):
         cur.execute("select public.request_export()")
 
@@ -52,8 +54,14 @@ def test_request_account_deletion_queues_one_erasure_job(db, make_user: MakeUser
         "select kind, owner_id, payload from public.jobs where id = %s", (first,)
     ).fetchone()
     assert (kind, owner, payload) == ("erasure", uid, {"user_id": str(uid)})
-    assert db.execute("select count(*) from public.audit_log where user_id = %s"
-                      " and action = 'account.deletion_requested'", (uid,)).fetchone()[0] == 1
+    assert (
+        db.execute(
+            "select count(*) from public.audit_log where user_id = %s"
+            " and action = 'account.deletion_requested'",
+            (uid,),
+        ).fetchone()[0]
+        == 1
+    )
     with act_as(db, uid) as cur:  # the owner sees it, another user does not
         assert cur.execute("select count(*) from public.jobs where id = %s", (first,)).fetchone()[0] == 1
     with act_as(db, other) as cur:
@@ -72,8 +80,9 @@ def test_exported_and_erased_through_the_queued_jobs(
         victim = create_user(conn)
         with act_as(conn, uid, rollback=False) as cur:
             export_job = cur.execute("select public.request_export()").fetchone()[0]
-        owner, payload = conn.execute("select owner_id, payload from public.jobs where id = %s",
-                                      (export_job,)).fetchone()
+        owner, payload = conn.execute(
+            "select owner_id, payload from public.jobs where id = %s", (export_job,)
+        ).fetchone()
     result = run_export(make_ctx(owner), payload)
     assert result is not None and result["path"].startswith(f"{uid}/")
     # A user's own job cannot name another user.
@@ -82,8 +91,9 @@ def test_exported_and_erased_through_the_queued_jobs(
     with psycopg.connect(rights_url) as conn:
         with act_as(conn, uid, rollback=False) as cur:
             erase_job = cur.execute("select public.request_account_deletion()").fetchone()[0]
-        owner, payload = conn.execute("select owner_id, payload from public.jobs where id = %s",
-                                      (erase_job,)).fetchone()
+        owner, payload = conn.execute(
+            "select owner_id, payload from public.jobs where id = %s", (erase_job,)
+        ).fetchone()
     assert owner == uid
     ctx = make_ctx(owner, kind="erasure")
     ctx.job_id = erase_job
@@ -91,19 +101,22 @@ def test_exported_and_erased_through_the_queued_jobs(
     with psycopg.connect(rights_url) as conn:
         assert conn.execute("select count(*) from auth.users where id = %s", (uid,)).fetchone()[0] == 0
         # The erasure job survived its owner's deletion (the runtime can still complete it).
-        assert conn.execute("select status, owner_id from public.jobs where id = %s",
-                            (erase_job,)).fetchone() == ("queued", None)
+        assert conn.execute(
+            "select status, owner_id from public.jobs where id = %s", (erase_job,)
+        ).fetchone() == ("queued", None)
 
 
-def test_an_image_upload_queues_a_thumbnail_job(rights_url: str, adapters: Adapters,
-                                                make_ctx: Callable[..., FakeJobContext]):
+def test_an_image_upload_queues_a_thumbnail_job(
+    rights_url: str, adapters: Adapters, make_ctx: Callable[..., FakeJobContext]
+):
     from tests.export.test_thumbnails import image_bytes
 
     with psycopg.connect(rights_url) as conn:
         uid = create_user(conn)
     me = Caller.user(uid)
-    adapters.storage.upload("images", f"{uid}/p.png", image_bytes("PNG", (400, 400)), content_type="image/png",
-                            caller=me)
+    adapters.storage.upload(
+        "images", f"{uid}/p.png", image_bytes("PNG", (400, 400)), content_type="image/png", caller=me
+    )
     adapters.storage.upload("exports", f"{uid}/x.zip", b"zip", content_type="application/zip")
     with psycopg.connect(rights_url) as conn:
         jobs = conn.execute("select owner_id, payload from public.jobs where kind = 'thumbnail'").fetchall()

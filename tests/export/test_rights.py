@@ -113,8 +113,11 @@ def test_export_archive_has_every_owned_row_and_file_and_nothing_of_others(
                 assert len(rows) == expected, table.qualified
                 text = json.dumps(rows)
                 assert str(other) not in text, table.qualified
-        assert {f"files/images/{uid}/avatar.png", f"files/images/{uid}/trips/one.jpg",
-                f"files/images/{uid}/trips/one.jpg.thumb150.webp"} <= names
+        assert {
+            f"files/images/{uid}/avatar.png",
+            f"files/images/{uid}/trips/one.jpg",
+            f"files/images/{uid}/trips/one.jpg.thumb150.webp",
+        } <= names
         assert not any(str(other) in n for n in names)
         assert zf.read(f"files/images/{uid}/trips/one.jpg") == b"jpeg" * 1000
         manifest = json.loads(zf.read("manifest.json"))
@@ -144,7 +147,8 @@ def test_export_job_writes_to_the_exports_bucket_with_an_expiring_url_and_audit(
         list(storage.download("exports", result["path"], caller=Caller.user(stranger)))
     with psycopg.connect(rights_url) as conn:
         action, details = conn.execute(
-            "select action, details from public.audit_log where user_id = %s and action like 'export.%%'", (uid,)
+            "select action, details from public.audit_log where user_id = %s and action like 'export.%%'",
+            (uid,),
         ).fetchone()
     assert action == "export.completed" and details["job_id"] == str(ctx.job_id)
     # A second export does not include the first one.
@@ -178,13 +182,22 @@ def test_erasure_leaves_nothing_referencing_the_user_and_keeps_others(
                     f'select count(*) from {table.schema}."{table.table}" where "{column}" = %s', (uid,)
                 ).fetchone()[0]
                 assert n == 0, (table.qualified, column)
-        assert conn.execute(
-            "select count(*) from storage.objects where owner_id = %s or name like %s", (str(uid), f"{uid}/%")
-        ).fetchone()[0] == 0
+        assert (
+            conn.execute(
+                "select count(*) from storage.objects where owner_id = %s or name like %s",
+                (str(uid), f"{uid}/%"),
+            ).fetchone()[0]
+            == 0
+        )
         assert conn.execute("select count(*) from auth.users where id = %s", (uid,)).fetchone()[0] == 0
         # The other user is untouched.
         assert referencing_rows(conn, other) != {}
-        assert conn.execute("select count(*) from storage.objects where name like %s", (f"{other}/%",)).fetchone()[0] == 3
+        assert (
+            conn.execute(
+                "select count(*) from storage.objects where name like %s", (f"{other}/%",)
+            ).fetchone()[0]
+            == 3
+        )
         audit = conn.execute(
             "select user_id, details::text from public.audit_log where action = 'account.erased'"
         ).fetchall()

@@ -46,11 +46,16 @@ def room(rights_url: str) -> tuple[uuid.UUID, uuid.UUID, uuid.UUID]:
         conn.execute("insert into public.room_members values (%s, %s)", (room_id, member))
         a, b = uuid.uuid4(), uuid.uuid4()
         for eid, body in (
-            (a, {"type": "note", "x": 0, "y": 0, "w": 100, "h": 60, "text": "Goals", "connections": [str(b)]}),
+            (
+                a,
+                {"type": "note", "x": 0, "y": 0, "w": 100, "h": 60, "text": "Goals", "connections": [str(b)]},
+            ),
             (b, {"type": "note", "x": 200, "y": 0, "w": 100, "h": 60, "text": "Risks"}),
         ):
-            conn.execute("insert into public.room_elements (id, room_id, body) values (%s, %s, %s)",
-                         (eid, room_id, json.dumps(body)))
+            conn.execute(
+                "insert into public.room_elements (id, room_id, body) values (%s, %s, %s)",
+                (eid, room_id, json.dumps(body)),
+            )
     return room_id, member, outsider
 
 
@@ -59,7 +64,9 @@ def test_a_member_gets_markdown_and_pdf_in_their_exports_folder(
 ):
     room_id, member, _ = room
     md = run_room_export(make_ctx(member), {"room_id": str(room_id), "format": "markdown"})
-    assert md is not None and md["path"].startswith(f"{member}/rooms/{room_id}/") and md["path"].endswith(".md")
+    assert (
+        md is not None and md["path"].startswith(f"{member}/rooms/{room_id}/") and md["path"].endswith(".md")
+    )
     text = b"".join(adapters.storage.download("exports", md["path"], caller=Caller.user(member))).decode()
     assert text.startswith("# Planning") and "- Goals → Risks" in text and md["elements"] == 2
     pdf = run_room_export(make_ctx(member), {"room_id": str(room_id)})
@@ -75,6 +82,8 @@ def test_a_non_member_cannot_export_the_room(room, make_ctx: Callable[..., FakeJ
         run_room_export(make_ctx(outsider), {"room_id": str(room_id), "format": "docx"})
 
 
-def test_without_the_rooms_module_the_job_fails_clearly(rights_url: str, make_ctx: Callable[..., FakeJobContext]):
+def test_without_the_rooms_module_the_job_fails_clearly(
+    rights_url: str, make_ctx: Callable[..., FakeJobContext]
+):
     with pytest.raises(BacklineError, match="needs the rooms module"):
         run_room_export(make_ctx(uuid.uuid4()), {"room_id": str(uuid.uuid4())})

@@ -1,4 +1,4 @@
-"""Thumbnails: real images generated here become 150/300 px WebP beside the original; bad bytes fail cleanly."""
+"""Thumbnails: real images generated here become 150/300 px WebP beside the original; bad bytes fail."""
 
 from __future__ import annotations
 
@@ -60,8 +60,9 @@ def test_job_writes_thumbnails_beside_the_image(
     with psycopg.connect(rights_url) as conn:
         uid = create_user(conn)
     name = f"{uid}/photos/cat.jpg"
-    adapters.storage.upload("images", name, image_bytes("JPEG", (640, 480)), content_type="image/jpeg",
-                            caller=Caller.user(uid))
+    adapters.storage.upload(
+        "images", name, image_bytes("JPEG", (640, 480)), content_type="image/jpeg", caller=Caller.user(uid)
+    )
     result = run_thumbnail(make_ctx(uid, kind="thumbnail"), {"bucket": "images", "name": name})
     assert result == {"thumbnails": [f"{name}.thumb150.webp", f"{name}.thumb300.webp"]}
     data = b"".join(adapters.storage.download("images", f"{name}.thumb300.webp"))
@@ -70,7 +71,9 @@ def test_job_writes_thumbnails_beside_the_image(
     assert source_of(f"{name}.thumb300.webp") == name
     # Idempotent re-run (a retried job) overwrites; a thumbnail is never thumbnailed.
     assert run_thumbnail(make_ctx(uid), {"name": name}) == result
-    assert run_thumbnail(make_ctx(uid), {"name": f"{name}.thumb150.webp"}) == {"skipped": "already a thumbnail"}
+    assert run_thumbnail(make_ctx(uid), {"name": f"{name}.thumb150.webp"}) == {
+        "skipped": "already a thumbnail"
+    }
 
 
 def test_job_on_a_non_image_fails_with_a_message_and_writes_nothing(

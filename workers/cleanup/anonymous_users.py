@@ -11,8 +11,9 @@ import uuid
 
 import psycopg
 
+from workers.export.context import CleanupContextLike, require_database_url
 from workers.export.rights import erase_user
-from workers.platform.factory import Adapters
+from workers.platform.factory import Adapters, make_adapters
 
 CANDIDATES_SQL = """
 select u.id, coalesce(u.last_sign_in_at, u.created_at) as last_active
@@ -45,3 +46,19 @@ def cleanup_anonymous_users(
         result = erase_user(database_url, adapters, user_id, reason="anonymous_inactive")
         items.append(f"{label}: {result.objects_removed} files, {sum(result.rows_removed.values())} rows")
     return items
+
+
+def cleanup_task(ctx: CleanupContextLike, batch_size: int, dry_run: bool) -> list[str]:
+    """The cleanup runner's entry (PYTHON_TASKS["anonymous_users"]): adapters and periods from settings."""
+    url = require_database_url(ctx.settings, ctx.database_url)
+    adapters = make_adapters(ctx.settings, url)
+    try:
+        return _run(url, adapters, batch_size, dry_run, ctx)
+    finally:
+        adapters.close()
+
+
+def _run(url: str, adapters: Adapters, batch_size: int, dry_run: bool, ctx: CleanupContextLike) -> list[str]:
+    return cleanup_anonymous_users(
+        url, adapters, batch_size, dry_run, inactive_days=ctx.settings.anonymous_inactive_days
+    )

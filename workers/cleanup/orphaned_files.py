@@ -15,7 +15,8 @@ from collections import defaultdict
 
 import psycopg
 
-from workers.platform.factory import Adapters
+from workers.export.context import CleanupContextLike, require_database_url
+from workers.platform.factory import Adapters, make_adapters
 from workers.platform.storage import SERVICE
 
 ORPHANS_SQL = r"""
@@ -68,4 +69,26 @@ def cleanup_orphaned_files(
     removed: set[tuple[str, str]] = set()
     for bucket, names in by_bucket.items():
         removed.update((bucket, n) for n in adapters.storage.remove(bucket, names, caller=SERVICE))
-    return [item for item, (bucket, name, _c, _w) in zip(items, rows, strict=True) if (bucket, name) in removed]
+    pairs = zip(items, rows, strict=True)
+    return [item for item, (bucket, name, _c, _w) in pairs if (bucket, name) in removed]
+
+
+def cleanup_task(ctx: CleanupContextLike, batch_size: int, dry_run: bool) -> list[str]:
+    """The cleanup runner's entry (PYTHON_TASKS["orphaned_files"]): adapters and periods from settings."""
+    url = require_database_url(ctx.settings, ctx.database_url)
+    adapters = make_adapters(ctx.settings, url)
+    try:
+        return _run(url, adapters, batch_size, dry_run, ctx)
+    finally:
+        adapters.close()
+
+
+def _run(url: str, adapters: Adapters, batch_size: int, dry_run: bool, ctx: CleanupContextLike) -> list[str]:
+    return cleanup_orphaned_files(
+        url,
+        adapters,
+        batch_size,
+        dry_run,
+        grace_hours=ctx.settings.orphan_grace_hours,
+        export_retention_days=ctx.settings.export_retention_days,
+    )

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from workers.cli.common import AsJson, DatabaseUrl, err_console, info, print_json, target_url
 from workers.errors import BacklineError
@@ -34,7 +34,7 @@ def _uuid(value: str) -> uuid.UUID:
 
 
 @contextmanager
-def _progress(label: str) -> Iterator[tuple[Progress, int]]:
+def _progress(label: str) -> Iterator[tuple[Progress, TaskID]]:
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -87,8 +87,12 @@ def export(
             data = {"file": str(out), **summary.as_dict()}
         else:
             result = export_to_bucket(
-                url, adapters, uid, url_ttl_seconds=get_settings().export_url_ttl_seconds,
-                on_plan=on_plan, advance=advance,
+                url,
+                adapters,
+                uid,
+                url_ttl_seconds=get_settings().export_url_ttl_seconds,
+                on_plan=on_plan,
+                advance=advance,
             )
             data = result.as_dict()
     if as_json:
@@ -117,7 +121,10 @@ def delete(
         raise BacklineError("not confirmed: nothing was deleted")
     with _adapters(database_url) as (url, adapters), _progress(f"erasing {uid}") as (progress, task):
         result = erase_user(
-            url, adapters, uid, reason="operator",
+            url,
+            adapters,
+            uid,
+            reason="operator",
             on_total=lambda total: progress.update(task, total=total),
             advance=lambda _label: progress.advance(task),
         )

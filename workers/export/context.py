@@ -39,3 +39,28 @@ def payload_uuid(payload: dict[str, object], key: str, fallback: uuid.UUID | Non
         return uuid.UUID(str(value))
     except ValueError:
         raise ValueError(f"payload {key!r} must be a uuid, got {value!r}") from None
+
+
+class CleanupContextLike(Protocol):
+    """The runner's CleanupContext (workers/cleanup/tasks.py): settings and the database URL."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def database_url(self) -> str | None: ...
+
+
+def require_database_url(settings: Settings, database_url: str | None) -> str:
+    """The database to read the catalog from. The local transport may start the embedded server;
+    a worker on hosted Supabase over RPC only (no DATABASE_URL) cannot export or erase."""
+    from workers.db.connect import resolve_url
+    from workers.errors import BacklineError
+    from workers.platform.factory import transport_for
+
+    url = database_url or settings.database_url
+    if url:
+        return url
+    if transport_for(settings) == "supabase":
+        raise BacklineError("this job needs a direct database connection: set DATABASE_URL (SUPABASE_DB_URL)")
+    return resolve_url(settings, None)

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from workers.db.connect import resolve_url
-from workers.export.context import HandlerContext, payload_uuid
+from workers.export.context import HandlerContext, payload_uuid, require_database_url
 from workers.export.rights import erase_user, export_to_bucket
 from workers.export.rooms import export_room
 from workers.platform.factory import make_adapters
@@ -19,7 +18,7 @@ def _subject(ctx: HandlerContext, payload: dict[str, Any]) -> Any:
     """The user a job acts for. A user-enqueued job (owner set) acts only for its owner."""
     user_id = payload_uuid(payload, "user_id", ctx.owner_id)
     if ctx.owner_id is not None and user_id != ctx.owner_id:
-        raise PermissionError("a user's job may only act for that user (payload user_id differs from the owner)")
+        raise PermissionError("a user's job may only act for that user (payload user_id is not the owner)")
     return user_id
 
 
@@ -30,7 +29,7 @@ def _heartbeat(ctx: HandlerContext) -> Any:
 def run_export(ctx: HandlerContext, payload: dict[str, Any]) -> dict[str, Any] | None:
     """Kind 'export': payload {"user_id"?} (default: the job owner). Result: path, signed url, counts."""
     user_id = _subject(ctx, payload)
-    url = resolve_url(ctx.settings, ctx.database_url)
+    url = require_database_url(ctx.settings, ctx.database_url)
     adapters = make_adapters(ctx.settings, url)
     try:
         result = export_to_bucket(
@@ -52,7 +51,7 @@ def run_erasure(ctx: HandlerContext, payload: dict[str, Any]) -> dict[str, Any] 
     The job row is detached from its owner before the account goes, so it survives the cascade.
     """
     user_id = _subject(ctx, payload)
-    url = resolve_url(ctx.settings, ctx.database_url)
+    url = require_database_url(ctx.settings, ctx.database_url)
     adapters = make_adapters(ctx.settings, url)
     try:
         result = erase_user(
@@ -73,7 +72,7 @@ def run_room_export(ctx: HandlerContext, payload: dict[str, Any]) -> dict[str, A
     user_id = _subject(ctx, payload)
     room_id = payload_uuid(payload, "room_id")
     fmt = str(payload.get("format") or "pdf")
-    url = resolve_url(ctx.settings, ctx.database_url)
+    url = require_database_url(ctx.settings, ctx.database_url)
     adapters = make_adapters(ctx.settings, url)
     try:
         return export_room(

@@ -170,7 +170,9 @@ def _detach_job(database_url: str, job_id: uuid.UUID | None, user_id: uuid.UUID)
         return
     with psycopg.connect(database_url) as conn:
         if conn.execute("select to_regclass('public.jobs') is not null").fetchone() == (True,):
-            conn.execute("update public.jobs set owner_id = null where id = %s and owner_id = %s", (job_id, user_id))
+            conn.execute(
+                "update public.jobs set owner_id = null where id = %s and owner_id = %s", (job_id, user_id)
+            )
 
 
 def _require_user(conn: psycopg.Connection[Any], user_id: uuid.UUID) -> None:
