@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,13 +41,37 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("SUPABASE_JWT_SECRET", "BACKLINE_JWT_SECRET"),
         description="HS256 secret for user tokens (the `supabase start` default locally).",
     )
-    supabase_url: str | None = Field(
-        default=None, validation_alias=AliasChoices("SUPABASE_URL")
-    )
+    supabase_url: str | None = Field(default=None, validation_alias=AliasChoices("SUPABASE_URL"))
     supabase_service_role_key: str | None = Field(
         default=None,
         validation_alias=AliasChoices("SUPABASE_SERVICE_ROLE_KEY", "SUPABASE_SECRET_KEY"),
     )
+
+    # == billing ==
+    stripe_webhook_secrets: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        validation_alias=AliasChoices("STRIPE_WEBHOOK_SECRET", "STRIPE_WEBHOOK_SECRETS"),
+        description="Stripe endpoint signing secrets (whsec_...), comma-separated: several during rotation.",
+    )
+    stripe_webhook_tolerance_seconds: int = Field(
+        default=300,
+        ge=1,
+        validation_alias=AliasChoices("STRIPE_WEBHOOK_TOLERANCE_SECONDS"),
+        description="How far the Stripe-Signature timestamp may be from now (Stripe's default: 300).",
+    )
+    billing_default_plan: str = Field(
+        default="pro",
+        validation_alias=AliasChoices("BILLING_DEFAULT_PLAN"),
+        description="Plan an active subscription grants when its price has no row in private.billing_prices.",
+    )
+
+    @field_validator("stripe_webhook_secrets", mode="before")
+    @classmethod
+    def _split_secrets(cls, value: Any) -> Any:
+        """Accept `whsec_a,whsec_b` from the environment as well as a sequence."""
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
 
     # == platform adapters, data rights ==
     platform_transport: str = Field(
@@ -73,7 +98,6 @@ class Settings(BaseSettings):
     export_retention_days: int = Field(
         default=7, validation_alias=AliasChoices("BACKLINE_EXPORT_RETENTION_DAYS")
     )
-
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

@@ -56,10 +56,7 @@ class ServerState:
     socket_dir: str
 
     def tcp_url(self, database: str = "postgres") -> str:
-        return (
-            f"postgresql://{SUPERUSER}:{quote(self.password, safe='')}"
-            f"@127.0.0.1:{self.port}/{database}"
-        )
+        return f"postgresql://{SUPERUSER}:{quote(self.password, safe='')}@127.0.0.1:{self.port}/{database}"
 
     def socket_url(self, database: str = "postgres") -> str:
         return f"postgresql://{SUPERUSER}@/{database}?host={quote(self.socket_dir)}&port={self.port}"
@@ -131,21 +128,28 @@ class EmbeddedServer:
             shutil.chown(pwfile, SYSTEM_USER, SYSTEM_USER)
         try:
             self._pg(
-                "initdb", "-D", str(self.pgdata), "-U", SUPERUSER, "-E", "UTF8",
-                "--no-locale", "--auth-local=trust", "--auth-host=scram-sha-256",
+                "initdb",
+                "-D",
+                str(self.pgdata),
+                "-U",
+                SUPERUSER,
+                "-E",
+                "UTF8",
+                "--no-locale",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
                 f"--pwfile={pwfile}",
             )
         finally:
             pwfile.unlink(missing_ok=True)
-        self._write_state(ServerState(port=_free_port(), password=password,
-                                      socket_dir=str(self._socket_dir())))
+        self._write_state(
+            ServerState(port=_free_port(), password=password, socket_dir=str(self._socket_dir()))
+        )
 
     def _start(self) -> ServerState:
         state = self._read_state()
         if state is None:
-            raise DatabaseUnavailable(
-                f"{self.state_file} is missing: remove {self.data_dir} and start again"
-            )
+            raise DatabaseUnavailable(f"{self.state_file} is missing: remove {self.data_dir} and start again")
         if not _port_free(state.port):
             state = ServerState(_free_port(), state.password, state.socket_dir)
         state = ServerState(state.port, state.password, str(self._socket_dir()))
@@ -156,8 +160,19 @@ class EmbeddedServer:
             " -c unix_socket_permissions=0700 -c synchronous_commit=off"
             " -c max_connections=200"
         )
-        self._pg("pg_ctl", "-D", str(self.pgdata), "-l", str(self.log_file),
-                 "-o", options, "-w", "-t", "60", "start")
+        self._pg(
+            "pg_ctl",
+            "-D",
+            str(self.pgdata),
+            "-l",
+            str(self.log_file),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            "60",
+            "start",
+        )
         return state
 
     # -- helpers ------------------------------------------------------------
@@ -192,9 +207,7 @@ class EmbeddedServer:
         if result.returncode != 0:
             detail = (result.stderr or result.stdout).strip().splitlines()
             tail = self.log_file.read_text().strip().splitlines()[-3:] if self.log_file.exists() else []
-            raise DatabaseUnavailable(
-                f"{program} failed: {' '.join(detail[-2:] + tail)}".strip()
-            )
+            raise DatabaseUnavailable(f"{program} failed: {' '.join(detail[-2:] + tail)}".strip())
         return result.stdout
 
     def _check_reachable_by_system_user(self) -> None:
@@ -258,9 +271,19 @@ def _ensure_system_user() -> None:
         pass
     nologin = "/usr/sbin/nologin" if Path("/usr/sbin/nologin").exists() else "/bin/false"
     result = subprocess.run(
-        ["useradd", "--system", "--user-group", "--no-create-home",
-         "--home-dir", "/nonexistent", "--shell", nologin, SYSTEM_USER],
-        capture_output=True, text=True,
+        [
+            "useradd",
+            "--system",
+            "--user-group",
+            "--no-create-home",
+            "--home-dir",
+            "/nonexistent",
+            "--shell",
+            nologin,
+            SYSTEM_USER,
+        ],
+        capture_output=True,
+        text=True,
     )
     if result.returncode not in (0, 9):  # 9: created concurrently
         raise DatabaseUnavailable(f"cannot create system user {SYSTEM_USER}: {result.stderr.strip()}")

@@ -75,16 +75,12 @@ def ensure_history_table(conn: Conn) -> None:
     """Create the Supabase CLI's history table if missing (same DDL shape as the CLI)."""
     conn.execute("create schema if not exists supabase_migrations")
     conn.execute(
-        "create table if not exists supabase_migrations.schema_migrations"
-        " (version text not null primary key)"
+        "create table if not exists supabase_migrations.schema_migrations (version text not null primary key)"
     )
     conn.execute(
-        "alter table supabase_migrations.schema_migrations"
-        " add column if not exists statements text[]"
+        "alter table supabase_migrations.schema_migrations add column if not exists statements text[]"
     )
-    conn.execute(
-        "alter table supabase_migrations.schema_migrations add column if not exists name text"
-    )
+    conn.execute("alter table supabase_migrations.schema_migrations add column if not exists name text")
 
 
 def applied(conn: Conn) -> dict[str, tuple[str, list[str]]]:
