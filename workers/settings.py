@@ -99,6 +99,32 @@ class Settings(BaseSettings):
         default=7, validation_alias=AliasChoices("BACKLINE_EXPORT_RETENTION_DAYS")
     )
 
+    # == jobs ==
+    jobs_lease_seconds: float = Field(
+        default=60.0, gt=1, le=86400, validation_alias=AliasChoices("BACKLINE_JOBS_LEASE_SECONDS"),
+        description="How long a claimed job stays locked without a heartbeat before another worker takes it.",
+    )
+    jobs_poll_seconds: float = Field(
+        default=5.0, gt=0, validation_alias=AliasChoices("BACKLINE_JOBS_POLL_SECONDS"),
+        description="Polling interval of idle workers (LISTEN/NOTIFY wakes them sooner).",
+    )
+    jobs_concurrency: int = Field(
+        default=2, ge=1, le=256, validation_alias=AliasChoices("BACKLINE_JOBS_CONCURRENCY"),
+        description="Jobs one `backline workers run` process runs at once.",
+    )
+    jobs_drain_seconds: float = Field(
+        default=30.0, ge=0, validation_alias=AliasChoices("BACKLINE_JOBS_DRAIN_SECONDS"),
+        description="On SIGTERM, how long running jobs may take to finish before their leases are released.",
+    )
+    cron_tick_seconds: float = Field(
+        default=15.0, gt=0, validation_alias=AliasChoices("BACKLINE_CRON_TICK_SECONDS"),
+        description="How often `backline workers run` checks for due cron schedules.",
+    )
+    cleanup_batch_size: int = Field(
+        default=500, ge=1, le=100000, validation_alias=AliasChoices("BACKLINE_CLEANUP_BATCH_SIZE"),
+        description="Rows each cleanup batch (one short transaction) deletes at most.",
+    )
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The process-wide settings, read once."""
