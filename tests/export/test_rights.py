@@ -58,7 +58,33 @@ def _job(conn: psycopg.Connection, uid: uuid.UUID) -> None:
     conn.execute("select private.job_enqueue('export', '{}'::jsonb, %s)", (uid,))
 
 
+def _billing_customer(conn: psycopg.Connection, uid: uuid.UUID) -> None:
+    conn.execute(
+        "insert into public.billing_customers (customer_id, user_id, linked_by_event) values (%s, %s, %s)",
+        (f"cus_{uid.hex}", uid, f"evt_{uid.hex}"),
+    )
+
+
+def _billing_subscription(conn: psycopg.Connection, uid: uuid.UUID) -> None:
+    conn.execute(
+        "insert into public.billing_subscriptions (subscription_id, customer_id, user_id, status, plan_id,"
+        " state_source, state_at, state_event_id) values (%s, %s, %s, 'active', 'pro', 'subscription', now(), %s)",
+        (f"sub_{uid.hex}", f"cus_{uid.hex}", uid, f"evt_{uid.hex}"),
+    )
+
+
+def _billing_event(conn: psycopg.Connection, uid: uuid.UUID) -> None:
+    conn.execute(
+        "insert into private.billing_events (event_id, type, stripe_created_at, user_id, outcome)"
+        " values (%s, 'customer.subscription.updated', now(), %s, 'applied')",
+        (f"evt_{uid.hex}", uid),
+    )
+
+
 POPULATE: dict[str, Populate] = {
+    "public.billing_customers": _billing_customer,
+    "public.billing_subscriptions": _billing_subscription,
+    "private.billing_events": _billing_event,
     "public.jobs": _job,
     "public.profiles": lambda conn, uid: None,  # created by the auth.users trigger
     "public.audit_log": _audit,
