@@ -68,7 +68,8 @@ def _billing_customer(conn: psycopg.Connection, uid: uuid.UUID) -> None:
 def _billing_subscription(conn: psycopg.Connection, uid: uuid.UUID) -> None:
     conn.execute(
         "insert into public.billing_subscriptions (subscription_id, customer_id, user_id, status, plan_id,"
-        " state_source, state_at, state_event_id) values (%s, %s, %s, 'active', 'pro', 'subscription', now(), %s)",
+        " state_source, state_at, state_event_id)"
+        " values (%s, %s, %s, 'active', 'pro', 'subscription', now(), %s)",
         (f"sub_{uid.hex}", f"cus_{uid.hex}", uid, f"evt_{uid.hex}"),
     )
 
