@@ -10,7 +10,21 @@ import uuid
 from collections.abc import Callable
 from typing import Protocol
 
+from workers.errors import BacklineError
+from workers.jobs.errors import PermanentJobError
 from workers.settings import Settings
+
+
+class PermanentError(BacklineError, PermanentJobError):
+    """Retrying cannot help (bad payload, unknown user, not allowed): the job fails at once."""
+
+
+class InvalidPayload(PermanentError, ValueError):
+    """The job payload is missing a field or malformed."""
+
+
+class NotAllowed(PermanentError, PermissionError):
+    """A user's job asked to act for someone else."""
 
 
 class HandlerContext(Protocol):
@@ -34,11 +48,11 @@ def payload_uuid(payload: dict[str, object], key: str, fallback: uuid.UUID | Non
     """A uuid from the job payload (or the job owner), with a readable error when missing or malformed."""
     value = payload.get(key, fallback)
     if value is None:
-        raise ValueError(f"payload needs {key!r} (a user id)")
+        raise InvalidPayload(f"payload needs {key!r} (a uuid)")
     try:
         return uuid.UUID(str(value))
     except ValueError:
-        raise ValueError(f"payload {key!r} must be a uuid, got {value!r}") from None
+        raise InvalidPayload(f"payload {key!r} must be a uuid, got {value!r}") from None
 
 
 class CleanupContextLike(Protocol):
@@ -55,12 +69,11 @@ def require_database_url(settings: Settings, database_url: str | None) -> str:
     """The database to read the catalog from. The local transport may start the embedded server;
     a worker on hosted Supabase over RPC only (no DATABASE_URL) cannot export or erase."""
     from workers.db.connect import resolve_url
-    from workers.errors import BacklineError
     from workers.platform.factory import transport_for
 
     url = database_url or settings.database_url
     if url:
         return url
     if transport_for(settings) == "supabase":
-        raise BacklineError("this job needs a direct database connection: set DATABASE_URL (SUPABASE_DB_URL)")
+        raise PermanentError("this job needs a direct database connection: set DATABASE_URL")
     return resolve_url(settings, None)

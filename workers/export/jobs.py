@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from workers.export.context import HandlerContext, payload_uuid, require_database_url
+from workers.export.context import HandlerContext, NotAllowed, payload_uuid, require_database_url
 from workers.export.rights import erase_user, export_to_bucket
 from workers.export.rooms import export_room
 from workers.platform.factory import make_adapters
@@ -18,7 +18,7 @@ def _subject(ctx: HandlerContext, payload: dict[str, Any]) -> Any:
     """The user a job acts for. A user-enqueued job (owner set) acts only for its owner."""
     user_id = payload_uuid(payload, "user_id", ctx.owner_id)
     if ctx.owner_id is not None and user_id != ctx.owner_id:
-        raise PermissionError("a user's job may only act for that user (payload user_id is not the owner)")
+        raise NotAllowed("a user's job may only act for that user (payload user_id is not the owner)")
     return user_id
 
 

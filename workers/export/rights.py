@@ -18,6 +18,7 @@ import psycopg
 from workers.errors import BacklineError
 from workers.export.archive import Advance, ExportPlan, ExportSummary, plan_export, write_archive
 from workers.export.catalog import referencing_rows, user_objects, user_tables
+from workers.export.context import PermanentError
 from workers.platform.auth_admin import AuthAdminError
 from workers.platform.factory import Adapters
 from workers.platform.storage import SERVICE
@@ -125,7 +126,7 @@ def erase_user(
                 rows[table.qualified] = int(n)
         exists = conn.execute("select 1 from auth.users where id = %s", (user_id,)).fetchone() is not None
     if not exists and not objects:
-        raise BacklineError(f"user {user_id} not found")
+        raise PermanentError(f"user {user_id} not found")
     by_bucket: dict[str, list[str]] = defaultdict(list)
     for obj in objects:
         by_bucket[obj.bucket].append(obj.name)
@@ -177,7 +178,7 @@ def _detach_job(database_url: str, job_id: uuid.UUID | None, user_id: uuid.UUID)
 
 def _require_user(conn: psycopg.Connection[Any], user_id: uuid.UUID) -> None:
     if conn.execute("select 1 from auth.users where id = %s", (user_id,)).fetchone() is None:
-        raise BacklineError(f"user {user_id} not found")
+        raise PermanentError(f"user {user_id} not found")
 
 
 def _audit(database_url: str, user_id: uuid.UUID | None, action: str, details: dict[str, Any]) -> None:

@@ -14,8 +14,8 @@ from typing import Any
 import psycopg
 
 from workers.db.impersonate import act_as
-from workers.errors import BacklineError
 from workers.export.canvas import CanvasElement, element_from_row, render_markdown, render_pdf
+from workers.export.context import PermanentError
 from workers.platform.storage import SERVICE, StorageAdapter
 
 FORMATS = {"pdf": ("pdf", "application/pdf"), "markdown": ("md", "text/markdown")}
@@ -30,11 +30,11 @@ def load_canvas(
     ).fetchone()
     conn.rollback()
     if not (row and row[0]):
-        raise BacklineError("room export needs the rooms module (public.rooms, public.room_elements)")
+        raise PermanentError("room export needs the rooms module (public.rooms, public.room_elements)")
     with act_as(conn, user_id) as cur:
         room = cur.execute("select to_jsonb(r) from public.rooms r where r.id = %s", (room_id,)).fetchone()
         if room is None:
-            raise BacklineError(f"room {room_id} not found or you are not a member")
+            raise PermanentError(f"room {room_id} not found or you are not a member")
         rows = cur.execute(
             "select to_jsonb(e) from public.room_elements e where e.room_id = %s", (room_id,)
         ).fetchall()
@@ -45,7 +45,7 @@ def load_canvas(
 
 def render(fmt: str, title: str, elements: list[CanvasElement]) -> tuple[bytes, str, str]:
     if fmt not in FORMATS:
-        raise BacklineError(f"format must be pdf or markdown, got {fmt!r}")
+        raise PermanentError(f"format must be pdf or markdown, got {fmt!r}")
     ext, mime = FORMATS[fmt]
     body = render_pdf(title, elements) if fmt == "pdf" else render_markdown(title, elements).encode()
     return body, ext, mime
@@ -61,7 +61,7 @@ def export_room(
     url_ttl_seconds: int,
 ) -> dict[str, Any]:
     if fmt not in FORMATS:
-        raise BacklineError(f"format must be pdf or markdown, got {fmt!r}")
+        raise PermanentError(f"format must be pdf or markdown, got {fmt!r}")
     with psycopg.connect(database_url, application_name="backline-room-export") as conn:
         title, elements = load_canvas(conn, room_id, user_id)
     body, ext, mime = render(fmt, title, elements)

@@ -12,8 +12,7 @@ from typing import Any
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from workers.errors import BacklineError
-from workers.export.context import HandlerContext
+from workers.export.context import HandlerContext, InvalidPayload, NotAllowed, PermanentError
 from workers.platform.factory import make_adapters
 from workers.platform.storage import SERVICE, StorageAdapter
 
@@ -24,7 +23,7 @@ MAX_PIXELS = 50_000_000
 THUMB_RE = re.compile(r"\.thumb\d+\.webp$")
 
 
-class ThumbnailError(BacklineError):
+class ThumbnailError(PermanentError):
     """The source cannot be turned into thumbnails (the job fails with this message)."""
 
 
@@ -99,11 +98,11 @@ def run_thumbnail(ctx: HandlerContext, payload: dict[str, Any]) -> dict[str, Any
     bucket = str(payload.get("bucket") or IMAGES_BUCKET)
     name = payload.get("name")
     if not isinstance(name, str) or not name:
-        raise ValueError("payload needs 'name' (the object path)")
+        raise InvalidPayload("payload needs 'name' (the object path)")
     if is_thumbnail(name):
         return {"skipped": "already a thumbnail"}
     if ctx.owner_id is not None and name.split("/", 1)[0] != str(ctx.owner_id):
-        raise PermissionError("a user's thumbnail job may only read images in the user's own folder")
+        raise NotAllowed("a user's thumbnail job may only read images in the user's own folder")
     adapters = make_adapters(ctx.settings, ctx.database_url)
     try:
         return {"thumbnails": write_thumbnails(adapters.storage, bucket, name)}
