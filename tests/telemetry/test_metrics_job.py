@@ -18,7 +18,8 @@ def test_metrics_job_rolls_up_and_validates(clone_url: str, tmp_path):
     with psycopg.connect(clone_url) as conn:
         uid = create_user(conn)
         conn.execute(
-            "insert into public.telemetry_events (user_id, name, occurred_at) values (%s, 'app.opened', now())",
+            "insert into public.telemetry_events (user_id, name, occurred_at)"
+            " values (%s, 'app.opened', now())",
             (uid,),
         )
     ctx = FakeJobContext(Settings(DATABASE_URL=clone_url, BACKLINE_DATA_DIR=str(tmp_path)), clone_url, None,

@@ -11,9 +11,10 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from workers.cli.common import AsJson, DatabaseUrl, err_console, info, print_json, target_url
+from workers.cli.common import AsJson, DatabaseUrl, err_console, info, print_json
 from workers.errors import BacklineError
 from workers.export.archive import ExportPlan
+from workers.export.context import require_database_url
 from workers.export.rights import erase_user, export_to_bucket, export_to_file
 from workers.platform.factory import Adapters, make_adapters
 from workers.settings import get_settings
@@ -48,7 +49,7 @@ def _progress(label: str) -> Iterator[tuple[Progress, TaskID]]:
 
 @contextmanager
 def _adapters(database_url: str | None) -> Iterator[tuple[str, Adapters]]:
-    url = target_url(database_url)
+    url = require_database_url(get_settings(), database_url)
     adapters = make_adapters(get_settings(), url)
     try:
         yield url, adapters

@@ -68,11 +68,12 @@ class CleanupContextLike(Protocol):
 def require_database_url(settings: Settings, database_url: str | None) -> str:
     """The database to read the catalog from. The local transport may start the embedded server;
     a worker on hosted Supabase over RPC only (no DATABASE_URL) cannot export or erase."""
-    from workers.db.connect import resolve_url
+    from workers.db.connect import resolve_url, validate_url
     from workers.platform.factory import transport_for
 
     url = database_url or settings.database_url
     if url:
+        validate_url(url)
         return url
     if transport_for(settings) == "supabase":
         raise PermanentError("this job needs a direct database connection: set DATABASE_URL")

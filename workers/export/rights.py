@@ -56,6 +56,9 @@ def export_to_file(
 ) -> ExportSummary:
     """Write the user's archive to a local file (CLI `users export --out`)."""
     with psycopg.connect(database_url, application_name="backline-export") as conn:
+        # One snapshot for the whole archive: every table as of the same moment.
+        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        conn.read_only = True
         _require_user(conn, user_id)
         plan = plan_export(conn, user_id)
         if on_plan:
