@@ -78,7 +78,10 @@ begin
 end;
 $$;
 
--- `backline cron run NAME`: enqueue the schedule's job now (next_run_at unchanged).
+-- `backline cron run NAME`: enqueue the schedule's job for the caller to claim
+-- by id and run at once (next_run_at unchanged). It is due only a minute later
+-- so a running worker fleet does not grab it first; if the caller dies before
+-- claiming it, a worker runs it then: nothing is lost.
 create function private.cron_run_now(p_name text)
 returns uuid
 language plpgsql security definer set search_path = ''
@@ -94,7 +97,7 @@ begin
   end if;
   v_job := private.job_enqueue(v_schedule.job_kind,
                                v_schedule.payload || jsonb_build_object('schedule', p_name, 'manual', true),
-                               null, now(), 10);
+                               null, now() + interval '1 minute', 10);
   update private.cron_schedules s set last_run_at = now(), last_job_id = v_job where s.name = p_name;
   return v_job;
 end;

@@ -101,27 +101,42 @@ class Settings(BaseSettings):
 
     # == jobs ==
     jobs_lease_seconds: float = Field(
-        default=60.0, gt=1, le=86400, validation_alias=AliasChoices("BACKLINE_JOBS_LEASE_SECONDS"),
+        default=60.0,
+        gt=1,
+        le=86400,
+        validation_alias=AliasChoices("BACKLINE_JOBS_LEASE_SECONDS"),
         description="How long a claimed job stays locked without a heartbeat before another worker takes it.",
     )
     jobs_poll_seconds: float = Field(
-        default=5.0, gt=0, validation_alias=AliasChoices("BACKLINE_JOBS_POLL_SECONDS"),
+        default=5.0,
+        gt=0,
+        validation_alias=AliasChoices("BACKLINE_JOBS_POLL_SECONDS"),
         description="Polling interval of idle workers (LISTEN/NOTIFY wakes them sooner).",
     )
     jobs_concurrency: int = Field(
-        default=2, ge=1, le=256, validation_alias=AliasChoices("BACKLINE_JOBS_CONCURRENCY"),
+        default=2,
+        ge=1,
+        le=256,
+        validation_alias=AliasChoices("BACKLINE_JOBS_CONCURRENCY"),
         description="Jobs one `backline workers run` process runs at once.",
     )
     jobs_drain_seconds: float = Field(
-        default=30.0, ge=0, validation_alias=AliasChoices("BACKLINE_JOBS_DRAIN_SECONDS"),
+        default=30.0,
+        ge=0,
+        validation_alias=AliasChoices("BACKLINE_JOBS_DRAIN_SECONDS"),
         description="On SIGTERM, how long running jobs may take to finish before their leases are released.",
     )
     cron_tick_seconds: float = Field(
-        default=15.0, gt=0, validation_alias=AliasChoices("BACKLINE_CRON_TICK_SECONDS"),
+        default=15.0,
+        gt=0,
+        validation_alias=AliasChoices("BACKLINE_CRON_TICK_SECONDS"),
         description="How often `backline workers run` checks for due cron schedules.",
     )
     cleanup_batch_size: int = Field(
-        default=500, ge=1, le=100000, validation_alias=AliasChoices("BACKLINE_CLEANUP_BATCH_SIZE"),
+        default=500,
+        ge=1,
+        le=100000,
+        validation_alias=AliasChoices("BACKLINE_CLEANUP_BATCH_SIZE"),
         description="Rows each cleanup batch (one short transaction) deletes at most.",
     )
 

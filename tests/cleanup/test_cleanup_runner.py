@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import psycopg
 import pytest
@@ -24,7 +23,8 @@ returns table (item text) language plpgsql as $$
 begin
   insert into private.widget_calls values (p_batch_size, p_dry_run);
   if p_dry_run then
-    return query select 'widget ' || w.id from private.widgets w where w.expired order by w.id limit p_batch_size;
+    return query select 'widget ' || w.id from private.widgets w
+      where w.expired order by w.id limit p_batch_size;
     return;
   end if;
   return query with gone as (
@@ -60,15 +60,18 @@ def test_runner_discovers_new_modules_tasks_and_batches_until_a_short_batch(widg
     assert (result.count, result.batches) == (5, 3)
     assert result.items == [f"widget {n}" for n in range(1, 6)]
     with psycopg.connect(widgets_url) as conn:
-        assert conn.execute("select array_agg(id order by id) from private.widgets").fetchone() == ([6, 7, 8],)
+        assert conn.execute("select array_agg(id order by id) from private.widgets").fetchone() == (
+            [6, 7, 8],
+        )
         assert conn.execute("select batch, dry from private.widget_calls").fetchall() == [(2, False)] * 3
 
 
 def test_dry_run_lists_and_deletes_nothing(widgets_url: str) -> None:
     queue = SqlQueue(widgets_url)
     try:
-        [result] = run_cleanups(queue, ctx(), ["widgets"], batch_size=2, dry_run=True, dry_run_limit=3,
-                                python_tasks={})
+        [result] = run_cleanups(
+            queue, ctx(), ["widgets"], batch_size=2, dry_run=True, dry_run_limit=3, python_tasks={}
+        )
     finally:
         queue.close()
     assert result.items == ["widget 1", "widget 2", "widget 3"] and result.truncated
@@ -92,7 +95,9 @@ def test_python_tasks_use_the_same_contract(clone_url: str) -> None:
         hooks = {"orphaned_files": files}
         assert "orphaned_files" in available_tasks(queue, python_tasks=hooks)
         [dry] = run_cleanups(queue, ctx(), ["orphaned_files"], batch_size=2, dry_run=True, python_tasks=hooks)
-        [real] = run_cleanups(queue, ctx(), ["orphaned_files"], batch_size=2, dry_run=False, python_tasks=hooks)
+        [real] = run_cleanups(
+            queue, ctx(), ["orphaned_files"], batch_size=2, dry_run=False, python_tasks=hooks
+        )
     finally:
         queue.close()
     assert dry.count == 3 and real.count == 3 and pending == []
@@ -107,7 +112,9 @@ def test_selection_rejects_unknown_tasks() -> None:
 
 
 def test_cli_dry_run_prints_items_and_a_summary(widgets_url: str) -> None:
-    result = CliRunner().invoke(app, ["cron", "cleanup", "widgets", "--dry-run", "--database-url", widgets_url])
+    result = CliRunner().invoke(
+        app, ["cron", "cleanup", "widgets", "--dry-run", "--database-url", widgets_url]
+    )
     assert result.exit_code == 0, result.output
     assert "widgets: widget 1" in result.output and "would delete 5" in result.output
     with psycopg.connect(widgets_url) as conn:
@@ -130,8 +137,12 @@ def test_cleanup_job_kind_runs_tasks_and_reports_counts(widgets_url: str) -> Non
     job_id = enqueue(widgets_url, "cleanup", {"tasks": ["widgets", "jobs"], "batch_size": 2})
     queue = SqlQueue(widgets_url)
     try:
-        Worker(queue, {"cleanup": run_cleanup_job}, settings=Settings(_env_file=None),  # type: ignore[call-arg]
-               cron=False).run(once=True)
+        Worker(
+            queue,
+            {"cleanup": run_cleanup_job},
+            settings=Settings(_env_file=None),  # type: ignore[call-arg]
+            cron=False,
+        ).run(once=True)
     finally:
         queue.close()
     row = job_row(widgets_url, job_id)

@@ -9,10 +9,12 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 
-def add_job(db: psycopg.Connection[Any], status: str, finished_days_ago: float | None,
-            created_days_ago: float = 40) -> uuid.UUID:
+def add_job(
+    db: psycopg.Connection[Any], status: str, finished_days_ago: float | None, created_days_ago: float = 40
+) -> uuid.UUID:
     row = db.execute(
-        "insert into public.jobs (kind, payload, status, attempts, finished_at, created_at, locked_by, locked_until)"
+        "insert into public.jobs"
+        " (kind, payload, status, attempts, finished_at, created_at, locked_by, locked_until)"
         " values ('echo', %s, %s, 1,"
         " case when %s::float8 is null then null else now() - make_interval(secs => %s * 86400) end,"
         " now() - make_interval(secs => %s * 86400),"
@@ -58,9 +60,13 @@ def test_cleanup_rate_limit_events_keeps_recent_windows(db: psycopg.Connection[A
     )
     assert len(db.execute("select * from private.cleanup_rate_limit_events(10, true)").fetchall()) == 2
     assert db.execute("select count(*) from private.rate_limit_events").fetchone() == (4,)
-    items = [r[0] for r in db.execute("select * from private.cleanup_rate_limit_events(10, false)").fetchall()]
+    items = [
+        r[0] for r in db.execute("select * from private.cleanup_rate_limit_events(10, false)").fetchall()
+    ]
     assert len(items) == 2 and all("(old at" in i for i in items)
-    assert db.execute("select key, count(*) from private.rate_limit_events group by key").fetchall() == [("recent", 2)]
+    assert db.execute("select key, count(*) from private.rate_limit_events group by key").fetchall() == [
+        ("recent", 2)
+    ]
 
 
 def test_cleanups_are_service_role_only(db: psycopg.Connection[Any], make_user: Any) -> None:
@@ -68,7 +74,10 @@ def test_cleanups_are_service_role_only(db: psycopg.Connection[Any], make_user: 
 
     add_job(db, "succeeded", 8)
     for role, user in (("anon", None), ("authenticated", make_user())):
-        for call in ("select * from private.cleanup_jobs(10, false)", "select * from public.run_cleanup('jobs', 10, false)"):
+        for call in (
+            "select * from private.cleanup_jobs(10, false)",
+            "select * from public.run_cleanup('jobs', 10, false)",
+        ):
             with act_as(db, user, role) as cur:
                 try:
                     cur.execute(call)

@@ -18,8 +18,14 @@ from workers.jobs.logs import JobLog
 from workers.jobs.queue_sql import SqlQueue
 
 
-def add_schedule(url: str, name: str, schedule: str = "* * * * *", kind: str = "echo",
-                 next_run: str = "now() - interval '1 second'", payload: str = "{}") -> None:
+def add_schedule(
+    url: str,
+    name: str,
+    schedule: str = "* * * * *",
+    kind: str = "echo",
+    next_run: str = "now() - interval '1 second'",
+    payload: str = "{}",
+) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(
             f"insert into private.cron_schedules (name, schedule, job_kind, payload, next_run_at)"
@@ -30,15 +36,19 @@ def add_schedule(url: str, name: str, schedule: str = "* * * * *", kind: str = "
 
 def fired_jobs(url: str, name: str) -> list[tuple[Any, ...]]:
     with psycopg.connect(url) as conn:
-        return conn.execute("select id, kind from public.jobs where payload->>'schedule' = %s", (name,)).fetchall()
+        return conn.execute(
+            "select id, kind from public.jobs where payload->>'schedule' = %s", (name,)
+        ).fetchall()
 
 
 def test_due_schedule_fires_once_across_two_worker_processes(clone_url: str) -> None:
     with psycopg.connect(clone_url, autocommit=True) as conn:  # only ours is due
         conn.execute("update private.cron_schedules set enabled = false")
     add_schedule(clone_url, "every-minute")
-    procs = [start_cli(clone_url, "workers", "run", "usage_report", "--once", "--log-format", "json")
-             for _ in range(2)]
+    procs = [
+        start_cli(clone_url, "workers", "run", "usage_report", "--once", "--log-format", "json")
+        for _ in range(2)
+    ]
     outputs = [p.communicate(timeout=30)[1] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs
     assert len(fired_jobs(clone_url, "every-minute")) == 1
@@ -48,7 +58,10 @@ def test_due_schedule_fires_once_across_two_worker_processes(clone_url: str) -> 
         next_run, last_job = conn.execute(
             "select next_run_at, last_job_id from private.cron_schedules where name = 'every-minute'"
         ).fetchone()  # type: ignore[misc]
-    assert next_run > datetime.now(UTC) - timedelta(seconds=5) and last_job == fired_jobs(clone_url, "every-minute")[0][0]
+    assert (
+        next_run > datetime.now(UTC) - timedelta(seconds=5)
+        and last_job == fired_jobs(clone_url, "every-minute")[0][0]
+    )
 
 
 def test_concurrent_ticks_fire_each_due_run_once(clone_url: str) -> None:
@@ -98,7 +111,9 @@ def test_cron_run_runs_the_job_in_process_and_records_it(clone_url: str) -> None
             "insert into public.jobs (kind, status, attempts, finished_at) values ('echo', 'succeeded', 1,"
             " now() - interval '8 days')"
         )
-    result = CliRunner().invoke(app, ["cron", "run", "jobs-cleanup", "--dry-run", "--database-url", clone_url])
+    result = CliRunner().invoke(
+        app, ["cron", "run", "jobs-cleanup", "--dry-run", "--database-url", clone_url]
+    )
     assert result.exit_code == 0, result.output
     assert "jobs: job " in result.output and "would delete 1" in result.output
     assert fired_jobs(clone_url, "jobs-cleanup") == []  # a dry run records nothing
@@ -109,8 +124,10 @@ def test_cron_run_runs_the_job_in_process_and_records_it(clone_url: str) -> None
     assert out["status"] == "succeeded" and out["result"]["tasks"]["jobs"] == 1
     assert len(fired_jobs(clone_url, "jobs-cleanup")) == 1
     with psycopg.connect(clone_url) as conn:
-        assert conn.execute("select count(*) from public.jobs where status = 'succeeded'"
-                            " and finished_at < now() - interval '7 days'").fetchone() == (0,)
+        assert conn.execute(
+            "select count(*) from public.jobs where status = 'succeeded'"
+            " and finished_at < now() - interval '7 days'"
+        ).fetchone() == (0,)
 
 
 def test_cron_run_rejects_unknown_or_unhandled_schedules(clone_url: str) -> None:

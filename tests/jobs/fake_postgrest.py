@@ -52,12 +52,21 @@ class FakePostgrest:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
                 body = json.loads(raw) if raw else None
-                fake.requests.append(Recorded("POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body))
-                if self.headers.get("apikey") != SERVICE_KEY or self.headers.get("Authorization") != f"Bearer {SERVICE_KEY}":
-                    self._send(401, {"code": "PGRST301", "message": "JWT invalid", "details": None, "hint": None})
+                fake.requests.append(
+                    Recorded("POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                )
+                if (
+                    self.headers.get("apikey") != SERVICE_KEY
+                    or self.headers.get("Authorization") != f"Bearer {SERVICE_KEY}"
+                ):
+                    self._send(
+                        401, {"code": "PGRST301", "message": "JWT invalid", "details": None, "hint": None}
+                    )
                     return
                 if not self.path.startswith("/rest/v1/rpc/"):
-                    self._send(404, {"code": "PGRST202", "message": "not found", "details": None, "hint": None})
+                    self._send(
+                        404, {"code": "PGRST202", "message": "not found", "details": None, "hint": None}
+                    )
                     return
                 status, payload = fake.call(self.path.removeprefix("/rest/v1/rpc/"), body or {})
                 self._send(status, payload)
@@ -89,29 +98,47 @@ class FakePostgrest:
                 (fn,),
             ).fetchone()
             if found is None:
-                return 404, {"code": "PGRST202", "message": f"Could not find the function public.{fn}",
-                             "details": None, "hint": None}
+                return 404, {
+                    "code": "PGRST202",
+                    "message": f"Could not find the function public.{fn}",
+                    "details": None,
+                    "hint": None,
+                }
             retset, names, types = found
             unknown = set(args) - set(names)
             if unknown:
-                return 404, {"code": "PGRST202", "message": f"no parameters {sorted(unknown)}", "details": None,
-                             "hint": None}
+                return 404, {
+                    "code": "PGRST202",
+                    "message": f"no parameters {sorted(unknown)}",
+                    "details": None,
+                    "hint": None,
+                }
             # Like PostgREST: arguments from the JSON body by name, typed by the function's signature.
             given = [(n, t) for n, t in zip(names, types, strict=False) if n in args]
-            record = sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(n), sql.SQL(t)) for n, t in given)
-            call_args = sql.SQL(", ").join(sql.SQL("{} := a.{}").format(sql.Identifier(n), sql.Identifier(n))
-                                           for n, _ in given)
+            record = sql.SQL(", ").join(
+                sql.SQL("{} {}").format(sql.Identifier(n), sql.SQL(t)) for n, t in given
+            )
+            call_args = sql.SQL(", ").join(
+                sql.SQL("{} := a.{}").format(sql.Identifier(n), sql.Identifier(n)) for n, _ in given
+            )
             fn_sql = sql.SQL("public.{}({})").format(sql.Identifier(fn), call_args)
-            source = (sql.SQL("json_to_record(%s::json) as a({})").format(record) if given
-                      else sql.SQL("(select 1) as a"))
+            source = (
+                sql.SQL("json_to_record(%s::json) as a({})").format(record)
+                if given
+                else sql.SQL("(select 1) as a")
+            )
             if retset:
-                query = sql.SQL("select coalesce(json_agg(r), '[]') from {}, lateral {} r").format(source, fn_sql)
+                query = sql.SQL("select coalesce(json_agg(r), '[]') from {}, lateral {} r").format(
+                    source, fn_sql
+                )
             else:
                 query = sql.SQL("select to_json({}) from {}").format(fn_sql, source)
             try:
                 with conn.transaction():
                     conn.execute("set local role service_role")
-                    conn.execute("select set_config('request.jwt.claims', '{\"role\": \"service_role\"}', true)")
+                    conn.execute(
+                        "select set_config('request.jwt.claims', '{\"role\": \"service_role\"}', true)"
+                    )
                     row = conn.execute(query, (json.dumps(args),) if given else ()).fetchone()
             except psycopg.Error as exc:
                 diag = exc.diag
@@ -119,6 +146,10 @@ class FakePostgrest:
                 status = 500 if code[:2] in ("55", "P0", "XX", "40", "53") and code != "P0001" else 400
                 if code == "42501":
                     status = 403
-                return status, {"code": code, "message": diag.message_primary, "details": diag.message_detail,
-                                "hint": diag.message_hint}
+                return status, {
+                    "code": code,
+                    "message": diag.message_primary,
+                    "details": diag.message_detail,
+                    "hint": diag.message_hint,
+                }
         return 200, row[0] if row else None

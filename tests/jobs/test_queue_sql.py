@@ -16,8 +16,13 @@ from tests.helpers import act_as
 LEASE = timedelta(seconds=30)
 
 
-def enqueue(db: psycopg.Connection[Any], kind: str = "echo", payload: dict[str, Any] | None = None,
-            priority: int = 0, run_after: str = "now()") -> uuid.UUID:
+def enqueue(
+    db: psycopg.Connection[Any],
+    kind: str = "echo",
+    payload: dict[str, Any] | None = None,
+    priority: int = 0,
+    run_after: str = "now()",
+) -> uuid.UUID:
     row = db.execute(
         f"select private.job_enqueue(%s, %s, null, {run_after}, %s)", (kind, Jsonb(payload or {}), priority)
     ).fetchone()
@@ -25,10 +30,13 @@ def enqueue(db: psycopg.Connection[Any], kind: str = "echo", payload: dict[str, 
     return uuid.UUID(str(row[0]))
 
 
-def claim(db: psycopg.Connection[Any], worker: str = "w1", kinds: list[str] | None = None,
-          limit: int = 10) -> list[dict[str, Any]]:
+def claim(
+    db: psycopg.Connection[Any], worker: str = "w1", kinds: list[str] | None = None, limit: int = 10
+) -> list[dict[str, Any]]:
     with db.cursor(row_factory=dict_row) as cur:
-        return cur.execute("select * from private.job_claim(%s, %s, %s, %s)", (worker, kinds, limit, LEASE)).fetchall()
+        return cur.execute(
+            "select * from private.job_claim(%s, %s, %s, %s)", (worker, kinds, limit, LEASE)
+        ).fetchall()
 
 
 def job(db: psycopg.Connection[Any], job_id: uuid.UUID) -> dict[str, Any]:
@@ -67,14 +75,16 @@ def test_only_the_lease_holder_completes_and_a_refusal_changes_nothing(db: psyco
     job_id = enqueue(db)
     claim(db, "w1")
     before = job(db, job_id)
-    with db.transaction(), pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState, match="not running under"):
-        with db.transaction():
-            db.execute("select private.job_complete(%s, 'intruder', '{}')", (job_id,))
+    refused = pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState, match="not running under")
+    with refused, db.transaction():
+        db.execute("select private.job_complete(%s, 'intruder', '{}')", (job_id,))
     assert job(db, job_id) == before
 
 
 def test_failures_back_off_exponentially_then_dead_letter(db: psycopg.Connection[Any]) -> None:
-    db.execute("update public.job_kinds set max_attempts = 3, backoff_base = '10 seconds' where kind = 'echo'")
+    db.execute(
+        "update public.job_kinds set max_attempts = 3, backoff_base = '10 seconds' where kind = 'echo'"
+    )
     job_id = enqueue(db)
     now = db.execute("select now()").fetchone()[0]  # type: ignore[index]
     delays = []
@@ -95,14 +105,16 @@ def test_failures_back_off_exponentially_then_dead_letter(db: psycopg.Connection
     db.execute("select private.job_retry(%s)", (job_id,))
     row = job(db, job_id)
     assert row["status"] == "queued" and row["attempts"] == 0 and row["finished_at"] is None
-    with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState, match="only dead or failed"):
-        with db.transaction():
-            db.execute("select private.job_retry(%s)", (job_id,))
+    refused = pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState, match="only dead or failed")
+    with refused, db.transaction():
+        db.execute("select private.job_retry(%s)", (job_id,))
 
 
 def test_backoff_is_capped(db: psycopg.Connection[Any]) -> None:
-    db.execute("update public.job_kinds set max_attempts = 50, backoff_base = '1 minute',"
-               " backoff_max = '5 minutes' where kind = 'echo'")
+    db.execute(
+        "update public.job_kinds set max_attempts = 50, backoff_base = '1 minute',"
+        " backoff_max = '5 minutes' where kind = 'echo'"
+    )
     job_id = enqueue(db)
     db.execute("update public.jobs set attempts = 20 where id = %s", (job_id,))
     claim(db)
@@ -114,7 +126,9 @@ def test_backoff_is_capped(db: psycopg.Connection[Any]) -> None:
 def test_permanent_failure_is_parked_as_failed_at_once(db: psycopg.Connection[Any]) -> None:
     job_id = enqueue(db)
     claim(db)
-    assert db.execute("select private.job_fail(%s, 'w1', 'not an image', false)", (job_id,)).fetchone() == ("failed",)
+    assert db.execute("select private.job_fail(%s, 'w1', 'not an image', false)", (job_id,)).fetchone() == (
+        "failed",
+    )
     row = job(db, job_id)
     assert row["status"] == "failed" and row["attempts"] == 1 and row["finished_at"] is not None
 
@@ -138,9 +152,8 @@ def test_heartbeat_extends_only_the_holders_lease(db: psycopg.Connection[Any]) -
     claim(db, "w1")
     until = db.execute("select private.job_heartbeat(%s, 'w1', '10 minutes')", (job_id,)).fetchone()
     assert job(db, job_id)["locked_until"] == until[0]  # type: ignore[index]
-    with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState):
-        with db.transaction():
-            db.execute("select private.job_heartbeat(%s, 'w2', '10 minutes')", (job_id,))
+    with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState), db.transaction():
+        db.execute("select private.job_heartbeat(%s, 'w2', '10 minutes')", (job_id,))
 
 
 def test_release_hands_the_job_back_without_counting_the_attempt(db: psycopg.Connection[Any]) -> None:
@@ -187,7 +200,9 @@ def test_service_role_uses_the_public_wrappers(db: psycopg.Connection[Any]) -> N
         rows = cur.execute("select id from public.job_claim('svc', array['echo'], 5, '1 minute')").fetchall()
         assert rows == [(job_id,)]
         cur.execute("select public.job_complete(%s, 'svc', '{\"done\": 1}')", (job_id,))
-        assert cur.execute("select status from public.jobs where id = %s", (job_id,)).fetchone() == ("succeeded",)
+        assert cur.execute("select status from public.jobs where id = %s", (job_id,)).fetchone() == (
+            "succeeded",
+        )
 
 
 def test_jobs_are_in_the_realtime_publication(db: psycopg.Connection[Any]) -> None:
@@ -199,7 +214,10 @@ def test_jobs_are_in_the_realtime_publication(db: psycopg.Connection[Any]) -> No
 
 
 def test_enqueue_notifies_listeners(clone_url: str) -> None:
-    with psycopg.connect(clone_url, autocommit=True) as listener, psycopg.connect(clone_url, autocommit=True) as db:
+    with (
+        psycopg.connect(clone_url, autocommit=True) as listener,
+        psycopg.connect(clone_url, autocommit=True) as db,
+    ):
         listener.execute("listen backline_jobs")
         db.execute("select private.job_enqueue('echo', '{}')")
         db.execute("select private.job_enqueue('cleanup', '{}', null, now() + interval '1 hour')")

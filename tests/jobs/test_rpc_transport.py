@@ -27,12 +27,18 @@ def api(clone_url: str) -> Iterator[FakePostgrest]:
 
 def test_worker_runs_jobs_over_rpc_with_the_documented_requests(api: FakePostgrest, clone_url: str) -> None:
     job_id = enqueue(clone_url, "echo", {"hello": "world"})
-    settings = Settings(_env_file=None, DATABASE_URL=None, SUPABASE_URL=api.url, SUPABASE_SERVICE_ROLE_KEY=SERVICE_KEY,
-                        BACKLINE_JOBS_POLL_SECONDS=0.1)  # type: ignore[call-arg]
+    settings = Settings(
+        _env_file=None,
+        DATABASE_URL=None,
+        SUPABASE_URL=api.url,
+        SUPABASE_SERVICE_ROLE_KEY=SERVICE_KEY,
+        BACKLINE_JOBS_POLL_SECONDS=0.1,
+    )  # type: ignore[call-arg]
     queue = open_queue(settings, None)
     assert isinstance(queue, RpcQueue) and queue.database_url is None
-    worker = Worker(queue, {"echo": echo}, settings=settings, kinds=["echo"], cron=False,
-                    log=JobLog(stream=io.StringIO()))
+    worker = Worker(
+        queue, {"echo": echo}, settings=settings, kinds=["echo"], cron=False, log=JobLog(stream=io.StringIO())
+    )
     worker.run(once=True)
     queue.close()
 
@@ -46,8 +52,12 @@ def test_worker_runs_jobs_over_rpc_with_the_documented_requests(api: FakePostgre
         assert request.headers["authorization"] == f"Bearer {SERVICE_KEY}"
         assert request.headers["content-type"].startswith("application/json")
     claim = api.requests[0].body
-    assert claim == {"p_worker": worker.id, "p_kinds": ["echo"], "p_limit": worker.concurrency,
-                     "p_lease": f"{settings.jobs_lease_seconds:g} seconds"}
+    assert claim == {
+        "p_worker": worker.id,
+        "p_kinds": ["echo"],
+        "p_limit": worker.concurrency,
+        "p_lease": f"{settings.jobs_lease_seconds:g} seconds",
+    }
     complete = next(r.body for r in api.requests if r.path.endswith("/job_complete"))
     assert complete["p_id"] == str(job_id) and complete["p_worker"] == worker.id
     assert complete["p_result"]["echo"] == {"hello": "world"}
@@ -76,3 +86,55 @@ def test_wrong_key_is_refused(api: FakePostgrest) -> None:
     with pytest.raises(QueueError, match="JWT invalid"):
         queue.claim("w1", None, 1, 30)
     queue.close()
+
+
+def test_rpc_worker_wakes_on_a_realtime_insert_before_the_poll(api: FakePostgrest, clone_url: str) -> None:
+    from urllib.parse import parse_qs, urlparse
+
+    from tests.jobs.fake_realtime import FakeRealtime
+    from tests.jobs.jobtools import wait_for
+    from workers.jobs.worker import RealtimeConfig
+
+    realtime = FakeRealtime().start()
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        DATABASE_URL=None,
+        SUPABASE_URL=api.url,
+        SUPABASE_SERVICE_ROLE_KEY=SERVICE_KEY,
+        BACKLINE_JOBS_POLL_SECONDS=30,
+    )
+    queue = RpcQueue(api.url, SERVICE_KEY)
+    worker = Worker(
+        queue,
+        {"echo": echo},
+        settings=settings,
+        kinds=["echo"],
+        cron=False,
+        realtime=RealtimeConfig(api.url, SERVICE_KEY, url=realtime.url),
+        log=JobLog(stream=io.StringIO()),
+    )
+    import threading
+
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    try:
+        assert realtime.joined.wait(10), "the worker never joined a Realtime channel"
+        job_id = enqueue(clone_url, "echo", {"via": "realtime"})
+        realtime.push_insert({"id": str(job_id), "kind": "echo", "status": "queued"})
+        wait_for(
+            lambda: job_row(clone_url, job_id)["status"] == "succeeded", timeout=5, what="Realtime wake-up"
+        )
+    finally:
+        worker.request_stop()
+        thread.join(10)
+        queue.close()
+        realtime.stop()
+    assert not thread.is_alive()
+    url = urlparse(realtime.paths[0])
+    assert url.path == "/realtime/v1/websocket" and parse_qs(url.query)["apikey"] == [SERVICE_KEY]
+    join = next(m for m in realtime.messages if m["event"] == "phx_join")
+    assert join["topic"] == "realtime:backline-jobs" and join["payload"]["access_token"] == SERVICE_KEY
+    assert join["payload"]["config"]["postgres_changes"] == [
+        {"event": "INSERT", "schema": "public", "table": "jobs"},
+        {"event": "UPDATE", "schema": "public", "table": "jobs", "filter": "status=eq.queued"},
+    ]

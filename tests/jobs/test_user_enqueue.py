@@ -15,7 +15,7 @@ from tests.helpers import act_as
 
 @contextmanager
 def keep_as(db: psycopg.Connection[Any], user: uuid.UUID) -> Iterator[psycopg.Cursor[Any]]:
-    """act_as whose changes stay in the test transaction (like a committed request); the role is reset after."""
+    """act_as whose changes stay in the test transaction (like a committed request); role reset after."""
     with act_as(db, user, rollback=False) as cur:
         yield cur
     db.execute("reset role")
@@ -23,15 +23,19 @@ def keep_as(db: psycopg.Connection[Any], user: uuid.UUID) -> Iterator[psycopg.Cu
 
 
 def count_jobs(db: psycopg.Connection[Any], owner: uuid.UUID | None = None) -> int:
-    row = db.execute("select count(*) from public.jobs where owner_id is not distinct from %s", (owner,)).fetchone()
+    row = db.execute(
+        "select count(*) from public.jobs where owner_id is not distinct from %s", (owner,)
+    ).fetchone()
     assert row
     return int(row[0])
 
 
-def test_owner_enqueues_and_reads_their_job_stranger_cannot(db: psycopg.Connection[Any], make_user: Any) -> None:
+def test_owner_enqueues_and_reads_their_job_stranger_cannot(
+    db: psycopg.Connection[Any], make_user: Any
+) -> None:
     owner, stranger = make_user(), make_user()
     with keep_as(db, owner) as cur:
-        job_id = cur.execute("select public.enqueue_job('export', '{\"format\": \"zip\"}')").fetchone()[0]
+        job_id = cur.execute("select public.enqueue_job('export', '{\"format\": \"zip\"}')").fetchone()[0]  # type: ignore[index]
     with act_as(db, owner) as cur:
         row = cur.execute("select kind, owner_id, status, priority from public.jobs where id = %s", (job_id,))
         assert row.fetchone() == ("export", owner, "queued", 0)
@@ -46,7 +50,9 @@ def test_owner_enqueues_and_reads_their_job_stranger_cannot(db: psycopg.Connecti
 def test_owner_inserts_allowed_kind_directly(db: psycopg.Connection[Any], make_user: Any) -> None:
     owner = make_user()
     with act_as(db, owner) as cur:
-        cur.execute("insert into public.jobs (kind, payload, owner_id) values ('thumbnail', '{}', %s)", (owner,))
+        cur.execute(
+            "insert into public.jobs (kind, payload, owner_id) values ('thumbnail', '{}', %s)", (owner,)
+        )
         assert cur.execute("select count(*) from public.jobs").fetchone() == (1,)
 
 
@@ -71,7 +77,10 @@ def test_users_cannot_insert_other_jobs(
 
 def test_rpc_refuses_service_kinds_and_anon(db: psycopg.Connection[Any], make_user: Any) -> None:
     me = make_user()
-    with act_as(db, me) as cur, pytest.raises(psycopg.errors.InsufficientPrivilege, match="cannot be enqueued"):
+    with (
+        act_as(db, me) as cur,
+        pytest.raises(psycopg.errors.InsufficientPrivilege, match="cannot be enqueued"),
+    ):
         cur.execute("select public.enqueue_job('erasure', '{}')")
     with act_as(db, None, "anon") as cur, pytest.raises(psycopg.errors.InsufficientPrivilege):
         cur.execute("select public.enqueue_job('export', '{}')")
@@ -83,7 +92,7 @@ def test_rpc_refuses_service_kinds_and_anon(db: psycopg.Connection[Any], make_us
 def test_users_cannot_change_claim_or_delete_jobs(db: psycopg.Connection[Any], make_user: Any) -> None:
     me = make_user()
     with keep_as(db, me) as cur:
-        job_id = cur.execute("select public.enqueue_job('export')").fetchone()[0]
+        job_id = cur.execute("select public.enqueue_job('export')").fetchone()[0]  # type: ignore[index]
     for query in (
         "update public.jobs set status = 'succeeded' where id = %s",
         "delete from public.jobs where id = %s",

@@ -23,14 +23,19 @@ from workers.settings import Settings
 
 def settings(**env: Any) -> Settings:
     """Settings as the environment would give them (fields are read by their env names)."""
-    values = {"BACKLINE_JOBS_LEASE_SECONDS": 5.0, "BACKLINE_JOBS_POLL_SECONDS": 0.2,
-              "BACKLINE_JOBS_DRAIN_SECONDS": 5.0} | env
+    values = {
+        "BACKLINE_JOBS_LEASE_SECONDS": 5.0,
+        "BACKLINE_JOBS_POLL_SECONDS": 0.2,
+        "BACKLINE_JOBS_DRAIN_SECONDS": 5.0,
+    } | env
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
 def test_two_workers_never_run_the_same_job(clone_url: str) -> None:
     with psycopg.connect(clone_url, autocommit=True) as conn:
-        conn.execute("select private.job_enqueue('echo', jsonb_build_object('n', n)) from generate_series(1, 300) n")
+        conn.execute(
+            "select private.job_enqueue('echo', jsonb_build_object('n', n)) from generate_series(1, 300) n"
+        )
     runs: Counter[uuid.UUID] = Counter()
     lock = threading.Lock()
 
@@ -42,7 +47,14 @@ def test_two_workers_never_run_the_same_job(clone_url: str) -> None:
 
     queues = [SqlQueue(clone_url, pool_size=6) for _ in range(2)]
     workers = [
-        Worker(q, {"echo": record}, settings=settings(), concurrency=4, cron=False, log=JobLog(stream=io.StringIO()))
+        Worker(
+            q,
+            {"echo": record},
+            settings=settings(),
+            concurrency=4,
+            cron=False,
+            log=JobLog(stream=io.StringIO()),
+        )
         for q in queues
     ]
     threads = [threading.Thread(target=w.run, kwargs={"once": True}) for w in workers]
@@ -55,9 +67,9 @@ def test_two_workers_never_run_the_same_job(clone_url: str) -> None:
     assert len(runs) == 300 and set(runs.values()) == {1}
     assert all(w.stats.succeeded > 0 for w in workers)  # both took part
     with psycopg.connect(clone_url) as conn:
-        assert conn.execute("select status, attempts, count(*) from public.jobs group by 1, 2").fetchall() == [
-            ("succeeded", 1, 300)
-        ]
+        assert conn.execute(
+            "select status, attempts, count(*) from public.jobs group by 1, 2"
+        ).fetchall() == [("succeeded", 1, 300)]
 
 
 def test_job_of_a_killed_worker_completes_once_after_its_lease_expires(clone_url: str) -> None:
@@ -114,7 +126,9 @@ def test_sigterm_hands_back_a_job_that_outlasts_the_drain_time(clone_url: str) -
 
 def test_failing_job_is_retried_then_dead_lettered(clone_url: str) -> None:
     with psycopg.connect(clone_url, autocommit=True) as conn:
-        conn.execute("update public.job_kinds set max_attempts = 3, backoff_base = '1 second' where kind = 'echo'")
+        conn.execute(
+            "update public.job_kinds set max_attempts = 3, backoff_base = '1 second' where kind = 'echo'"
+        )
     job_id = enqueue(clone_url, "echo", {"fail": "upstream said no"})
     queue = SqlQueue(clone_url)
     log = io.StringIO()
@@ -122,7 +136,9 @@ def test_failing_job_is_retried_then_dead_lettered(clone_url: str) -> None:
     try:
         for attempt in (1, 2, 3):
             with psycopg.connect(clone_url, autocommit=True) as conn:
-                conn.execute("update public.jobs set run_after = now() where id = %s and status = 'queued'", (job_id,))
+                conn.execute(
+                    "update public.jobs set run_after = now() where id = %s and status = 'queued'", (job_id,)
+                )
             worker.run(once=True)
             row = job_row(clone_url, job_id)
             assert row["attempts"] == attempt and row["last_error"] == "upstream said no"
@@ -131,7 +147,9 @@ def test_failing_job_is_retried_then_dead_lettered(clone_url: str) -> None:
         queue.close()
     events = [json.loads(line)["event"] for line in log.getvalue().splitlines()]
     assert [e for e in events if e.startswith("job.") and e != "job.claimed"] == [
-        "job.retrying", "job.retrying", "job.dead"
+        "job.retrying",
+        "job.retrying",
+        "job.dead",
     ]
 
 
@@ -143,14 +161,22 @@ def _echo(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
 
 def test_notify_wakes_an_idle_worker_before_the_poll(clone_url: str) -> None:
     queue = SqlQueue(clone_url)
-    worker = Worker(queue, {"echo": _echo}, settings=settings(BACKLINE_JOBS_POLL_SECONDS=30.0), cron=False,
-                    listen_url=clone_url, log=JobLog(stream=io.StringIO()))
+    worker = Worker(
+        queue,
+        {"echo": _echo},
+        settings=settings(BACKLINE_JOBS_POLL_SECONDS=30.0),
+        cron=False,
+        listen_url=clone_url,
+        log=JobLog(stream=io.StringIO()),
+    )
     thread = threading.Thread(target=worker.run)
     thread.start()
     try:
         time.sleep(0.5)  # idle: claimed nothing, now waiting up to 30 s
         job_id = enqueue(clone_url, "echo", {})
-        wait_for(lambda: job_row(clone_url, job_id)["status"] == "succeeded", timeout=5, what="NOTIFY wake-up")
+        wait_for(
+            lambda: job_row(clone_url, job_id)["status"] == "succeeded", timeout=5, what="NOTIFY wake-up"
+        )
     finally:
         worker.request_stop()
         thread.join(10)
@@ -165,8 +191,14 @@ def test_handler_errors_never_crash_the_worker(clone_url: str) -> None:
     bad = enqueue(clone_url, "echo", {})
     unknown = enqueue(clone_url, "usage_report", {})
     queue = SqlQueue(clone_url)
-    worker = Worker(queue, {"echo": bad_result}, settings=settings(), kinds=["echo", "usage_report"], cron=False,
-                    log=JobLog(stream=io.StringIO()))
+    worker = Worker(
+        queue,
+        {"echo": bad_result},
+        settings=settings(),
+        kinds=["echo", "usage_report"],
+        cron=False,
+        log=JobLog(stream=io.StringIO()),
+    )
     try:
         worker.run(once=True)
     finally:

@@ -67,8 +67,9 @@ def _cleanup(
 ) -> list[TaskResult]:
     settings = get_settings()
     selected = select_tasks(available_tasks(queue), tasks, exclude)
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), transient=True,
-                  disable=as_json) as progress:
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), transient=True, disable=as_json
+    ) as progress:
         bar = progress.add_task("cleanup", total=None)
 
         def on_batch(task: str, items: list[str]) -> None:
@@ -78,8 +79,13 @@ def _cleanup(
                     typer.echo(f"{task}: {item}")
 
         results = run_cleanups(
-            queue, CleanupContext(settings, queue.database_url), selected,
-            batch_size=batch_size, dry_run=dry_run, dry_run_limit=limit, on_batch=on_batch,
+            queue,
+            CleanupContext(settings, queue.database_url),
+            selected,
+            batch_size=batch_size,
+            dry_run=dry_run,
+            dry_run_limit=limit,
+            on_batch=on_batch,
             keep_items=as_json,
         )
     _print_cleanup(results, dry_run, as_json)
@@ -109,15 +115,29 @@ def run(
             raise BacklineError(f"no handler registered for job kind {schedule.job_kind!r} (schedule {name})")
         if dry_run:
             if schedule.job_kind == "cleanup":
-                _cleanup(queue, schedule.payload.get("tasks", "all"), schedule.payload.get("exclude"),
-                         dry_run=True, batch_size=settings.cleanup_batch_size, limit=1000, as_json=as_json)
+                _cleanup(
+                    queue,
+                    schedule.payload.get("tasks", "all"),
+                    schedule.payload.get("exclude"),
+                    dry_run=True,
+                    batch_size=settings.cleanup_batch_size,
+                    limit=1000,
+                    as_json=as_json,
+                )
             else:
                 plan = {"would_enqueue": schedule.job_kind, "payload": schedule.payload}
                 print_json(plan) if as_json else typer.echo(json.dumps(plan))
             return
         job_id = queue.cron_run_now(name)
-        worker = Worker(queue, HANDLERS, settings=settings, kinds=[schedule.job_kind], concurrency=1,
-                        log=JobLog("json" if as_json else "text"), cron=False)
+        worker = Worker(
+            queue,
+            HANDLERS,
+            settings=settings,
+            kinds=[schedule.job_kind],
+            concurrency=1,
+            log=JobLog("json" if as_json else "text"),
+            cron=False,
+        )
         job = worker.run_one(job_id)
     finally:
         queue.close()
@@ -126,8 +146,12 @@ def run(
     if as_json:
         print_json(job.as_dict())
     else:
-        typer.echo(json.dumps({"job_id": str(job.id), "status": job.status, "result": job.result,
-                               "error": job.last_error}, default=str))
+        typer.echo(
+            json.dumps(
+                {"job_id": str(job.id), "status": job.status, "result": job.result, "error": job.last_error},
+                default=str,
+            )
+        )
     if job.status != "succeeded":
         raise typer.Exit(1)
 
@@ -151,9 +175,18 @@ def cleanup(
             if as_json:
                 print_json(available)
             else:
-                print_table([{"task": k, "description": v} for k, v in available.items()], ("task", "description"))
+                print_table(
+                    [{"task": k, "description": v} for k, v in available.items()], ("task", "description")
+                )
             return
-        _cleanup(queue, tasks or "all", None, dry_run=dry_run,
-                 batch_size=batch_size or settings.cleanup_batch_size, limit=limit, as_json=as_json)
+        _cleanup(
+            queue,
+            tasks or "all",
+            None,
+            dry_run=dry_run,
+            batch_size=batch_size or settings.cleanup_batch_size,
+            limit=limit,
+            as_json=as_json,
+        )
     finally:
         queue.close()

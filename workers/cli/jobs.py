@@ -26,16 +26,21 @@ def _job_id(text: str) -> uuid.UUID:
 
 def _summary(job: Job) -> dict[str, Any]:
     return {
-        "id": str(job.id), "kind": job.kind, "status": job.status,
-        "attempts": f"{job.attempts}/{job.max_attempts}", "run_after": job.run_after,
-        "owner_id": job.owner_id or "", "last_error": (job.last_error or "")[:80],
+        "id": str(job.id),
+        "kind": job.kind,
+        "status": job.status,
+        "attempts": f"{job.attempts}/{job.max_attempts}",
+        "run_after": job.run_after,
+        "owner_id": job.owner_id or "",
+        "last_error": (job.last_error or "")[:80],
     }
 
 
 @app.command("list")
 def list_jobs(
-    status: Annotated[str | None, typer.Option("--status", help=f"Only this status: {', '.join(JOB_STATUSES)}.")]
-    = None,
+    status: Annotated[
+        str | None, typer.Option("--status", help=f"Only this status: {', '.join(JOB_STATUSES)}.")
+    ] = None,
     kind: Annotated[str | None, typer.Option("--kind", help="Only this kind.")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=10000, help="At most this many.")] = 50,
     as_json: AsJson = False,
@@ -52,7 +57,9 @@ def list_jobs(
     if as_json:
         print_json([j.as_dict() for j in jobs])
     else:
-        print_table([_summary(j) for j in jobs], ("id", "kind", "status", "attempts", "run_after", "last_error"))
+        print_table(
+            [_summary(j) for j in jobs], ("id", "kind", "status", "attempts", "run_after", "last_error")
+        )
 
 
 @app.command("show")

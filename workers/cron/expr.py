@@ -22,10 +22,15 @@ NICKNAMES = {
     "@yearly": "0 0 1 1 *",
     "@annually": "0 0 1 1 *",
 }
-MONTHS = {m: i + 1 for i, m in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split())}
-WEEKDAYS = {d: i for i, d in enumerate("sun mon tue wed thu fri sat".split())}
+MONTHS = {
+    m: i + 1
+    for i, m in enumerate(
+        ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+    )
+}
+WEEKDAYS = {d: i for i, d in enumerate(["sun", "mon", "tue", "wed", "thu", "fri", "sat"])}
 # (name, low, high, names)
-FIELDS = (
+FIELDS: tuple[tuple[str, int, int, dict[str, int]], ...] = (
     ("minute", 0, 59, {}),
     ("hour", 0, 23, {}),
     ("day of month", 1, 31, {}),
@@ -95,7 +100,10 @@ class CronExpr:
                 f"cron expression {text!r} needs 5 fields (minute hour day-of-month month day-of-week), "
                 f"got {len(parts)}"
             )
-        parsed = [_parse_field(p, name, low, high, names) for p, (name, low, high, names) in zip(parts, FIELDS, strict=True)]
+        parsed = [
+            _parse_field(p, name, low, high, names)
+            for p, (name, low, high, names) in zip(parts, FIELDS, strict=True)
+        ]
         weekdays = frozenset(d % 7 for d in parsed[4])
         return cls(
             text=text,

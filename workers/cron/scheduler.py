@@ -39,8 +39,13 @@ def tick(queue: Queue, log: JobLog, *, worker: str = "", now: datetime | None = 
         if job_id is not None:
             fired.append(job_id)
             log.event(
-                "cron.fired", worker=worker, schedule=schedule.name, kind=schedule.job_kind,
-                job_id=str(job_id), due=schedule.next_run_at.isoformat(), next=next_run.isoformat(),
+                "cron.fired",
+                worker=worker,
+                schedule=schedule.name,
+                kind=schedule.job_kind,
+                job_id=str(job_id),
+                due=schedule.next_run_at.isoformat(),
+                next=next_run.isoformat(),
             )
     return fired
 

@@ -42,7 +42,9 @@ def usage_report(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
             " coalesce(sum(p.storage_used), 0)::bigint as storage_bytes"
             " from public.profiles p"
         ).fetchone()
-        plans = conn.execute("select plan, count(*) as users from public.profiles group by plan order by plan").fetchall()
+        plans = conn.execute(
+            "select plan, count(*) as users from public.profiles group by plan order by plan"
+        ).fetchall()
         jobs = conn.execute(
             "select kind, status, count(*) as jobs from public.jobs"
             " where created_at > now() - interval '7 days' group by kind, status order by kind, status"

@@ -9,7 +9,7 @@ class PermanentJobError(Exception):
     """Raised by a handler when retrying cannot help (bad input): the job is parked as 'failed' at once."""
 
 
-class JobInterrupted(Exception):  # noqa: N818 - it is a signal, not an error
+class JobInterrupted(Exception):
     """Raised by a handler that stopped early because `ctx.should_stop()` said so.
 
     The job goes back to the queue and the attempt does not count.

@@ -61,7 +61,10 @@ class RpcQueue:
         priority: int = 0,
     ) -> uuid.UUID:
         params: dict[str, Any] = {
-            "p_kind": kind, "p_payload": payload, "p_owner": str(owner) if owner else None, "p_priority": priority,
+            "p_kind": kind,
+            "p_payload": payload,
+            "p_owner": str(owner) if owner else None,
+            "p_priority": priority,
         }
         if run_after is not None:
             params["p_run_after"] = run_after.isoformat()
@@ -85,7 +88,9 @@ class RpcQueue:
 
     def fail(self, job_id: uuid.UUID, worker: str, error: str, retry: bool = True) -> str:
         return str(
-            self._call("job_fail", {"p_id": str(job_id), "p_worker": worker, "p_error": error, "p_retry": retry})
+            self._call(
+                "job_fail", {"p_id": str(job_id), "p_worker": worker, "p_error": error, "p_retry": retry}
+            )
         )
 
     def heartbeat(self, job_id: uuid.UUID, worker: str, lease_seconds: float) -> None:
@@ -127,7 +132,9 @@ class RpcQueue:
 
     def cron_set_next(self, name: str, expected: datetime | None, next_run: datetime) -> bool:
         return bool(
-            self._call("cron_set_next", {"p_name": name, "p_expected": _ts(expected), "p_next": _ts(next_run)})
+            self._call(
+                "cron_set_next", {"p_name": name, "p_expected": _ts(expected), "p_next": _ts(next_run)}
+            )
         )
 
     def cron_run_now(self, name: str) -> uuid.UUID:

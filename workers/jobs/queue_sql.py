@@ -51,11 +51,14 @@ class SqlQueue:
     def _rows(self, query: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         try:
             with self._pool.connection() as conn:
-                return conn.execute(query, params).fetchall()  # type: ignore[arg-type]
+                return conn.execute(query, params).fetchall()
         except psycopg.errors.ObjectNotInPrerequisiteState as exc:
             raise LeaseLost(first_line(exc)) from None
-        except (psycopg.errors.RaiseException, psycopg.errors.NoDataFound,
-                psycopg.errors.InvalidParameterValue) as exc:
+        except (
+            psycopg.errors.RaiseException,
+            psycopg.errors.NoDataFound,
+            psycopg.errors.InvalidParameterValue,
+        ) as exc:
             raise QueueError(first_line(exc)) from None
 
     def _value(self, query: str, params: tuple[Any, ...] = ()) -> Any:
@@ -85,7 +88,8 @@ class SqlQueue:
 
     def claim_id(self, job_id: uuid.UUID, worker: str, lease_seconds: float) -> Job | None:
         rows = self._rows(
-            "select * from private.job_claim_id(%s, %s, %s)", (job_id, worker, timedelta(seconds=lease_seconds))
+            "select * from private.job_claim_id(%s, %s, %s)",
+            (job_id, worker, timedelta(seconds=lease_seconds)),
         )
         return Job.from_row(rows[0]) if rows else None
 

@@ -3,10 +3,12 @@
 One process claims due jobs with a lease, runs up to `concurrency` of them in
 threads, renews their leases from a heartbeat thread, wakes on NOTIFY
 backline_jobs (a LISTEN on a direct connection) and polls as a fallback, and
-fires due cron schedules. On stop (SIGTERM) it claims nothing more, lets running
-jobs finish for `drain_seconds`, then asks them to stop (ctx.should_stop()) and
-releases the leases of those still running, so another worker takes them at
-once. A worker killed outright loses nothing either: its leases expire.
+fires due cron schedules. Without LISTEN (RPC transport, transaction pooler) a
+Supabase Realtime subscription wakes it instead (workers.jobs.wakeup).
+On stop (SIGTERM) it claims nothing more, lets running jobs finish for
+`drain_seconds`, then asks them to stop (ctx.should_stop()) and releases the
+leases of those still running, so another worker takes them at once. A worker
+killed outright loses nothing either: its leases expire.
 """
 
 from __future__ import annotations
@@ -21,9 +23,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import psycopg
-
 from workers.db.connect import first_line
+from workers.jobs import wakeup
 from workers.jobs.context import Handler, JobContext
 from workers.jobs.errors import JobInterrupted, LeaseLost, PermanentJobError
 from workers.jobs.logs import JobLog
@@ -31,12 +32,20 @@ from workers.jobs.models import Job
 from workers.jobs.queue import Queue
 from workers.settings import Settings
 
-NOTIFY_CHANNEL = "backline_jobs"
 STOP_GRACE_SECONDS = 2.0
 
 
 def new_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+@dataclass(frozen=True)
+class RealtimeConfig:
+    """Where the Realtime wake-up subscribes: project URL and service key (`url` overrides the endpoint)."""
+
+    supabase_url: str
+    key: str
+    url: str | None = None
 
 
 @dataclass
@@ -74,6 +83,7 @@ class Worker:
         drain_seconds: float | None = None,
         log: JobLog | None = None,
         listen_url: str | None = None,
+        realtime: RealtimeConfig | None = None,
         cron: bool = True,
         worker_id: str | None = None,
     ) -> None:
@@ -87,6 +97,7 @@ class Worker:
         self.drain_seconds = settings.jobs_drain_seconds if drain_seconds is None else drain_seconds
         self.log = log or JobLog()
         self.listen_url = listen_url
+        self.realtime = realtime
         self.cron = cron
         self.id = worker_id or new_worker_id()
         self.stats = WorkerStats()
@@ -105,6 +116,10 @@ class Worker:
         self._stopping.set()
         self._wake.set()
 
+    def _count(self, name: str, n: int = 1) -> None:
+        with self._lock:
+            setattr(self.stats, name, getattr(self.stats, name) + n)
+
     @property
     def inflight(self) -> int:
         with self._lock:
@@ -114,12 +129,21 @@ class Worker:
     def run(self, *, once: bool = False) -> WorkerStats:
         """Run until request_stop() (or, with once=True, until no job is due and none is running)."""
         self.log.event(
-            "worker.started", worker=self.id, kinds=",".join(self.kinds), concurrency=self.concurrency,
-            transport=self.queue.transport, listen=bool(self.listen_url), once=once,
+            "worker.started",
+            worker=self.id,
+            kinds=",".join(self.kinds),
+            concurrency=self.concurrency,
+            transport=self.queue.transport,
+            wakeup="listen" if self.listen_url else "realtime" if self.realtime else "poll",
+            once=once,
         )
-        helpers = [threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True)]
+        # A fresh stop event per run: helpers of an earlier run() of this object never linger.
+        stop = self._threads_stop = threading.Event()
+        helpers = [threading.Thread(target=self._heartbeat_loop, args=(stop,), name="heartbeat", daemon=True)]
         if self.listen_url:
-            helpers.append(threading.Thread(target=self._listen_loop, name="listen", daemon=True))
+            helpers.append(threading.Thread(target=self._wake_loop, args=("listen", stop), daemon=True))
+        elif self.realtime:
+            helpers.append(threading.Thread(target=self._wake_loop, args=("realtime", stop), daemon=True))
         for thread in helpers:
             thread.start()
         next_cron = 0.0
@@ -150,35 +174,42 @@ class Worker:
                 self._wake.wait(timeout)
         finally:
             self._drain()
-            self._threads_stop.set()
+            stop.set()
         self.log.event("worker.stopped", worker=self.id, **self.stats.as_dict())
         return self.stats
 
     def run_one(self, job_id: uuid.UUID) -> Job | None:
-        """Claim one given queued job and run it in this thread (`backline cron run`). Returns its final row."""
+        """Claim one given queued job and run it in this thread (`backline cron run`).
+
+        Returns the job's final row, or None when it was not queued (another worker has it).
+        """
         job = self.queue.claim_id(job_id, self.id, self.lease_seconds)
         if job is None:
             return None
-        beat = threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True)
+        stop = self._threads_stop = threading.Event()
+        beat = threading.Thread(target=self._heartbeat_loop, args=(stop,), name="heartbeat", daemon=True)
         with self._lock:
             self._inflight[job.id] = _Running(job)
+        self._count("claimed")
         beat.start()
         try:
             self._execute(job)
         finally:
-            self._threads_stop.set()
+            stop.set()
         return self.queue.get(job_id)
 
     def _start(self, job: Job) -> None:
         with self._lock:
             self._inflight[job.id] = _Running(job)
-        self.stats.claimed += 1
+        self._count("claimed")
         # Daemon threads: a handler stuck past the drain never keeps the process alive.
         threading.Thread(target=self._execute, args=(job,), name=f"job-{job.id}", daemon=True).start()
 
     def _drain(self) -> None:
         if self.inflight:
-            self.log.event("worker.draining", worker=self.id, running=self.inflight, seconds=self.drain_seconds)
+            self.log.event(
+                "worker.draining", worker=self.id, running=self.inflight, seconds=self.drain_seconds
+            )
         deadline = time.monotonic() + self.drain_seconds
         while self.inflight and time.monotonic() < deadline and not self._force.is_set():
             self._wake.wait(0.1)
@@ -211,8 +242,11 @@ class Worker:
             should_stop=lambda: self._force.is_set() or running.lost.is_set(),
         )
         fields: dict[str, Any] = {
-            "worker": self.id, "job_id": str(job.id), "kind": job.kind,
-            "attempt": job.attempts, "max_attempts": job.max_attempts,
+            "worker": self.id,
+            "job_id": str(job.id),
+            "kind": job.kind,
+            "attempt": job.attempts,
+            "max_attempts": job.max_attempts,
         }
         self.log.event("job.claimed", **fields)
         try:
@@ -223,7 +257,6 @@ class Worker:
             self._wake.set()
 
     def _run_handler(self, ctx: JobContext, job: Job, running: _Running, fields: dict[str, Any]) -> None:
-        outcome: str
         try:
             handler = self.handlers.get(job.kind)
             if handler is None:
@@ -234,13 +267,14 @@ class Worker:
             json.dumps(result)
         except JobInterrupted:
             self._release(job)
-            return
         except PermanentJobError as exc:
-            outcome = self._report_failure(job, str(exc) or type(exc).__name__, retry=False, fields=fields,
-                                           running=running)
+            self._report_failure(
+                job, str(exc) or type(exc).__name__, retry=False, fields=fields, running=running
+            )
         except Exception as exc:
-            outcome = self._report_failure(job, str(exc) or type(exc).__name__, retry=True, fields=fields,
-                                           running=running)
+            self._report_failure(
+                job, str(exc) or type(exc).__name__, retry=True, fields=fields, running=running
+            )
         else:
             try:
                 self.queue.complete(job.id, self.id, result)
@@ -248,14 +282,13 @@ class Worker:
                 self._lease_lost(fields, exc)
                 return
             except Exception as exc:
+                # The lease will expire and another attempt will run: nothing is lost.
                 self.log.event("job.report_error", **fields, error=first_line(exc))
                 return
-            self.stats.succeeded += 1
-            outcome = "succeeded"
-            self.log.event("job.succeeded", **fields, ms=round((time.monotonic() - running.started) * 1000, 1))
-            return
-        if outcome:
-            self.stats.failed += 1
+            self._count("succeeded")
+            self.log.event(
+                "job.succeeded", **fields, ms=round((time.monotonic() - running.started) * 1000, 1)
+            )
 
     def _report_failure(
         self, job: Job, error: str, *, retry: bool, fields: dict[str, Any], running: _Running
@@ -268,9 +301,17 @@ class Worker:
         except Exception as exc:
             self.log.event("job.report_error", **fields, error=first_line(exc))
             return ""
-        event = {"queued": "job.retrying", "dead": "job.dead", "failed": "job.failed"}.get(status, "job.failed")
-        self.log.event(event, **fields, status=status, error=error,
-                       ms=round((time.monotonic() - running.started) * 1000, 1))
+        self._count("failed")
+        event = {"queued": "job.retrying", "dead": "job.dead", "failed": "job.failed"}.get(
+            status, "job.failed"
+        )
+        self.log.event(
+            event,
+            **fields,
+            status=status,
+            error=error,
+            ms=round((time.monotonic() - running.started) * 1000, 1),
+        )
         return status
 
     def _release(self, job: Job) -> None:
@@ -281,11 +322,11 @@ class Worker:
         except Exception as exc:
             self.log.event("job.report_error", worker=self.id, job_id=str(job.id), error=first_line(exc))
             return
-        self.stats.released += 1
+        self._count("released")
         self.log.event("job.released", worker=self.id, job_id=str(job.id), kind=job.kind)
 
     def _lease_lost(self, fields: dict[str, Any], exc: Exception) -> None:
-        self.stats.lease_lost += 1
+        self._count("lease_lost")
         self.log.event("job.lease_lost", **fields, error=first_line(exc))
 
     # -- leases -----------------------------------------------------------
@@ -297,32 +338,42 @@ class Worker:
             running.last_beat = time.monotonic()
         except LeaseLost as exc:
             running.lost.set()
-            self.log.event("job.lease_lost", worker=self.id, job_id=str(running.job.id), error=first_line(exc))
+            self.log.event(
+                "job.lease_lost", worker=self.id, job_id=str(running.job.id), error=first_line(exc)
+            )
         except Exception as exc:
-            self.log.event("heartbeat.error", worker=self.id, job_id=str(running.job.id), error=first_line(exc))
+            self.log.event(
+                "heartbeat.error", worker=self.id, job_id=str(running.job.id), error=first_line(exc)
+            )
 
-    def _heartbeat_loop(self) -> None:
+    def _heartbeat_loop(self, stop: threading.Event) -> None:
         interval = max(self.lease_seconds / 3, 0.2)
-        while not self._threads_stop.wait(interval / 4):
+        while not stop.wait(interval / 4):
             with self._lock:
                 running = list(self._inflight.values())
             for item in running:
                 self._beat(item, throttle=interval)
 
     # -- wake-up and cron ---------------------------------------------------
-    def _listen_loop(self) -> None:
-        assert self.listen_url
-        while not self._threads_stop.is_set():
-            try:
-                with psycopg.connect(self.listen_url, autocommit=True, application_name="backline-listen") as conn:
-                    conn.execute(f"listen {NOTIFY_CHANNEL}")
-                    while not self._threads_stop.is_set():
-                        for note in conn.notifies(timeout=0.5):
-                            if note.payload in self.kinds:
-                                self._wake.set()
-            except Exception as exc:
-                self.log.event("listen.error", worker=self.id, error=first_line(exc))
-                self._threads_stop.wait(self.poll_seconds)
+    def _wake_loop(self, source: str, stop: threading.Event) -> None:
+        def on_error(exc: Exception) -> None:
+            self.log.event(f"{source}.error", worker=self.id, error=first_line(exc))
+
+        if source == "listen":
+            assert self.listen_url
+            wakeup.listen_loop(self.listen_url, self.kinds, self._wake.set, stop, on_error, self.poll_seconds)
+        else:
+            assert self.realtime
+            wakeup.realtime_loop(
+                self.realtime.supabase_url,
+                self.realtime.key,
+                self.kinds,
+                self._wake.set,
+                stop,
+                on_error,
+                self.poll_seconds,
+                self.realtime.url,
+            )
 
     def _tick_cron(self) -> None:
         from workers.cron.scheduler import tick
@@ -332,4 +383,4 @@ class Worker:
         except Exception as exc:
             self.log.event("cron.error", worker=self.id, error=first_line(exc))
             return
-        self.stats.cron_fired += len(fired)
+        self._count("cron_fired", len(fired))
