@@ -76,6 +76,32 @@ class Settings(BaseSettings):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
 
+    # == platform adapters, data rights ==
+    platform_transport: str = Field(
+        default="auto",
+        validation_alias=AliasChoices("BACKLINE_PLATFORM_TRANSPORT"),
+        description="auto | local | supabase. auto: supabase when SUPABASE_URL and the service key are set.",
+    )
+    storage_public_url: str = Field(
+        default="http://127.0.0.1:54321",
+        validation_alias=AliasChoices("BACKLINE_STORAGE_PUBLIC_URL"),
+        description="Base URL of signed URLs made by the local storage transport.",
+    )
+    export_url_ttl_seconds: int = Field(
+        default=7 * 24 * 3600,
+        validation_alias=AliasChoices("BACKLINE_EXPORT_URL_TTL"),
+        description="Lifetime of an export's signed download URL.",
+    )
+    anonymous_inactive_days: int = Field(
+        default=90, validation_alias=AliasChoices("BACKLINE_ANONYMOUS_INACTIVE_DAYS")
+    )
+    orphan_grace_hours: int = Field(
+        default=24, validation_alias=AliasChoices("BACKLINE_ORPHAN_GRACE_HOURS")
+    )
+    export_retention_days: int = Field(
+        default=7, validation_alias=AliasChoices("BACKLINE_EXPORT_RETENTION_DAYS")
+    )
+
     # == jobs ==
     jobs_lease_seconds: float = Field(
         default=60.0,
@@ -116,7 +142,6 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("BACKLINE_CLEANUP_BATCH_SIZE"),
         description="Rows each cleanup batch (one short transaction) deletes at most.",
     )
-
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

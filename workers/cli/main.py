@@ -7,7 +7,7 @@ import sys
 import psycopg
 import typer
 
-from workers.cli import cron, db, jobs, token, up, workers
+from workers.cli import cron, db, jobs, token, up, users, workers
 from workers.db.connect import first_line
 from workers.errors import BacklineError
 
@@ -23,6 +23,7 @@ app.add_typer(workers.app, name="workers")
 app.add_typer(cron.app, name="cron")
 app.command("up")(up.up)
 app.command("token")(token.token)
+app.add_typer(users.app, name="users")
 
 
 def run() -> None:
