@@ -13,7 +13,15 @@ ensure_venv() {
     echo "backline: Python 3.11 or newer is required (set PYTHON=/path/to/python3.11)" >&2
     exit 1
   fi
+  # A half-made venv (e.g. python3-venv missing on Debian) is rebuilt, not reused.
+  if [ -x .venv/bin/python ] && ! .venv/bin/python -m pip --version >/dev/null 2>&1; then
+    rm -rf .venv
+  fi
   if [ ! -x .venv/bin/python ]; then
-    "$python" -m venv .venv
+    if ! "$python" -m venv .venv; then
+      rm -rf .venv
+      echo "backline: '$python -m venv' failed; on Debian/Ubuntu install python3-venv (apt-get install python3-venv)" >&2
+      exit 1
+    fi
   fi
 }

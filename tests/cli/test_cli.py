@@ -172,3 +172,32 @@ def test_token_rejects_bad_input(clone_url):
         "token", "--anonymous", "--database-url", "postgresql://u:p@db.example.com:5432/postgres"
     )
     assert remote.returncode == 1
+
+
+def test_empty_database_url_is_an_error_not_the_embedded_server():
+    result = backline("db", "url", env={"SUPABASE_DB_URL": ""})
+    assert result.returncode == 1
+    assert "set but empty" in one_line_error(result)
+
+
+def test_invalid_configuration_is_one_line():
+    result = backline("db", "status", env={"STRIPE_WEBHOOK_TOLERANCE_SECONDS": "abc"})
+    assert result.returncode == 1
+    assert "invalid configuration: STRIPE_WEBHOOK_TOLERANCE_SECONDS" in one_line_error(result)
+
+
+def test_percent_encoded_password_is_never_printed():
+    result = backline(
+        "db", "status", "--database-url", "postgresql://postgres:S3cr%40t%21pw@127.0.0.1:1/postgres"
+    )
+    line = one_line_error(result)
+    assert "S3cr" not in line and "postgres:***@127.0.0.1:1" in line
+
+
+def test_seed_refuses_non_embedded_without_force(clone_url):
+    result = backline("db", "seed", "--database-url", clone_url)
+    assert result.returncode == 1
+    assert "--force" in one_line_error(result)
+    with psycopg.connect(clone_url) as conn:
+        assert conn.execute("select count(*) from auth.users").fetchone() == (0,)
+    assert backline("db", "seed", "--force", "--database-url", clone_url).returncode == 0

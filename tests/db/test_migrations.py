@@ -169,3 +169,68 @@ def test_statements_with_dollar_quotes_and_strings_split_correctly():
 def _status(url: str, folder: Path) -> list[migrations.MigrationStatus]:
     with psycopg.connect(url) as conn:
         return migrations.status(conn, folder)
+
+
+def test_comment_before_semicolon_is_not_a_change(clone_url, folder):
+    (folder / "29991231000003_commented.sql").write_text(
+        "create table public.tc1 (id int)\n-- note\n;\ncreate table public.tc2 (id int);\n"
+    )
+    assert len(migrations.migrate(clone_url, folder)) == 1
+    assert migrations.migrate(clone_url, folder) == []
+    assert {s.state for s in _status(clone_url, folder)} == {"applied"}
+
+
+def test_whitespace_inside_strings_is_a_change(clone_url, folder):
+    path = folder / "29991231000004_literal.sql"
+    path.write_text("create table public.lit (v text check (v ~ '^[a-z ]+$'));\n")
+    migrations.migrate(clone_url, folder)
+    path.write_text("create table public.lit (v text check (v ~ '^[a-z]+$'));\n")
+    with pytest.raises(MigrationError, match="changed after it was applied"):
+        migrations.migrate(clone_url, folder)
+
+
+@pytest.mark.parametrize("control", ["begin;", "commit;", "rollback;", "start transaction;", "end;"])
+def test_transaction_control_in_a_file_is_refused_before_anything_runs(clone_url, folder, control):
+    (folder / "29991231000005_txn.sql").write_text(
+        f"create table public.before_txn (id int);\n{control}\ncreate table public.after_txn (id int);\n"
+    )
+    with pytest.raises(MigrationError, match="transaction control"):
+        migrations.migrate(clone_url, folder)
+    with psycopg.connect(clone_url) as conn:
+        assert conn.execute("select to_regclass('public.before_txn')").fetchone() == (None,)
+
+
+def test_begin_atomic_function_bodies_apply(clone_url, folder):
+    (folder / "29991231000006_atomic.sql").write_text(
+        "create function public.twice(x int) returns int language sql\n"
+        "begin atomic\n  select case when x > 0 then x * 2 else 0 end;\nend;\n"
+        "create table public.after_atomic (id int);\n"
+    )
+    assert len(migrations.migrate(clone_url, folder)) == 1
+    with psycopg.connect(clone_url) as conn:
+        assert conn.execute("select public.twice(21)").fetchone() == (42,)
+    assert migrations.migrate(clone_url, folder) == []
+
+
+def test_error_line_counts_leading_comments(clone_url, folder):
+    (folder / "29991231000007_line.sql").write_text(
+        "-- header one\n-- header two\n\ncreate table public.ok_line (id int);\nselect * from public.nope;\n"
+    )
+    with pytest.raises(MigrationError, match=r"^29991231000007_line\.sql:5:"):
+        migrations.migrate(clone_url, folder)
+
+
+def test_history_rows_without_statements_count_as_applied(clone_url, folder):
+    with psycopg.connect(clone_url) as conn:
+        conn.execute("update supabase_migrations.schema_migrations set statements = null")
+    assert migrations.migrate(clone_url, folder) == []
+    assert {s.state for s in _status(clone_url, folder)} == {"applied"}
+
+
+def test_a_waiting_migrate_gives_up_after_its_timeout(clone_url, folder):
+    waited: list[bool] = []
+    with psycopg.connect(clone_url, autocommit=True) as holder:
+        holder.execute("select pg_advisory_lock(%s)", (migrations.LOCK_KEY,))
+        with pytest.raises(MigrationError, match="held the lock"):
+            migrations.migrate(clone_url, folder, on_wait=lambda: waited.append(True), lock_timeout=0.5)
+    assert waited == [True]

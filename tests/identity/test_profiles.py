@@ -153,3 +153,13 @@ def test_plans_readable_by_everyone_writable_by_none(db):
     assert "pro" in plans
     with act_as(db, None, "anon") as cur, pytest.raises(psycopg.errors.InsufficientPrivilege):
         cur.execute("update public.plans set storage_bytes = 0")
+
+
+def test_act_as_committing_inside_a_transaction_restores_the_caller(db, make_user):
+    from workers.db.impersonate import act_as as production_act_as
+
+    alice = make_user()
+    db.execute("select 1")  # an open transaction, as in a request handler
+    with production_act_as(db, alice, rollback=False) as cur:
+        assert cur.execute("select auth.uid(), current_user").fetchone() == (alice, "authenticated")
+    assert db.execute("select current_user, auth.uid()").fetchone() == ("postgres", None)

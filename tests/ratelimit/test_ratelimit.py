@@ -86,3 +86,18 @@ def test_limiter_internals_are_not_reachable_by_api_roles(db, make_user):
         cur.execute("select * from private.rate_limit_events")
     with act_as(db, user) as cur, pytest.raises(psycopg.errors.InsufficientPrivilege):
         cur.execute("select private.rate_limit_purge()")
+
+
+def test_retry_after_accounts_for_the_cost(db):
+    db.autocommit = True
+    key = f"cost:{time.time_ns()}"
+    db.execute(TAKE, (key, 3, "1 hour"))
+    time.sleep(0.01)
+    db.execute(TAKE, (key, 3, "1 hour"))
+    refused = db.execute(TAKE.replace("::interval)", "::interval, 3)"), (key, 3, "1 hour")).fetchone()
+    assert refused[0] is False
+    # Two counted requests must leave before 3 fit: the wait is about a whole window.
+    assert refused[2] >= 3599
+    with pytest.raises(psycopg.errors.InvalidParameterValue):
+        db.execute(TAKE.replace("::interval)", "::interval, 4)"), (key, 3, "1 hour"))
+    db.execute("delete from private.rate_limit_events where key = %s", (key,))

@@ -123,8 +123,15 @@ def reset(
 
 
 @app.command("seed")
-def seed_command(database_url: DatabaseUrl = None) -> None:
+def seed_command(
+    database_url: DatabaseUrl = None,
+    force: Annotated[bool, typer.Option("--force", help="Allow a non-embedded target.")] = False,
+) -> None:
     """Load supabase/seed.sql (development data) into the target."""
+    if not targets_embedded(database_url) and not force:
+        raise BacklineError(
+            "refusing to seed development data into a database that is not the embedded default; pass --force"
+        )
     if not seed(target_url(database_url)):
         raise BacklineError("supabase/seed.sql does not exist")
     info("seeded from supabase/seed.sql")

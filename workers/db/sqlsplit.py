@@ -1,8 +1,10 @@
 """Split a SQL file into statements, the way the Supabase CLI records them.
 
 Handles single-quoted strings (and E'' escapes), quoted identifiers, dollar
-quoting, line and nested block comments. Each statement keeps the 1-based line
-its first token starts on, so errors can point into the file.
+quoting, line and nested block comments, and SQL-standard `begin atomic ...
+end` function bodies (whose inner semicolons do not end the statement). Each
+statement starts at its first token (leading comments dropped) and keeps the
+1-based line of that token, so errors can point into the file.
 """
 
 from __future__ import annotations
@@ -12,6 +14,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 _DOLLAR_TAG = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$")
+_ATOMIC_WORDS = re.compile(r"\b(begin\s+atomic|case|end)\b", re.IGNORECASE)
+_TRANSACTION_CONTROL = re.compile(
+    r"^(begin|commit|rollback|end|abort|start\s+transaction|savepoint|release|prepare\s+transaction)\b",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -19,35 +26,64 @@ class Statement:
     text: str
     line: int
 
+    @property
+    def controls_transaction(self) -> bool:
+        """True for BEGIN/COMMIT/ROLLBACK & co., which a migration file must not contain."""
+        return bool(_TRANSACTION_CONTROL.match(self.text)) and not self.text.lower().startswith(
+            ("begin atomic", "end if", "end loop")
+        )
+
 
 def split_statements(sql: str) -> list[Statement]:
     """Statements of `sql` without their terminating semicolons; empty ones dropped."""
     statements: list[Statement] = []
-    start = 0
     first_code: int | None = None
+    atomic_depth = 0
     for kind, begin, end in _tokens(sql):
-        if kind == "end":
-            _append(statements, sql, start, begin, first_code)
-            start, first_code = end, None
-        elif kind != "comment" and first_code is None and sql[begin:end].strip():
+        if kind == "end" and atomic_depth == 0:
+            _append(statements, sql, first_code, begin)
+            first_code = None
+            continue
+        if kind == "comment" or (first_code is None and not sql[begin:end].strip()):
+            continue
+        if first_code is None:
             first_code = begin + len(sql[begin:end]) - len(sql[begin:end].lstrip())
-    _append(statements, sql, start, len(sql), first_code)
+        if kind == "code":
+            atomic_depth = _track_atomic(sql[begin:end], atomic_depth)
+    _append(statements, sql, first_code, len(sql))
     return statements
 
 
-def normalize(sql: str) -> str:
-    """Comparable form of SQL text: comments and whitespace removed."""
-    parts = []
-    for stmt in split_statements(sql):
-        code = "".join(stmt.text[b:e] for kind, b, e in _tokens(stmt.text) if kind != "comment")
-        parts.append(re.sub(r"\s+", "", code))
-    return ";".join(p for p in parts if p)
+def normalize_statements(statements: list[str]) -> list[str]:
+    """Comparable form of statements: comments dropped, whitespace collapsed outside quotes."""
+    result = []
+    for text in statements:
+        parts = []
+        for kind, begin, end in _tokens(text):
+            if kind == "code":
+                parts.append(re.sub(r"\s+", " ", text[begin:end]))
+            elif kind in ("quoted", "end"):
+                parts.append(text[begin:end])
+        normalized = re.sub(r" ?([(),;=]) ?", r"\1", "".join(parts)).strip().rstrip(";").strip()
+        if normalized:
+            result.append(normalized)
+    return result
 
 
-def _append(out: list[Statement], sql: str, start: int, end: int, first_code: int | None) -> None:
+def _track_atomic(code: str, depth: int) -> int:
+    for match in _ATOMIC_WORDS.finditer(code):
+        word = match.group(1).lower()
+        if word.startswith("begin") or (depth and word == "case"):
+            depth += 1
+        elif depth and word == "end":
+            depth -= 1
+    return depth
+
+
+def _append(out: list[Statement], sql: str, first_code: int | None, end: int) -> None:
     if first_code is None:
         return
-    out.append(Statement(sql[start:end].strip(), sql.count("\n", 0, first_code) + 1))
+    out.append(Statement(sql[first_code:end].strip(), sql.count("\n", 0, first_code) + 1))
 
 
 def _tokens(sql: str) -> Iterator[tuple[str, int, int]]:
