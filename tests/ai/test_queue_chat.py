@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
@@ -14,6 +13,7 @@ from tests.ai.conftest import Proxy
 from tests.ai.test_generate import MSGS, add_key
 from tests.helpers import act_as
 from workers.ai.queue import RetryableAIError, run_ai_request
+from workers.jobs.context import JobContext
 from workers.settings import Settings
 
 # Stand-in for the rooms module's RPC, with the shape the AI proxy assumes:
@@ -41,16 +41,23 @@ end $$;
 """
 
 
-@dataclass
-class Ctx:
-    """Stand-in for workers.jobs JobContext (same field names)."""
-
-    database_url: str
-    settings: Settings
-    job_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    kind: str = "ai.request"
-    owner_id: str | None = None
-    attempt: int = 1
+def ctx_for(proxy: Proxy, request_id: str, attempt: int = 1) -> JobContext:
+    """The JobContext the runtime would pass for the job the insert trigger enqueued."""
+    row = proxy.sql(
+        "select id, owner_id from public.jobs where kind = 'ai_request' and payload->>'request_id' = %s",
+        (request_id,),
+    )
+    assert row, "no ai_request job was enqueued"
+    return JobContext(
+        job_id=row[0][0],
+        kind="ai_request",
+        owner_id=row[0][1],
+        attempt=attempt,
+        settings=proxy.settings,
+        database_url=proxy.db_url,
+        heartbeat=lambda: None,
+        should_stop=lambda: False,
+    )
 
 
 def test_generate_appends_to_room_chat_only_for_members(proxy: Proxy) -> None:
@@ -148,7 +155,7 @@ def test_queue_handler_runs_request_as_owner_and_appends_chat(proxy: Proxy) -> N
     req = queue(
         proxy, uid, key_id=add_key(proxy, h, "openai", key="sk-queue-key-4444"), chat_element_id=element
     )
-    out = run_ai_request(Ctx(proxy.db_url, proxy.settings), {"request_id": req})
+    out = run_ai_request(ctx_for(proxy, req), {"request_id": req})
     assert out is not None and out["status"] == "done"
     status, result, usage_id = proxy.sql("select status, result, usage_id from public.ai_requests")[0]
     assert status == "done" and result["text"] == "Hello from the fake provider." and usage_id is not None
@@ -158,7 +165,7 @@ def test_queue_handler_runs_request_as_owner_and_appends_chat(proxy: Proxy) -> N
     ]
     assert proxy.sql("select content from public.test_chat") == [("Hello from the fake provider.",)]
     # Running it again changes nothing.
-    again = run_ai_request(Ctx(proxy.db_url, proxy.settings), {"request_id": req})
+    again = run_ai_request(ctx_for(proxy, req), {"request_id": req})
     assert again is not None and "skipped" in again
     assert proxy.sql("select count(*) from public.ai_usage")[0][0] == 1
 
@@ -166,10 +173,71 @@ def test_queue_handler_runs_request_as_owner_and_appends_chat(proxy: Proxy) -> N
 def test_queue_handler_failures(proxy: Proxy) -> None:
     uid, h = proxy.user()
     bad = queue(proxy, uid, key_id=add_key(proxy, h, "openai", key="bad-key-1111"))
-    out = run_ai_request(Ctx(proxy.db_url, proxy.settings), {"request_id": bad})
+    out = run_ai_request(ctx_for(proxy, bad), {"request_id": bad})
     assert out is not None and out["status"] == "failed"
     assert proxy.sql("select status from public.ai_requests where id = %s", (bad,)) == [("failed",)]
     down = queue(proxy, uid, model="gpt-fail500", key_id=add_key(proxy, h, "openai"))
     with pytest.raises(RetryableAIError):
-        run_ai_request(Ctx(proxy.db_url, proxy.settings), {"request_id": down})
+        run_ai_request(ctx_for(proxy, down), {"request_id": down})
     assert proxy.sql("select status from public.ai_requests where id = %s", (down,)) == [("queued",)]
+
+
+def test_queue_request_runs_end_to_end_on_the_job_runtime(proxy: Proxy) -> None:
+    import io
+
+    from workers.jobs.logs import JobLog
+    from workers.jobs.queue_sql import SqlQueue
+    from workers.jobs.registry import HANDLERS
+    from workers.jobs.worker import Worker
+
+    assert HANDLERS["ai_request"] is run_ai_request
+    uid, h = proxy.user()
+    req = queue(
+        proxy,
+        uid,
+        key_id=add_key(proxy, h, "anthropic"),
+        provider="anthropic",
+        model="claude-3-5-haiku-latest",
+    )
+    ((job_id, owner, payload),) = proxy.sql(
+        "select id, owner_id, payload from public.jobs where kind = 'ai_request'"
+    )
+    assert owner == uid and payload == {"request_id": req}
+    q = SqlQueue(proxy.db_url, pool_size=2)
+    try:
+        worker = Worker(q, HANDLERS, settings=proxy.settings, cron=False, log=JobLog(stream=io.StringIO()))
+        job = worker.run_one(job_id)
+    finally:
+        q.close()
+    assert job is not None and job.status == "succeeded", job
+    status, result = proxy.sql("select status, result from public.ai_requests where id = %s", (req,))[0]
+    assert status == "done" and result["provider"] == "anthropic" and result["usage"]["output_tokens"] == 6
+
+
+def test_last_attempt_on_provider_outage_marks_request_failed(proxy: Proxy) -> None:
+    uid, h = proxy.user()
+    req = queue(proxy, uid, model="gpt-fail500", key_id=add_key(proxy, h, "openai"))
+    out = run_ai_request(ctx_for(proxy, req, attempt=3), {"request_id": req})
+    assert out is not None and out["status"] == "failed"
+    assert proxy.sql("select status from public.ai_requests where id = %s", (req,)) == [("failed",)]
+
+
+def test_bad_payload_is_permanent() -> None:
+    from workers.jobs.errors import PermanentJobError
+
+    ctx = JobContext(
+        job_id=uuid.uuid4(),
+        kind="ai_request",
+        owner_id=None,
+        attempt=1,
+        settings=Settings(),
+        database_url="postgresql://x",
+        heartbeat=lambda: None,
+        should_stop=lambda: False,
+    )
+    with pytest.raises(PermanentJobError):
+        run_ai_request(ctx, {"request_id": "nope"})
+    with pytest.raises(PermanentJobError):
+        run_ai_request(
+            JobContext(**{**ctx.__dict__, "database_url": None}), {"request_id": str(uuid.uuid4())}
+        )

@@ -1,8 +1,8 @@
 """Queue mode: run one public.ai_requests row as a job.
 
-Registered by the job runtime as kind 'ai.request' with payload
-{"request_id": "<uuid>"}. The handler claims the row (queued/running ->
-running), acts as the row's owner for everything else (key decryption,
+Registered in workers/jobs/registry.py as kind 'ai_request'; the job is
+enqueued by a trigger on insert (payload {"request_id": "<uuid>"}). The
+handler claims the row (queued/running -> running), acts as the row's owner for everything else (key decryption,
 budget, usage, the chat append), and writes the result or error back to the
 row; the frontend sees it through Realtime (the table is in the
 supabase_realtime publication). The rate-limit slot was already taken by the
@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
 import psycopg
@@ -27,9 +28,11 @@ from workers.ai.providers.base import ProviderError
 from workers.ai.service import AIService, CallResult, CallSpec, Target
 from workers.ai.store import StoreError
 from workers.db.connect import connect
+from workers.jobs.context import JobContext
+from workers.jobs.errors import PermanentJobError
 from workers.settings import Settings, get_settings
 
-JOB_KIND = "ai.request"
+JOB_KIND = "ai_request"
 
 CLAIM_SQL = """
 update public.ai_requests set status = 'running'
@@ -38,25 +41,20 @@ returning user_id, provider, model, key_id, messages, max_tokens, chat_element_i
 """
 
 
-class JobContextLike(Protocol):
-    """The fields of workers.jobs JobContext this handler uses."""
-
-    job_id: Any
-    attempt: int
-    database_url: str
-
-    @property
-    def settings(self) -> Any: ...
-
-
 class RetryableAIError(Exception):
-    """The provider is down: let the job runtime retry with backoff."""
+    """The provider is down: the attempt fails and the job runtime retries with backoff."""
 
 
-def run_ai_request(ctx: JobContextLike, payload: dict[str, Any]) -> dict[str, Any] | None:
-    request_id = str(payload["request_id"])
+def run_ai_request(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any] | None:
+    try:
+        request_id = str(uuid.UUID(str(payload["request_id"])))
+    except (KeyError, ValueError):
+        raise PermanentJobError("payload needs request_id (uuid)") from None
+    if not ctx.database_url:
+        raise PermanentJobError("ai_request jobs need a direct database connection (DATABASE_URL)")
     settings: Settings = ctx.settings if isinstance(ctx.settings, Settings) else get_settings()
-    with connect(ctx.database_url, autocommit=True) as conn:
+    url = ctx.database_url
+    with connect(url, autocommit=True) as conn:
         row: Any = conn.execute(CLAIM_SQL, (request_id,)).fetchone()
     if row is None:
         return {"request_id": request_id, "skipped": "not queued (done, failed or deleted)"}
@@ -72,18 +70,20 @@ def run_ai_request(ctx: JobContextLike, payload: dict[str, Any]) -> dict[str, An
         take_rate_limit=False,
     )
     try:
-        result = asyncio.run(_call(settings, ctx.database_url, caller, spec))
+        result = asyncio.run(_call(settings, url, caller, spec))
     except ProviderError as exc:
-        if exc.retryable:
-            _set(ctx.database_url, request_id, "queued", None, f"{exc.provider} unavailable; will retry")
+        if exc.retryable and not _last_attempt(url, ctx):
+            _set(url, request_id, "queued", None, f"{exc.provider} unavailable; will retry")
             raise RetryableAIError(f"{exc.provider} unavailable") from None
-        return _fail(ctx.database_url, request_id, f"{exc.provider} refused the request: {exc.message}")
+        if exc.retryable:
+            return _fail(url, request_id, f"{exc.provider} unavailable: {exc.message}")
+        return _fail(url, request_id, f"{exc.provider} refused the request: {exc.message}")
     except StoreError as exc:
-        return _fail(ctx.database_url, request_id, exc.message)
+        return _fail(url, request_id, exc.message)
     chat_error = None
     if element:
         try:
-            with _conn(ctx.database_url) as conn:
+            with _conn(url) as conn:
                 append_chat_message(
                     conn,
                     caller,
@@ -105,7 +105,7 @@ def run_ai_request(ctx: JobContextLike, payload: dict[str, Any]) -> dict[str, An
         },
         "fallback_used": result.fallback_used,
     }
-    _set(ctx.database_url, request_id, "done", out, chat_error, usage_id=result.usage_id)
+    _set(url, request_id, "done", out, chat_error, usage_id=result.usage_id)
     return {"request_id": request_id, "status": "done", "usage_id": result.usage_id}
 
 
@@ -125,6 +125,14 @@ async def _call(settings: Settings, url: str, caller: Caller, spec: CallSpec) ->
     async with httpx.AsyncClient(timeout=timeout) as client:
         service = AIService(settings, lambda: _conn(url), client, master)
         return await service.complete(caller, spec)
+
+
+def _last_attempt(url: str, ctx: JobContext) -> bool:
+    with connect(url, autocommit=True) as conn:
+        row: Any = conn.execute(
+            "select max_attempts from public.jobs where id = %s", (ctx.job_id,)
+        ).fetchone()
+    return row is None or ctx.attempt >= int(row[0])
 
 
 def _fail(url: str, request_id: str, message: str) -> dict[str, Any]:

@@ -8,6 +8,7 @@ PermanentJobError fails the job without retry; JobInterrupted hands it back.
 
 from __future__ import annotations
 
+from workers.ai.queue import run_ai_request
 from workers.cleanup.handler import run_cleanup_job
 from workers.export.jobs import run_erasure, run_export, run_room_export
 from workers.export.thumbnails import run_thumbnail
@@ -24,4 +25,5 @@ HANDLERS: dict[str, Handler] = {
     "room_export": run_room_export,
     "thumbnail": run_thumbnail,
     "metrics": run_metrics,
+    "ai_request": run_ai_request,
 }
