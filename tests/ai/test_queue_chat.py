@@ -16,29 +16,29 @@ from workers.ai.queue import RetryableAIError, run_ai_request
 from workers.jobs.context import JobContext
 from workers.settings import Settings
 
-# Stand-in for the rooms module's RPC, with the shape the AI proxy assumes:
-# public.append_chat_message(p_element_id uuid, p_role text, p_content text, p_metadata jsonb) returns uuid,
-# SECURITY INVOKER; raises 42501 for non-members.
-ROOMS_STUB = """
-create table public.test_room_members (element_id uuid, user_id uuid);
-create table public.test_chat (id uuid default gen_random_uuid(), element_id uuid, role text, content text,
-                               metadata jsonb, author uuid default auth.uid());
-grant select on public.test_room_members to authenticated;
-grant select, insert on public.test_chat to authenticated;
-create function public.append_chat_message(p_element_id uuid, p_role text, p_content text,
-                                           p_metadata jsonb default '{}') returns uuid
-language plpgsql security invoker set search_path = '' as $$
-declare v_id uuid;
-begin
-  if not exists (select 1 from public.test_room_members m
-                  where m.element_id = p_element_id and m.user_id = auth.uid()) then
-    raise exception 'not a member of this room' using errcode = '42501';
-  end if;
-  insert into public.test_chat (element_id, role, content, metadata)
-    values (p_element_id, p_role, p_content, p_metadata) returning id into v_id;
-  return v_id;
-end $$;
-"""
+
+def chat_room(proxy: Proxy, owner: uuid.UUID, **members: uuid.UUID) -> uuid.UUID:
+    """A room owned by `owner` with one chat element; members as role=user_id. Returns the element id."""
+    room = proxy.sql(
+        "insert into public.rooms (owner_id, title) values (%s, 'ideas') returning id", (owner,)
+    )[0][0]
+    for role, uid in members.items():
+        proxy.sql(
+            "insert into public.room_members (room_id, user_id, role) values (%s, %s, %s)",
+            (room, uid, role.rstrip("0123456789")),
+        )
+    element = proxy.sql(
+        "insert into public.room_elements (room_id, kind) values (%s, 'chat') returning id", (room,)
+    )[0][0]
+    return uuid.UUID(str(element))
+
+
+def chat_rows(proxy: Proxy, element: uuid.UUID) -> list[tuple[Any, ...]]:
+    return proxy.sql(
+        "select role, content, author_id, model, prompt_tokens, completion_tokens"
+        " from public.room_chat_messages where element_id = %s order by id",
+        (element,),
+    )
 
 
 def ctx_for(proxy: Proxy, request_id: str, attempt: int = 1) -> JobContext:
@@ -60,38 +60,46 @@ def ctx_for(proxy: Proxy, request_id: str, attempt: int = 1) -> JobContext:
     )
 
 
-def test_generate_appends_to_room_chat_only_for_members(proxy: Proxy) -> None:
-    proxy.sql(ROOMS_STUB)
-    member, h = proxy.user()
+def test_generate_appends_to_room_chat_only_for_owners_and_editors(proxy: Proxy) -> None:
+    owner, h_owner = proxy.user()
+    editor, h_editor = proxy.user()
+    viewer, h_viewer = proxy.user()
     _, h_out = proxy.user()
-    element = uuid.uuid4()
-    proxy.sql("insert into public.test_room_members values (%s, %s)", (element, member))
+    element = chat_room(proxy, owner, editor=editor, viewer=viewer)
     body = {"provider": "openai", "model": "gpt-4o-mini", "messages": MSGS, "chat_element_id": str(element)}
-    ok = proxy.http.post("/v1/generate", headers=h, json={**body, "key_id": add_key(proxy, h, "openai")})
-    assert ok.status_code == 200, ok.text
-    rows = proxy.sql("select role, content, author from public.test_chat")
-    assert rows == [("assistant", "Hello from the fake provider.", member)]
-    refused = proxy.http.post(
+    for h in (h_owner, h_editor):
+        ok = proxy.http.post("/v1/generate", headers=h, json={**body, "key_id": add_key(proxy, h, "openai")})
+        assert ok.status_code == 200, ok.text
+    rows = chat_rows(proxy, element)
+    assert [r[:3] for r in rows] == [("assistant", "Hello from the fake provider.", None)] * 2
+    assert rows[0][3] == "openai/gpt-4o-mini" and rows[0][5] == 6 and rows[0][4] > 0
+    # Streaming appends the streamed text once the stream completed.
+    with proxy.http.stream(
+        "POST",
+        "/v1/generate",
+        headers=h_editor,
+        json={**body, "stream": True, "key_id": add_key(proxy, h_editor, "openai")},
+    ) as resp:
+        assert resp.status_code == 200
+        resp.read()
+    assert len(chat_rows(proxy, element)) == 3
+    # A viewer may read but not write; an outsider does not even see the element. Both are refused
+    # before the provider is called, so nothing is spent.
+    n = len(proxy.fake.requests)
+    viewer_resp = proxy.http.post(
+        "/v1/generate", headers=h_viewer, json={**body, "key_id": add_key(proxy, h_viewer, "openai")}
+    )
+    assert viewer_resp.status_code == 403
+    out_resp = proxy.http.post(
         "/v1/generate", headers=h_out, json={**body, "key_id": add_key(proxy, h_out, "openai")}
     )
-    assert refused.status_code == 403
-    assert proxy.sql("select count(*) from public.test_chat")[0][0] == 1
-
-
-def test_append_without_rooms_module_is_a_clear_501(proxy: Proxy) -> None:
-    _, h = proxy.user()
-    resp = proxy.http.post(
-        "/v1/generate",
-        headers=h,
-        json={
-            "provider": "openai",
-            "model": "gpt-4o-mini",
-            "messages": MSGS,
-            "key_id": add_key(proxy, h, "openai"),
-            "chat_element_id": str(uuid.uuid4()),
-        },
+    assert out_resp.status_code == 404
+    assert len(proxy.fake.requests) == n
+    assert len(chat_rows(proxy, element)) == 3
+    assert (
+        proxy.sql("select count(*) from public.ai_usage where user_id in (%s, %s)", (viewer, editor))[0][0]
+        == 2
     )
-    assert resp.status_code == 501 and "append_chat_message" in resp.json()["error"]["message"]
 
 
 def queue(proxy: Proxy, uid: uuid.UUID, **cols: Any) -> str:
@@ -148,10 +156,8 @@ def test_queue_rls_and_insert_rules(proxy: Proxy) -> None:
 
 
 def test_queue_handler_runs_request_as_owner_and_appends_chat(proxy: Proxy) -> None:
-    proxy.sql(ROOMS_STUB)
     uid, h = proxy.user()
-    element = uuid.uuid4()
-    proxy.sql("insert into public.test_room_members values (%s, %s)", (element, uid))
+    element = chat_room(proxy, uid)
     req = queue(
         proxy, uid, key_id=add_key(proxy, h, "openai", key="sk-queue-key-4444"), chat_element_id=element
     )
@@ -163,7 +169,7 @@ def test_queue_handler_runs_request_as_owner_and_appends_chat(proxy: Proxy) -> N
     assert proxy.sql("select endpoint, status from public.ai_usage where id = %s", (usage_id,)) == [
         ("queue", "ok")
     ]
-    assert proxy.sql("select content from public.test_chat") == [("Hello from the fake provider.",)]
+    assert [r[:2] for r in chat_rows(proxy, element)] == [("assistant", "Hello from the fake provider.")]
     # Running it again changes nothing.
     again = run_ai_request(ctx_for(proxy, req), {"request_id": req})
     assert again is not None and "skipped" in again
@@ -241,3 +247,15 @@ def test_bad_payload_is_permanent() -> None:
         run_ai_request(
             JobContext(**{**ctx.__dict__, "database_url": None}), {"request_id": str(uuid.uuid4())}
         )
+
+
+def test_queue_request_for_a_room_the_user_cannot_write_fails_without_a_provider_call(proxy: Proxy) -> None:
+    owner, _ = proxy.user()
+    uid, h = proxy.user()
+    element = chat_room(proxy, owner, viewer=uid)
+    req = queue(proxy, uid, key_id=add_key(proxy, h, "openai"), chat_element_id=element)
+    n = len(proxy.fake.requests)
+    out = run_ai_request(ctx_for(proxy, req), {"request_id": req})
+    assert out is not None and out["status"] == "failed" and "owners and editors" in out["error"]
+    assert len(proxy.fake.requests) == n
+    assert chat_rows(proxy, element) == []

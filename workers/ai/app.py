@@ -29,7 +29,7 @@ from starlette.routing import BaseRoute, Route
 
 from workers.ai import store
 from workers.ai.auth import AuthError, Caller, JWKSCache, Verifier
-from workers.ai.chat import append_chat_message
+from workers.ai.chat import append_chat_message, check_chat_element
 from workers.ai.detect import detect_images
 from workers.ai.keys import MasterKeys
 from workers.ai.providers import PROVIDER_NAMES
@@ -247,6 +247,8 @@ class ProxyApp:
             float(temperature) if temperature is not None else None,
             fallback,
         )
+        if element:  # refuse before spending anything on the provider
+            await self.svc.db(check_chat_element, caller, element)
         if data.get("stream") is True:
             handle = await self.svc.open_stream(caller, spec)
             return StreamingResponse(
@@ -260,9 +262,10 @@ class ProxyApp:
                 append_chat_message,
                 caller,
                 element,
-                "assistant",
                 result.text,
-                {"provider": result.provider, "model": result.model, "usage_id": result.usage_id},
+                model=f"{result.provider}/{result.model}",
+                prompt_tokens=result.input_tokens,
+                completion_tokens=result.output_tokens,
             )
         return JSONResponse(
             {
@@ -314,9 +317,10 @@ class ProxyApp:
                             append_chat_message,
                             caller,
                             element,
-                            "assistant",
                             h.tally.text,
-                            {"provider": h.target.provider, "model": h.target.model, "usage_id": h.usage_id},
+                            model=f"{h.target.provider}/{h.target.model}",
+                            prompt_tokens=h.tally.input_tokens,
+                            completion_tokens=h.tally.final_output_tokens(),
                         )
                     except StoreError as exc:
                         append_error = exc.message

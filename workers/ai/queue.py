@@ -2,8 +2,9 @@
 
 Registered in workers/jobs/registry.py as kind 'ai_request'; the job is
 enqueued by a trigger on insert (payload {"request_id": "<uuid>"}). The
-handler claims the row (queued/running -> running), acts as the row's owner for everything else (key decryption,
-budget, usage, the chat append), and writes the result or error back to the
+handler claims the row (queued/running -> running), acts as the row's
+owner for everything else (key decryption, budget, usage, the chat
+append), and writes the result or error back to the
 row; the frontend sees it through Realtime (the table is in the
 supabase_realtime publication). The rate-limit slot was already taken by the
 insert trigger, so admission here only reserves the budget.
@@ -22,7 +23,7 @@ import httpx
 import psycopg
 
 from workers.ai.auth import Caller
-from workers.ai.chat import append_chat_message
+from workers.ai.chat import append_chat_message, check_chat_element
 from workers.ai.keys import MasterKeys
 from workers.ai.providers.base import ProviderError
 from workers.ai.service import AIService, CallResult, CallSpec, Target
@@ -69,6 +70,12 @@ def run_ai_request(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any] |
         endpoint="queue",
         take_rate_limit=False,
     )
+    if element:  # refuse before spending anything on the provider
+        try:
+            with _conn(url) as conn:
+                check_chat_element(conn, caller, str(element))
+        except StoreError as exc:
+            return _fail(url, request_id, exc.message)
     try:
         result = asyncio.run(_call(settings, url, caller, spec))
     except ProviderError as exc:
@@ -88,9 +95,10 @@ def run_ai_request(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any] |
                     conn,
                     caller,
                     str(element),
-                    "assistant",
                     result.text,
-                    {"provider": result.provider, "model": result.model, "request_id": request_id},
+                    model=f"{result.provider}/{result.model}",
+                    prompt_tokens=result.input_tokens,
+                    completion_tokens=result.output_tokens,
                 )
         except StoreError as exc:
             chat_error = exc.message

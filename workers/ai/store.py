@@ -33,7 +33,6 @@ class StoreError(Exception):
         self.retry_after = retry_after
 
 
-
 SQLSTATE_STATUS = {"42501": 403, "P0002": 404, "22023": 400, "23514": 400, "PT402": 402, "PT429": 429}
 
 
