@@ -82,7 +82,39 @@ def _billing_event(conn: psycopg.Connection, uid: uuid.UUID) -> None:
     )
 
 
+def _ai_key(conn: psycopg.Connection, uid: uuid.UUID) -> None:
+    key_id = conn.execute(
+        "insert into public.ai_keys (user_id, provider, last4) values (%s, 'openai', 'abcd') returning id", (uid,)
+    ).fetchone()[0]
+    conn.execute(
+        "insert into private.ai_key_secrets (key_id, master_key_id, wrapped_dek, ciphertext)"
+        " values (%s, 'k', '\\x01', '\\x02')",
+        (key_id,),
+    )
+
+
+def _ai_usage(conn: psycopg.Connection, uid: uuid.UUID) -> None:
+    conn.execute("insert into public.ai_usage (user_id, provider, model, status) values (%s, 'openai', 'm', 'ok')",
+                 (uid,))
+
+
+def _ai_request(conn: psycopg.Connection, uid: uuid.UUID) -> None:
+    conn.execute(
+        "insert into public.ai_requests (user_id, provider, model, messages)"
+        " values (%s, 'openai', 'm', '[{\"role\": \"user\", \"content\": \"hi\"}]')",
+        (uid,),
+    )
+
+
+def _ai_budget(conn: psycopg.Connection, uid: uuid.UUID) -> None:
+    conn.execute("insert into private.ai_budget_months (user_id, month) values (%s, date '2026-11-01')", (uid,))
+
+
 POPULATE: dict[str, Populate] = {
+    "public.ai_keys": _ai_key,
+    "public.ai_usage": _ai_usage,
+    "public.ai_requests": _ai_request,
+    "private.ai_budget_months": _ai_budget,
     "public.billing_customers": _billing_customer,
     "public.billing_subscriptions": _billing_subscription,
     "private.billing_events": _billing_event,
