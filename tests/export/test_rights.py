@@ -84,7 +84,8 @@ def _billing_event(conn: psycopg.Connection, uid: uuid.UUID) -> None:
 
 def _ai_key(conn: psycopg.Connection, uid: uuid.UUID) -> None:
     key_id = conn.execute(
-        "insert into public.ai_keys (user_id, provider, last4) values (%s, 'openai', 'abcd') returning id", (uid,)
+        "insert into public.ai_keys (user_id, provider, last4) values (%s, 'openai', 'abcd') returning id",
+        (uid,),
     ).fetchone()[0]
     conn.execute(
         "insert into private.ai_key_secrets (key_id, master_key_id, wrapped_dek, ciphertext)"
@@ -94,8 +95,9 @@ def _ai_key(conn: psycopg.Connection, uid: uuid.UUID) -> None:
 
 
 def _ai_usage(conn: psycopg.Connection, uid: uuid.UUID) -> None:
-    conn.execute("insert into public.ai_usage (user_id, provider, model, status) values (%s, 'openai', 'm', 'ok')",
-                 (uid,))
+    conn.execute(
+        "insert into public.ai_usage (user_id, provider, model, status) values (%s, 'openai', 'm', 'ok')", (uid,)
+    )
 
 
 def _ai_request(conn: psycopg.Connection, uid: uuid.UUID) -> None:
@@ -107,7 +109,9 @@ def _ai_request(conn: psycopg.Connection, uid: uuid.UUID) -> None:
 
 
 def _ai_budget(conn: psycopg.Connection, uid: uuid.UUID) -> None:
-    conn.execute("insert into private.ai_budget_months (user_id, month) values (%s, date '2026-11-01')", (uid,))
+    conn.execute(
+        "insert into private.ai_budget_months (user_id, month) values (%s, date '2026-11-01')", (uid,)
+    )
 
 
 POPULATE: dict[str, Populate] = {
