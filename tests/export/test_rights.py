@@ -96,7 +96,8 @@ def _ai_key(conn: psycopg.Connection, uid: uuid.UUID) -> None:
 
 def _ai_usage(conn: psycopg.Connection, uid: uuid.UUID) -> None:
     conn.execute(
-        "insert into public.ai_usage (user_id, provider, model, status) values (%s, 'openai', 'm', 'ok')", (uid,)
+        "insert into public.ai_usage (user_id, provider, model, status) values (%s, 'openai', 'm', 'ok')",
+        (uid,),
     )
 
 
