@@ -40,9 +40,14 @@ def serve(
 
     Access logs are off on purpose: query strings may carry prompts.
     """
+    import logging
+
     import uvicorn
 
     from workers.ai.app import create_app
+
+    # One line per AI call (user id, provider, model, status, tokens, latency): never keys or prompts.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     settings = get_settings()
     if settings.ai_master_keys:
