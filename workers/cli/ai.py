@@ -48,6 +48,7 @@ def serve(
 
     # One line per AI call (user id, provider, model, status, tokens, latency): never keys or prompts.
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # request lines would name storage paths
 
     settings = get_settings()
     if settings.ai_master_keys:
