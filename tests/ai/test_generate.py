@@ -290,3 +290,19 @@ def test_unreachable_provider_is_retried_once_then_502(proxy_factory: Any) -> No
         ("error", "anthropic unreachable: cannot reach anthropic")
     ]
     assert proxy.sql("select reserved_usd from private.ai_budget_months where user_id = %s", (uid,)) == [(0,)]
+
+
+def test_openai_compatible_local_server_needs_no_key(proxy: Proxy) -> None:
+    _, h = proxy.user()
+    resp = proxy.http.post(
+        "/v1/generate", headers=h, json={"provider": "openai_compat", "model": "llama3", "messages": MSGS}
+    )
+    assert resp.status_code == 200 and resp.json()["text"] == "Hello from the fake provider."
+    assert proxy.fake.requests[-1]["path"] == "/v1/chat/completions"
+    # Hosted providers without a stored or server key: a clear 400, nothing called.
+    n = len(proxy.fake.requests)
+    resp = proxy.http.post(
+        "/v1/generate", headers=h, json={"provider": "openai", "model": "m", "messages": MSGS}
+    )
+    assert resp.status_code == 400 and "no openai key" in resp.json()["error"]["message"]
+    assert len(proxy.fake.requests) == n

@@ -139,6 +139,8 @@ class AIService:
         operator = self.settings.ai_operator_keys.get(target.provider)
         if operator:
             return operator
+        if target.provider == "openai_compat":
+            return "none"  # local OpenAI-compatible servers (Ollama, vLLM) usually take no key
         raise StoreError(400, f"no {target.provider} key: pass key_id of a stored key")
 
     # -- provider calls -----------------------------------------------------------------------
