@@ -83,6 +83,7 @@ async def run_load(
 ) -> list[float]:
     """n requests from conc concurrent clients; client i acts as users[i % len(users)]."""
     lat: list[float] = []
+    errors: list[str] = []
     limits = httpx.Limits(max_connections=conc, max_keepalive_connections=conc)
     async with httpx.AsyncClient(limits=limits, timeout=60) as client:
         queue = list(range(n))
@@ -92,7 +93,11 @@ async def run_load(
             while queue:
                 queue.pop()
                 t0 = time.perf_counter()
-                r = await client.post(url, headers=headers, json=body)
+                try:
+                    r = await client.post(url, headers=headers, json=body)
+                except httpx.TransportError:  # an overloaded box resets a connection now and then
+                    errors.append(url)
+                    continue
                 lat.append((time.perf_counter() - t0) * 1000)
                 if r.status_code != 200:
                     raise RuntimeError(f"{url}: {r.status_code} {r.text[:200]}")
@@ -100,6 +105,8 @@ async def run_load(
         for i in range(min(conc, 8)):  # warm-up connections
             await client.post(url, headers=users[i % len(users)][0], json=users[i % len(users)][1])
         await asyncio.gather(*(worker(i) for i in range(conc)))
+    if errors:
+        print(f"{len(errors)} transport errors on {url}", file=sys.stderr)
     return lat
 
 
