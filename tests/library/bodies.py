@@ -53,3 +53,11 @@ def keep_as(conn: psycopg.Connection[Any], user_id: Any, role: str = "authentica
     finally:
         conn.execute("reset role")
         conn.execute("select set_config('request.jwt.claims', '', true)")
+
+
+def committed(conn: psycopg.Connection[Any], user_id: Any, query: str, params: Any = None,
+              role: str = "authenticated") -> Any:
+    """Run one request as the user in its own committed transaction (like one PostgREST call)."""
+    with act_as(conn, user_id, role, rollback=False) as cur:
+        cur.execute(query, params)
+        return cur.fetchone()[0] if cur.description else None
