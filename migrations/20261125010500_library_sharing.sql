@@ -147,7 +147,8 @@ language plpgsql volatile set search_path = ''
 as $$
 declare
   v_token text;
-  l public.share_links;
+  v_id uuid;
+  v_expires_at timestamptz;
 begin
   if p_expires_in_days is not null and p_expires_in_days not between 1 and 3650 then
     raise exception 'expires_in_days must be between 1 and 3650 (or null for no expiry)' using errcode = '22023';
@@ -161,8 +162,8 @@ begin
   insert into public.share_links (document_id, owner_id, token_hash, expires_at)
   values (p_document_id, (select auth.uid()), private.share_token_hash(v_token),
           now() + make_interval(days => p_expires_in_days))
-  returning * into l;
-  return jsonb_build_object('id', l.id, 'token', v_token, 'expires_at', l.expires_at);
+  returning id, expires_at into v_id, v_expires_at;
+  return jsonb_build_object('id', v_id, 'token', v_token, 'expires_at', v_expires_at);
 end;
 $$;
 revoke execute on function public.create_share_link(uuid, integer) from public, anon;
