@@ -30,18 +30,20 @@ begin
     raise exception 'rate limit key must be 1-200 characters' using errcode = '22023';
   end if;
   if p_limit is null or p_limit < 0 or p_window is null or p_window <= interval '0'
-     or p_cost is null or p_cost < 1 then
-    raise exception 'rate limit needs limit >= 0, a positive window and cost >= 1'
+     or p_cost is null or p_cost < 1 or p_cost > greatest(p_limit, 1) then
+    raise exception 'rate limit needs limit >= 0, a positive window and 1 <= cost <= limit'
       using errcode = '22023';
   end if;
 
   perform pg_advisory_xact_lock(hashtextextended('backline.ratelimit:' || p_key, 0));
   v_now := clock_timestamp();
   delete from private.rate_limit_events e where e.key = p_key and e.at <= v_now - p_window;
-  select count(*)::integer, min(e.at) into v_used, v_oldest
-    from private.rate_limit_events e where e.key = p_key;
+  select count(*)::integer into v_used from private.rate_limit_events e where e.key = p_key;
 
   if v_used + p_cost > p_limit then
+    -- Room opens when the (v_used + p_cost - p_limit)-th oldest counted request leaves the window.
+    select e.at into v_oldest from private.rate_limit_events e
+     where e.key = p_key order by e.at offset greatest(v_used + p_cost - p_limit - 1, 0) limit 1;
     return query select false, greatest(p_limit - v_used, 0),
       greatest(1, ceil(extract(epoch from (coalesce(v_oldest, v_now) + p_window - v_now)))::integer);
     return;

@@ -25,7 +25,10 @@ def create_user(
         " raw_app_meta_data, created_at, updated_at)"
         " values (%s, 'authenticated', 'authenticated', %s, %s, %s, %s, now(), now())",
         (
-            user_id, email, anonymous, json.dumps(meta),
+            user_id,
+            email,
+            anonymous,
+            json.dumps(meta),
             json.dumps({"provider": "anonymous" if anonymous else "email"}),
         ),
     )

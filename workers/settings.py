@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,7 +32,7 @@ class Settings(BaseSettings):
         default=PROJECT_ROOT / "migrations",
         validation_alias=AliasChoices("BACKLINE_MIGRATIONS_DIR"),
     )
-    exposed_schemas: tuple[str, ...] = Field(
+    exposed_schemas: Annotated[tuple[str, ...], NoDecode] = Field(
         default=("public", "graphql_public"),
         validation_alias=AliasChoices("BACKLINE_EXPOSED_SCHEMAS"),
         description="Schemas the Data API exposes; db check applies its rules to them.",
@@ -40,16 +42,119 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("SUPABASE_JWT_SECRET", "BACKLINE_JWT_SECRET"),
         description="HS256 secret for user tokens (the `supabase start` default locally).",
     )
-    supabase_url: str | None = Field(
-        default=None, validation_alias=AliasChoices("SUPABASE_URL")
-    )
+    supabase_url: str | None = Field(default=None, validation_alias=AliasChoices("SUPABASE_URL"))
     supabase_service_role_key: str | None = Field(
         default=None,
         validation_alias=AliasChoices("SUPABASE_SERVICE_ROLE_KEY", "SUPABASE_SECRET_KEY"),
     )
 
+    # == billing ==
+    stripe_webhook_secrets: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        validation_alias=AliasChoices("STRIPE_WEBHOOK_SECRET", "STRIPE_WEBHOOK_SECRETS"),
+        description="Stripe endpoint signing secrets (whsec_...), comma-separated: several during rotation.",
+    )
+    stripe_webhook_tolerance_seconds: int = Field(
+        default=300,
+        ge=1,
+        validation_alias=AliasChoices("STRIPE_WEBHOOK_TOLERANCE_SECONDS"),
+        description="How far the Stripe-Signature timestamp may be from now (Stripe's default: 300).",
+    )
+    billing_default_plan: str = Field(
+        default="pro",
+        validation_alias=AliasChoices("BILLING_DEFAULT_PLAN"),
+        description="Plan an active subscription grants when its price has no row in private.billing_prices.",
+    )
+
+    @field_validator("exposed_schemas", "stripe_webhook_secrets", mode="before")
+    @classmethod
+    def _split_commas(cls, value: Any) -> Any:
+        """Accept `a,b` (or a JSON list) from the environment as well as a sequence."""
+        if isinstance(value, str):
+            if value.lstrip().startswith("["):
+                return tuple(json.loads(value))
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    # == platform adapters, data rights ==
+    platform_transport: str = Field(
+        default="auto",
+        validation_alias=AliasChoices("BACKLINE_PLATFORM_TRANSPORT"),
+        description="auto | local | supabase. auto: supabase when SUPABASE_URL and the service key are set.",
+    )
+    storage_public_url: str = Field(
+        default="http://127.0.0.1:54321",
+        validation_alias=AliasChoices("BACKLINE_STORAGE_PUBLIC_URL"),
+        description="Base URL of signed URLs made by the local storage transport.",
+    )
+    export_url_ttl_seconds: int = Field(
+        default=7 * 24 * 3600,
+        validation_alias=AliasChoices("BACKLINE_EXPORT_URL_TTL"),
+        description="Lifetime of an export's signed download URL.",
+    )
+    anonymous_inactive_days: int = Field(
+        default=90, validation_alias=AliasChoices("BACKLINE_ANONYMOUS_INACTIVE_DAYS")
+    )
+    orphan_grace_hours: int = Field(
+        default=24, validation_alias=AliasChoices("BACKLINE_ORPHAN_GRACE_HOURS")
+    )
+    export_retention_days: int = Field(
+        default=7, validation_alias=AliasChoices("BACKLINE_EXPORT_RETENTION_DAYS")
+    )
+
+    # == jobs ==
+    jobs_lease_seconds: float = Field(
+        default=60.0,
+        gt=1,
+        le=86400,
+        validation_alias=AliasChoices("BACKLINE_JOBS_LEASE_SECONDS"),
+        description="How long a claimed job stays locked without a heartbeat before another worker takes it.",
+    )
+    jobs_poll_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        validation_alias=AliasChoices("BACKLINE_JOBS_POLL_SECONDS"),
+        description="Polling interval of idle workers (LISTEN/NOTIFY wakes them sooner).",
+    )
+    jobs_concurrency: int = Field(
+        default=2,
+        ge=1,
+        le=256,
+        validation_alias=AliasChoices("BACKLINE_JOBS_CONCURRENCY"),
+        description="Jobs one `backline workers run` process runs at once.",
+    )
+    jobs_drain_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        validation_alias=AliasChoices("BACKLINE_JOBS_DRAIN_SECONDS"),
+        description="On SIGTERM, how long running jobs may take to finish before their leases are released.",
+    )
+    cron_tick_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        validation_alias=AliasChoices("BACKLINE_CRON_TICK_SECONDS"),
+        description="How often `backline workers run` checks for due cron schedules.",
+    )
+    cleanup_batch_size: int = Field(
+        default=500,
+        ge=1,
+        le=100000,
+        validation_alias=AliasChoices("BACKLINE_CLEANUP_BATCH_SIZE"),
+        description="Rows each cleanup batch (one short transaction) deletes at most.",
+    )
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process-wide settings, read once."""
-    return Settings()
+    """The process-wide settings, read once. A bad value is one readable BacklineError."""
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
+
+    from workers.errors import BacklineError
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(f"{'/'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
+        raise BacklineError(f"invalid configuration: {problems}") from None
+    except SettingsError as exc:
+        raise BacklineError(f"invalid configuration: {exc}") from None

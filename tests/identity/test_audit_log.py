@@ -23,10 +23,13 @@ def test_user_reads_own_entries_only(db, make_user):
 
 
 @pytest.mark.parametrize("role", ["authenticated", "service_role"])
-@pytest.mark.parametrize("statement", [
-    "update public.audit_log set action = 'tampered'",
-    "delete from public.audit_log",
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "update public.audit_log set action = 'tampered'",
+        "delete from public.audit_log",
+    ],
+)
 def test_no_api_role_can_change_entries(db, make_user, role, statement):
     alice = make_user()
     _entry(db, alice)
@@ -53,8 +56,10 @@ def test_entries_survive_account_deletion_without_user_id(db, make_user):
     alice = make_user()
     entry = _entry(db, alice, "account.deleted")
     db.execute("delete from auth.users where id = %s", (alice,))
-    assert db.execute("select user_id, action from public.audit_log where id = %s",
-                      (entry,)).fetchone() == (None, "account.deleted")
+    assert db.execute("select user_id, action from public.audit_log where id = %s", (entry,)).fetchone() == (
+        None,
+        "account.deleted",
+    )
 
 
 def test_bad_action_rejected(db, make_user):

@@ -13,20 +13,24 @@ PUBLIC_COLUMNS = "id, username, display_name, avatar_url, bio, is_anonymous"
 def test_profile_created_for_email_and_anonymous_users(db, make_user):
     alice = make_user(email="alice@example.test", display_name="Alice")
     ghost = make_user(anonymous=True)
-    rows = dict(db.execute(
-        "select id, is_anonymous from public.profiles where id = any(%s)", ([alice, ghost],)
-    ).fetchall())
+    rows = dict(
+        db.execute(
+            "select id, is_anonymous from public.profiles where id = any(%s)", ([alice, ghost],)
+        ).fetchall()
+    )
     assert rows == {alice: False, ghost: True}
-    assert db.execute("select display_name, plan, storage_used from public.profiles where id = %s",
-                      (alice,)).fetchone() == ("Alice", "free", 0)
+    assert db.execute(
+        "select display_name, plan, storage_used from public.profiles where id = %s", (alice,)
+    ).fetchone() == ("Alice", "free", 0)
 
 
 def test_everyone_reads_public_fields(db, make_user):
     alice = make_user()
     db.execute("update public.profiles set username = 'alice', bio = 'hi' where id = %s", (alice,))
     with act_as(db, None, "anon") as cur:
-        assert cur.execute(f"select {PUBLIC_COLUMNS} from public.profiles where id = %s",
-                           (alice,)).fetchone()[1:3] == ("alice", None)
+        assert cur.execute(
+            f"select {PUBLIC_COLUMNS} from public.profiles where id = %s", (alice,)
+        ).fetchone()[1:3] == ("alice", None)
     with act_as(db, make_user()) as cur:
         assert cur.execute("select bio from public.profiles where id = %s", (alice,)).fetchone() == ("hi",)
 
@@ -54,13 +58,19 @@ def test_owner_reads_private_fields_through_rpc(db, make_user):
 def test_owner_updates_editable_fields_stranger_cannot(db, make_user):
     alice, bob = make_user(), make_user()
     with act_as(db, alice) as cur:
-        cur.execute("update public.profiles set display_name = 'Al', username = 'al_1' where id = %s", (alice,))
+        cur.execute(
+            "update public.profiles set display_name = 'Al', username = 'al_1' where id = %s", (alice,)
+        )
         assert cur.rowcount == 1
-        assert cur.execute("select username from public.profiles where id = %s", (alice,)).fetchone() == ("al_1",)
+        assert cur.execute("select username from public.profiles where id = %s", (alice,)).fetchone() == (
+            "al_1",
+        )
     with act_as(db, bob) as cur:
         cur.execute("update public.profiles set display_name = 'hacked' where id = %s", (alice,))
         assert cur.rowcount == 0
-    assert db.execute("select display_name from public.profiles where id = %s", (alice,)).fetchone() == (None,)
+    assert db.execute("select display_name from public.profiles where id = %s", (alice,)).fetchone() == (
+        None,
+    )
 
 
 @pytest.mark.parametrize("assignment", ["plan = 'pro'", "storage_used = 0", "is_anonymous = false"])
@@ -70,10 +80,13 @@ def test_owner_cannot_change_plan_or_counters(db, make_user, assignment):
         cur.execute(f"update public.profiles set {assignment} where id = %s", (alice,))
 
 
-@pytest.mark.parametrize("statement", [
-    "insert into public.profiles (id) values (gen_random_uuid())",
-    "delete from public.profiles",
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "insert into public.profiles (id) values (gen_random_uuid())",
+        "delete from public.profiles",
+    ],
+)
 def test_api_roles_cannot_insert_or_delete_profiles(db, make_user, statement):
     alice = make_user()
     with act_as(db, alice) as cur, pytest.raises(psycopg.errors.InsufficientPrivilege):
@@ -99,8 +112,9 @@ def test_anonymous_user_linking_identity_keeps_profile(db, make_user):
     db.execute("update public.profiles set username = 'ghost', bio = 'my loops' where id = %s", (ghost,))
     created = db.execute("select created_at from public.profiles where id = %s", (ghost,)).fetchone()
     # What Supabase Auth does on linkIdentity / updateUser({email}) for an anonymous user.
-    db.execute("update auth.users set email = 'ghost@example.test', is_anonymous = false where id = %s",
-               (ghost,))
+    db.execute(
+        "update auth.users set email = 'ghost@example.test', is_anonymous = false where id = %s", (ghost,)
+    )
     assert db.execute(
         "select username, bio, is_anonymous, created_at from public.profiles where id = %s", (ghost,)
     ).fetchone() == ("ghost", "my loops", False, created[0])
@@ -111,16 +125,18 @@ def test_username_stored_lower_case(db, make_user):
     alice = make_user()
     with act_as(db, alice) as cur:
         cur.execute("update public.profiles set username = 'Alice_B' where id = %s", (alice,))
-        assert cur.execute("select username::text from public.profiles where id = %s",
-                           (alice,)).fetchone() == ("alice_b",)
+        assert cur.execute(
+            "select username::text from public.profiles where id = %s", (alice,)
+        ).fetchone() == ("alice_b",)
 
 
 def test_updated_at_maintained(db, make_user):
     alice = make_user()
     db.execute("update public.profiles set updated_at = now() - interval '1 day' where id = %s", (alice,))
     db.execute("update public.profiles set bio = 'new' where id = %s", (alice,))
-    stale = db.execute("select updated_at < now() - interval '1 hour' from public.profiles where id = %s",
-                       (alice,)).fetchone()
+    stale = db.execute(
+        "select updated_at < now() - interval '1 hour' from public.profiles where id = %s", (alice,)
+    ).fetchone()
     assert stale == (False,)
 
 
@@ -137,3 +153,13 @@ def test_plans_readable_by_everyone_writable_by_none(db):
     assert "pro" in plans
     with act_as(db, None, "anon") as cur, pytest.raises(psycopg.errors.InsufficientPrivilege):
         cur.execute("update public.plans set storage_bytes = 0")
+
+
+def test_act_as_committing_inside_a_transaction_restores_the_caller(db, make_user):
+    from workers.db.impersonate import act_as as production_act_as
+
+    alice = make_user()
+    db.execute("select 1")  # an open transaction, as in a request handler
+    with production_act_as(db, alice, rollback=False) as cur:
+        assert cur.execute("select auth.uid(), current_user").fetchone() == (alice, "authenticated")
+    assert db.execute("select current_user, auth.uid()").fetchone() == ("postgres", None)

@@ -10,6 +10,7 @@ from rich.progress import Progress
 from workers.cli.common import (
     AsJson,
     DatabaseUrl,
+    err_console,
     info,
     print_json,
     print_table,
@@ -30,7 +31,7 @@ def apply_migrations(url: str, *, quiet: bool = False) -> list[migrations.Migrat
     """Apply pending migrations with a progress bar; shared by `db migrate`, `db reset`, `up`."""
     directory = get_settings().migrations_dir
     pending_count = len(migrations.discover(directory))
-    with Progress(transient=True, disable=quiet) as progress:
+    with Progress(transient=True, disable=quiet, console=err_console) as progress:
         task = progress.add_task("migrating", total=pending_count)
 
         def step(f: migrations.MigrationFile) -> None:
@@ -111,9 +112,7 @@ def reset(
 ) -> None:
     """Drop everything the migrations built, migrate again, then seed."""
     if not targets_embedded(database_url) and not force:
-        raise BacklineError(
-            "refusing to reset a database that is not the embedded default; pass --force"
-        )
+        raise BacklineError("refusing to reset a database that is not the embedded default; pass --force")
     url = target_url(database_url)
     dropped = drop_schema_objects(url)
     info(f"dropped schemas: {', '.join(dropped) or 'none'}")
@@ -124,8 +123,15 @@ def reset(
 
 
 @app.command("seed")
-def seed_command(database_url: DatabaseUrl = None) -> None:
+def seed_command(
+    database_url: DatabaseUrl = None,
+    force: Annotated[bool, typer.Option("--force", help="Allow a non-embedded target.")] = False,
+) -> None:
     """Load supabase/seed.sql (development data) into the target."""
+    if not targets_embedded(database_url) and not force:
+        raise BacklineError(
+            "refusing to seed development data into a database that is not the embedded default; pass --force"
+        )
     if not seed(target_url(database_url)):
         raise BacklineError("supabase/seed.sql does not exist")
     info("seeded from supabase/seed.sql")

@@ -7,7 +7,7 @@ import sys
 import psycopg
 import typer
 
-from workers.cli import db, token, up
+from workers.cli import cron, db, jobs, token, up, users, workers
 from workers.db.connect import first_line
 from workers.errors import BacklineError
 
@@ -18,8 +18,12 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(db.app, name="db")
+app.add_typer(jobs.app, name="jobs")
+app.add_typer(workers.app, name="workers")
+app.add_typer(cron.app, name="cron")
 app.command("up")(up.up)
 app.command("token")(token.token)
+app.add_typer(users.app, name="users")
 
 
 def run() -> None:

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import jwt
 import typer
+from psycopg import conninfo
 
 from workers.cli.common import DatabaseUrl, target_url, targets_embedded
 from workers.db.connect import connect
@@ -17,9 +18,13 @@ from workers.settings import get_settings
 
 def token(
     user: Annotated[str | None, typer.Option("--user", help="auth.users id (uuid) to sign for.")] = None,
-    email: Annotated[str | None, typer.Option("--email", help="Create (or reuse) a user with this email.")] = None,
+    email: Annotated[
+        str | None, typer.Option("--email", help="Create (or reuse) a user with this email.")
+    ] = None,
     anonymous: Annotated[bool, typer.Option("--anonymous", help="Create a new anonymous user.")] = False,
-    anon_key: Annotated[bool, typer.Option("--anon-key", help="Mint the anon (no user) key instead.")] = False,
+    anon_key: Annotated[
+        bool, typer.Option("--anon-key", help="Mint the anon (no user) key instead.")
+    ] = False,
     expires_in: Annotated[int, typer.Option("--expires-in", min=60, help="Lifetime in seconds.")] = 3600,
     database_url: DatabaseUrl = None,
 ) -> None:
@@ -30,7 +35,7 @@ def token(
     if sum(bool(x) for x in (user, email, anonymous, anon_key)) != 1:
         raise BacklineError("give exactly one of --user, --email, --anonymous, --anon-key")
     url = target_url(database_url)
-    if not targets_embedded(database_url) and not any(h in url for h in ("@localhost", "@127.0.0.1", "host=/")):
+    if not targets_embedded(database_url) and not _is_local(url):
         raise BacklineError("backline token is for local development: the target is not local")
     now = int(time.time())
     claims: dict[str, object] = {"iss": "backline", "iat": now, "exp": now + expires_in}
@@ -39,12 +44,23 @@ def token(
     else:
         user_id, user_email, is_anonymous = _user(url, user, email, anonymous)
         claims.update(
-            sub=user_id, role="authenticated", aud="authenticated", email=user_email or "",
-            phone="", is_anonymous=is_anonymous, session_id=str(uuid.uuid4()), aal="aal1",
+            sub=user_id,
+            role="authenticated",
+            aud="authenticated",
+            email=user_email or "",
+            phone="",
+            is_anonymous=is_anonymous,
+            session_id=str(uuid.uuid4()),
+            aal="aal1",
             app_metadata={"provider": "anonymous" if is_anonymous else "email"},
             user_metadata={},
         )
     typer.echo(jwt.encode(claims, get_settings().jwt_secret, algorithm="HS256"))
+
+
+def _is_local(url: str) -> bool:
+    host = str(conninfo.conninfo_to_dict(url).get("host") or "")
+    return host in ("", "localhost", "127.0.0.1", "::1") or host.startswith("/")
 
 
 def _user(url: str, user: str | None, email: str | None, anonymous: bool) -> tuple[str, str | None, bool]:
@@ -61,14 +77,17 @@ def _user(url: str, user: str | None, email: str | None, anonymous: bool) -> tup
             if row is None:
                 raise BacklineError(f"no auth user {user}")
         elif email:
-            row = conn.execute(
-                "insert into auth.users (id, aud, role, email, is_anonymous, created_at, updated_at)"
-                " values (gen_random_uuid(), 'authenticated', 'authenticated', %s, false, now(), now())"
-                " on conflict do nothing returning id::text, email, is_anonymous",
-                (email,),
-            ).fetchone() or conn.execute(
-                "select id::text, email, is_anonymous from auth.users where email = %s", (email,)
-            ).fetchone()
+            row = (
+                conn.execute(
+                    "select id::text, email, is_anonymous from auth.users where email = %s", (email,)
+                ).fetchone()
+                or conn.execute(
+                    "insert into auth.users (id, aud, role, email, is_anonymous, created_at, updated_at)"
+                    " values (gen_random_uuid(), 'authenticated', 'authenticated', %s, false, now(), now())"
+                    " returning id::text, email, is_anonymous",
+                    (email,),
+                ).fetchone()
+            )
         else:
             row = conn.execute(
                 "insert into auth.users (id, aud, role, is_anonymous, created_at, updated_at)"

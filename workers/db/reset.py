@@ -15,9 +15,23 @@ SEED_FILE = PROJECT_ROOT / "supabase" / "seed.sql"
 
 # Schemas the platform owns on hosted Supabase: a reset there must leave them alone.
 PLATFORM_SCHEMAS = (
-    "auth", "storage", "realtime", "extensions", "graphql", "graphql_public", "vault",
-    "pgbouncer", "pgsodium", "pgsodium_masks", "supabase_functions", "net", "cron",
-    "_realtime", "_analytics", "pgmq", "pgtle",
+    "auth",
+    "storage",
+    "realtime",
+    "extensions",
+    "graphql",
+    "graphql_public",
+    "vault",
+    "pgbouncer",
+    "pgsodium",
+    "pgsodium_masks",
+    "supabase_functions",
+    "net",
+    "cron",
+    "_realtime",
+    "_analytics",
+    "pgmq",
+    "pgtle",
 )
 PLATFORM_TABLES_WITH_OUR_POLICIES = ("storage.objects", "storage.buckets", "realtime.messages")
 

@@ -1,0 +1,16 @@
+-- privacy: the exports bucket. Data exports and room canvas exports are written
+-- by workers to exports/<user id>/...; the user reads (and may delete) their own.
+-- Why: a signed URL from the export job is the usual way in, but the files
+-- are also listable by their owner; no API role may upload here.
+
+insert into storage.buckets (id, name, public, file_size_limit, allowed_mime_types)
+values ('exports', 'exports', false, null,
+        array['application/zip', 'application/pdf', 'text/markdown', 'application/json'])
+on conflict (id) do nothing;
+
+create policy "users read their own exports" on storage.objects
+  for select to authenticated
+  using (bucket_id = 'exports' and (storage.foldername(name))[1] = (select auth.uid())::text);
+create policy "users delete their own exports" on storage.objects
+  for delete to authenticated
+  using (bucket_id = 'exports' and (storage.foldername(name))[1] = (select auth.uid())::text);

@@ -1,0 +1,27 @@
+# Shared by scripts/setup and scripts/test: find Python 3.11+ and make ./.venv.
+ensure_venv() {
+  local python="${PYTHON:-}"
+  if [ -z "$python" ]; then
+    for candidate in python3.13 python3.12 python3.11 python3; do
+      if command -v "$candidate" >/dev/null 2>&1 &&
+         "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+        python="$candidate"; break
+      fi
+    done
+  fi
+  if [ -z "$python" ]; then
+    echo "backline: Python 3.11 or newer is required (set PYTHON=/path/to/python3.11)" >&2
+    exit 1
+  fi
+  # A half-made venv (e.g. python3-venv missing on Debian) is rebuilt, not reused.
+  if [ -x .venv/bin/python ] && ! .venv/bin/python -m pip --version >/dev/null 2>&1; then
+    rm -rf .venv
+  fi
+  if [ ! -x .venv/bin/python ]; then
+    if ! "$python" -m venv .venv; then
+      rm -rf .venv
+      echo "backline: '$python -m venv' failed; on Debian/Ubuntu install python3-venv (apt-get install python3-venv)" >&2
+      exit 1
+    fi
+  fi
+}

@@ -1,0 +1,1 @@
+"""Cleanup: every private.cleanup_* SQL task plus Python-level tasks, in bounded batches."""

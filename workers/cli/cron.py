@@ -1,0 +1,192 @@
+"""`backline cron ...`: list schedules, run one now (what CI or any scheduler calls), run cleanups."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import typer
+from rich.progress import Progress, SpinnerColumn, TextColumn
+
+from workers.cleanup.runner import TaskResult, available_tasks, run_cleanups, select_tasks
+from workers.cleanup.tasks import CleanupContext
+from workers.cli.common import AsJson, DatabaseUrl, info, print_json, print_table
+from workers.cron.expr import CronError, CronExpr
+from workers.errors import BacklineError
+from workers.jobs.logs import JobLog
+from workers.jobs.queue import Queue, open_queue
+from workers.jobs.registry import HANDLERS
+from workers.jobs.worker import Worker
+from workers.settings import get_settings
+
+app = typer.Typer(help="Cron schedules and cleanup tasks.", no_args_is_help=True)
+
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Print what would be done; change nothing.")]
+
+
+def _next(schedule: str) -> datetime | None:
+    try:
+        return CronExpr.parse(schedule).next_after(datetime.now(UTC))
+    except CronError:
+        return None
+
+
+@app.command("list")
+def list_schedules(as_json: AsJson = False, database_url: DatabaseUrl = None) -> None:
+    """List cron schedules (UTC) with their next and last run."""
+    queue = open_queue(get_settings(), database_url, pool_size=1)
+    try:
+        schedules = queue.cron_list()
+    finally:
+        queue.close()
+    rows = []
+    for s in schedules:
+        row = s.as_dict()
+        row["next_run_at"] = s.next_run_at or _next(s.schedule)
+        rows.append(row)
+    if as_json:
+        print_json(rows)
+    else:
+        print_table(rows, ("name", "schedule", "job_kind", "enabled", "next_run_at", "last_run_at"))
+
+
+def _print_cleanup(results: list[TaskResult], dry_run: bool, as_json: bool) -> None:
+    if as_json:
+        print_json({"dry_run": dry_run, "tasks": [r.as_dict() | {"items": r.items} for r in results]})
+        return
+    verb = "would delete" if dry_run else "deleted"
+    for r in results:
+        more = " (limit reached; more remain)" if r.truncated else ""
+        info(f"{r.task}: {verb} {r.count}{more}")
+    info(f"total: {verb} {sum(r.count for r in results)} item(s) in {len(results)} task(s)")
+
+
+def _cleanup(
+    queue: Queue, tasks: Any, exclude: Any, *, dry_run: bool, batch_size: int, limit: int, as_json: bool
+) -> list[TaskResult]:
+    settings = get_settings()
+    selected = select_tasks(available_tasks(queue), tasks, exclude)
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), transient=True, disable=as_json
+    ) as progress:
+        bar = progress.add_task("cleanup", total=None)
+
+        def on_batch(task: str, items: list[str]) -> None:
+            progress.update(bar, description=f"{task}: {len(items)} item(s) in the last batch")
+            if dry_run and not as_json:
+                for item in items:
+                    typer.echo(f"{task}: {item}")
+
+        results = run_cleanups(
+            queue,
+            CleanupContext(settings, queue.database_url),
+            selected,
+            batch_size=batch_size,
+            dry_run=dry_run,
+            dry_run_limit=limit,
+            on_batch=on_batch,
+            keep_items=as_json,
+        )
+    _print_cleanup(results, dry_run, as_json)
+    return results
+
+
+@app.command("run")
+def run(
+    name: Annotated[str, typer.Argument(help="Schedule name (see `backline cron list`).")],
+    dry_run: DryRun = False,
+    as_json: AsJson = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Run one schedule now, in this process, and record it as a job.
+
+    What CI (.github/workflows/cron.yml) or any external scheduler calls. With
+    --dry-run a cleanup schedule prints every item it would delete; other
+    kinds print the job they would enqueue.
+    """
+    settings = get_settings()
+    queue = open_queue(settings, database_url, pool_size=2)
+    try:
+        schedule = next((s for s in queue.cron_list() if s.name == name), None)
+        if schedule is None:
+            raise BacklineError(f"no cron schedule named {name!r}; see `backline cron list`")
+        if schedule.job_kind not in HANDLERS:
+            raise BacklineError(f"no handler registered for job kind {schedule.job_kind!r} (schedule {name})")
+        if dry_run:
+            if schedule.job_kind == "cleanup":
+                _cleanup(
+                    queue,
+                    schedule.payload.get("tasks", "all"),
+                    schedule.payload.get("exclude"),
+                    dry_run=True,
+                    batch_size=settings.cleanup_batch_size,
+                    limit=1000,
+                    as_json=as_json,
+                )
+            else:
+                plan = {"would_enqueue": schedule.job_kind, "payload": schedule.payload}
+                print_json(plan) if as_json else typer.echo(json.dumps(plan))
+            return
+        job_id = queue.cron_run_now(name)
+        worker = Worker(
+            queue,
+            HANDLERS,
+            settings=settings,
+            kinds=[schedule.job_kind],
+            concurrency=1,
+            log=JobLog("json" if as_json else "text"),
+            cron=False,
+        )
+        job = worker.run_one(job_id)
+    finally:
+        queue.close()
+    if job is None:
+        raise BacklineError(f"job {job_id} was taken by another worker before this process could run it")
+    if as_json:
+        print_json(job.as_dict())
+    else:
+        typer.echo(
+            json.dumps(
+                {"job_id": str(job.id), "status": job.status, "result": job.result, "error": job.last_error},
+                default=str,
+            )
+        )
+    if job.status != "succeeded":
+        raise typer.Exit(1)
+
+
+@app.command("cleanup")
+def cleanup(
+    tasks: Annotated[list[str] | None, typer.Argument(help="Tasks to run (default: all).")] = None,
+    dry_run: DryRun = False,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", min=1, max=100000)] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="Dry run: items listed per task.")] = 1000,
+    list_only: Annotated[bool, typer.Option("--list", help="Only list the available tasks.")] = False,
+    as_json: AsJson = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Run cleanup tasks directly (every private.cleanup_* function and the Python tasks)."""
+    settings = get_settings()
+    queue = open_queue(settings, database_url, pool_size=1)
+    try:
+        if list_only:
+            available = available_tasks(queue)
+            if as_json:
+                print_json(available)
+            else:
+                print_table(
+                    [{"task": k, "description": v} for k, v in available.items()], ("task", "description")
+                )
+            return
+        _cleanup(
+            queue,
+            tasks or "all",
+            None,
+            dry_run=dry_run,
+            batch_size=batch_size or settings.cleanup_batch_size,
+            limit=limit,
+            as_json=as_json,
+        )
+    finally:
+        queue.close()

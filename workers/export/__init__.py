@@ -1,0 +1,1 @@
+"""Data rights: export archives, account erasure, room canvas exports, thumbnails."""

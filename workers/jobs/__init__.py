@@ -1,0 +1,1 @@
+"""Background jobs: the SQL queue's client (two transports), the worker runtime and the handler registry."""

@@ -1,0 +1,156 @@
+"""The queue over a database connection: calls the private.job_* functions."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool
+
+from workers.db.connect import CONNECT_TIMEOUT_SECONDS, first_line, redact
+from workers.errors import DatabaseUnavailable
+from workers.jobs.errors import LeaseLost, QueueError
+from workers.jobs.models import Job, Schedule
+
+JOB_COLUMNS = (
+    "id, kind, payload, owner_id, priority, run_after, attempts, max_attempts, status, locked_by,"
+    " locked_until, last_error, result, created_at, updated_at, finished_at"
+)
+
+
+class SqlQueue:
+    """Thread-safe: a small pool of autocommit connections, one short transaction per call."""
+
+    transport = "sql"
+
+    def __init__(self, database_url: str, *, pool_size: int = 4) -> None:
+        self.database_url: str | None = database_url
+        self._pool: ConnectionPool[psycopg.Connection[dict[str, Any]]] = ConnectionPool(
+            database_url,
+            min_size=1,
+            max_size=max(pool_size, 1),
+            kwargs={
+                "autocommit": True,
+                "row_factory": dict_row,
+                "connect_timeout": CONNECT_TIMEOUT_SECONDS,
+                "application_name": "backline-worker",
+            },
+            connection_class=psycopg.Connection[dict[str, Any]],
+            open=False,
+        )
+        try:
+            self._pool.open(wait=True, timeout=CONNECT_TIMEOUT_SECONDS + 5)
+        except psycopg_pool_timeout() as exc:
+            self._pool.close()
+            raise DatabaseUnavailable(f"cannot reach {redact(database_url)}: {first_line(exc)}") from None
+
+    def _rows(self, query: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        try:
+            with self._pool.connection() as conn:
+                return conn.execute(query, params).fetchall()
+        except psycopg.errors.ObjectNotInPrerequisiteState as exc:
+            raise LeaseLost(first_line(exc)) from None
+        except (
+            psycopg.errors.RaiseException,
+            psycopg.errors.NoDataFound,
+            psycopg.errors.InvalidParameterValue,
+        ) as exc:
+            raise QueueError(first_line(exc)) from None
+
+    def _value(self, query: str, params: tuple[Any, ...] = ()) -> Any:
+        rows = self._rows(query, params)
+        return next(iter(rows[0].values())) if rows else None
+
+    def enqueue(
+        self,
+        kind: str,
+        payload: dict[str, Any],
+        owner: uuid.UUID | None = None,
+        run_after: datetime | None = None,
+        priority: int = 0,
+    ) -> uuid.UUID:
+        value = self._value(
+            "select private.job_enqueue(%s, %s, %s, coalesce(%s, now()), %s)",
+            (kind, Jsonb(payload), owner, run_after, priority),
+        )
+        return uuid.UUID(str(value))
+
+    def claim(self, worker: str, kinds: list[str] | None, limit: int, lease_seconds: float) -> list[Job]:
+        rows = self._rows(
+            "select * from private.job_claim(%s, %s, %s, %s)",
+            (worker, kinds, limit, timedelta(seconds=lease_seconds)),
+        )
+        return [Job.from_row(r) for r in rows]
+
+    def claim_id(self, job_id: uuid.UUID, worker: str, lease_seconds: float) -> Job | None:
+        rows = self._rows(
+            "select * from private.job_claim_id(%s, %s, %s)",
+            (job_id, worker, timedelta(seconds=lease_seconds)),
+        )
+        return Job.from_row(rows[0]) if rows else None
+
+    def complete(self, job_id: uuid.UUID, worker: str, result: dict[str, Any] | None) -> None:
+        self._rows(
+            "select private.job_complete(%s, %s, %s)",
+            (job_id, worker, Jsonb(result) if result is not None else None),
+        )
+
+    def fail(self, job_id: uuid.UUID, worker: str, error: str, retry: bool = True) -> str:
+        return str(self._value("select private.job_fail(%s, %s, %s, %s)", (job_id, worker, error, retry)))
+
+    def heartbeat(self, job_id: uuid.UUID, worker: str, lease_seconds: float) -> None:
+        self._rows(
+            "select private.job_heartbeat(%s, %s, %s)", (job_id, worker, timedelta(seconds=lease_seconds))
+        )
+
+    def release(self, job_id: uuid.UUID, worker: str) -> None:
+        self._rows("select private.job_release(%s, %s)", (job_id, worker))
+
+    def retry(self, job_id: uuid.UUID) -> None:
+        self._rows("select private.job_retry(%s)", (job_id,))
+
+    def get(self, job_id: uuid.UUID) -> Job | None:
+        rows = self._rows(f"select {JOB_COLUMNS} from public.jobs where id = %s", (job_id,))
+        return Job.from_row(rows[0]) if rows else None
+
+    def list_jobs(self, status: str | None = None, kind: str | None = None, limit: int = 100) -> list[Job]:
+        rows = self._rows(
+            f"select {JOB_COLUMNS} from public.jobs"
+            " where (%s::text is null or status = %s) and (%s::text is null or kind = %s)"
+            " order by created_at desc, id limit %s",
+            (status, status, kind, kind, limit),
+        )
+        return [Job.from_row(r) for r in rows]
+
+    def cron_list(self) -> list[Schedule]:
+        return [Schedule.from_row(r) for r in self._rows("select * from private.cron_list()")]
+
+    def cron_fire(self, name: str, due: datetime, next_run: datetime) -> uuid.UUID | None:
+        value = self._value("select private.cron_fire(%s, %s, %s)", (name, due, next_run))
+        return uuid.UUID(str(value)) if value is not None else None
+
+    def cron_set_next(self, name: str, expected: datetime | None, next_run: datetime) -> bool:
+        return bool(self._value("select private.cron_set_next(%s, %s, %s)", (name, expected, next_run)))
+
+    def cron_run_now(self, name: str) -> uuid.UUID:
+        return uuid.UUID(str(self._value("select private.cron_run_now(%s)", (name,))))
+
+    def list_cleanups(self) -> dict[str, str]:
+        return {r["task"]: r["description"] for r in self._rows("select * from private.list_cleanups()")}
+
+    def run_cleanup(self, task: str, batch_size: int, dry_run: bool) -> list[str]:
+        rows = self._rows("select item from private.run_cleanup(%s, %s, %s)", (task, batch_size, dry_run))
+        return [str(r["item"]) for r in rows]
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+def psycopg_pool_timeout() -> type[Exception]:
+    from psycopg_pool import PoolTimeout
+
+    return PoolTimeout

@@ -1,0 +1,21 @@
+"""Which handler runs each job kind: one explicit dict, no decorator magic.
+
+Add a kind here (and a row in public.job_kinds, by migration). A handler takes
+(JobContext, payload) and returns a JSON-able dict stored as the job's result,
+or None; raising fails the attempt (message = str(exc)); raising
+PermanentJobError fails the job without retry; JobInterrupted hands it back.
+"""
+
+from __future__ import annotations
+
+from workers.cleanup.handler import run_cleanup_job
+from workers.jobs import builtin
+from workers.jobs.context import Handler
+
+HANDLERS: dict[str, Handler] = {
+    "echo": builtin.echo,
+    "cleanup": run_cleanup_job,
+    "usage_report": builtin.usage_report,
+    # Data rights, thumbnails and telemetry (workers/export, workers/media, ...) add theirs here:
+    # "export", "erasure", "thumbnail", "room_export", "metrics".
+}

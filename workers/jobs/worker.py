@@ -1,0 +1,390 @@
+"""The worker runtime behind `backline workers run`.
+
+One process claims due jobs with a lease, runs up to `concurrency` of them in
+threads, renews their leases from a heartbeat thread, wakes on NOTIFY
+backline_jobs (a LISTEN on a direct connection) and polls as a fallback, and
+fires due cron schedules. Without LISTEN (RPC transport, transaction pooler) a
+Supabase Realtime subscription wakes it instead (workers.jobs.wakeup).
+On stop (SIGTERM) it claims nothing more, lets running jobs finish for
+`drain_seconds`, then asks them to stop (ctx.should_stop()) and releases the
+leases of those still running, so another worker takes them at once. A worker
+killed outright loses nothing either: its leases expire.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from workers.db.connect import first_line
+from workers.jobs import wakeup
+from workers.jobs.context import Handler, JobContext
+from workers.jobs.errors import JobInterrupted, LeaseLost, PermanentJobError
+from workers.jobs.logs import JobLog
+from workers.jobs.models import Job
+from workers.jobs.queue import Queue
+from workers.settings import Settings
+
+STOP_GRACE_SECONDS = 2.0
+HELPER_JOIN_SECONDS = 3.0
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+@dataclass(frozen=True)
+class RealtimeConfig:
+    """Where the Realtime wake-up subscribes: project URL and service key (`url` overrides the endpoint)."""
+
+    supabase_url: str
+    key: str
+    url: str | None = None
+
+
+@dataclass
+class _Running:
+    job: Job
+    started: float = field(default_factory=time.monotonic)
+    lost: threading.Event = field(default_factory=threading.Event)
+    last_beat: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class WorkerStats:
+    claimed: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    released: int = 0
+    lease_lost: int = 0
+    cron_fired: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+class Worker:
+    def __init__(
+        self,
+        queue: Queue,
+        handlers: Mapping[str, Handler],
+        *,
+        settings: Settings,
+        kinds: list[str] | None = None,
+        concurrency: int | None = None,
+        lease_seconds: float | None = None,
+        poll_seconds: float | None = None,
+        drain_seconds: float | None = None,
+        log: JobLog | None = None,
+        listen_url: str | None = None,
+        realtime: RealtimeConfig | None = None,
+        cron: bool = True,
+        worker_id: str | None = None,
+    ) -> None:
+        self.queue = queue
+        self.handlers = dict(handlers)
+        self.settings = settings
+        self.kinds = sorted(kinds) if kinds else sorted(self.handlers)
+        self.concurrency = concurrency or settings.jobs_concurrency
+        self.lease_seconds = lease_seconds or settings.jobs_lease_seconds
+        self.poll_seconds = poll_seconds or settings.jobs_poll_seconds
+        self.drain_seconds = settings.jobs_drain_seconds if drain_seconds is None else drain_seconds
+        self.log = log or JobLog()
+        self.listen_url = listen_url
+        self.realtime = realtime
+        self.cron = cron
+        self.id = worker_id or new_worker_id()
+        self.stats = WorkerStats()
+        self._inflight: dict[uuid.UUID, _Running] = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._force = threading.Event()
+        self._threads_stop = threading.Event()
+
+    # -- control ----------------------------------------------------------
+    def request_stop(self) -> None:
+        """Stop claiming and drain (SIGTERM). A second call skips the rest of the drain time."""
+        if self._stopping.is_set():
+            self._force.set()
+        self._stopping.set()
+        self._wake.set()
+
+    def _count(self, name: str, n: int = 1) -> None:
+        with self._lock:
+            setattr(self.stats, name, getattr(self.stats, name) + n)
+
+    @property
+    def inflight(self) -> int:
+        with self._lock:
+            return len(self._inflight)
+
+    # -- main loop --------------------------------------------------------
+    def run(self, *, once: bool = False) -> WorkerStats:
+        """Run until request_stop() (or, with once=True, until no job is due and none is running)."""
+        self.log.event(
+            "worker.started",
+            worker=self.id,
+            kinds=",".join(self.kinds),
+            concurrency=self.concurrency,
+            transport=self.queue.transport,
+            wakeup="listen" if self.listen_url else "realtime" if self.realtime else "poll",
+            once=once,
+        )
+        # A fresh stop event per run: helpers of an earlier run() of this object never linger.
+        stop = self._threads_stop = threading.Event()
+        helpers = [threading.Thread(target=self._heartbeat_loop, args=(stop,), name="heartbeat", daemon=True)]
+        if self.listen_url:
+            helpers.append(threading.Thread(target=self._wake_loop, args=("listen", stop), daemon=True))
+        elif self.realtime:
+            helpers.append(threading.Thread(target=self._wake_loop, args=("realtime", stop), daemon=True))
+        for thread in helpers:
+            thread.start()
+        next_cron = 0.0
+        try:
+            while not self._stopping.is_set():
+                self._wake.clear()
+                if self.cron and time.monotonic() >= next_cron:
+                    self._tick_cron()
+                    next_cron = time.monotonic() + self.settings.cron_tick_seconds
+                free = self.concurrency - self.inflight
+                claimed: list[Job] = []
+                if free > 0:
+                    try:
+                        claimed = self.queue.claim(self.id, self.kinds, free, self.lease_seconds)
+                    except Exception as exc:
+                        self.log.event("queue.error", worker=self.id, error=first_line(exc))
+                        self._stopping.wait(self.poll_seconds)
+                        continue
+                    for job in claimed:
+                        self._start(job)
+                if once and not claimed and self.inflight == 0:
+                    break
+                if claimed and len(claimed) == free:
+                    continue
+                timeout = self.poll_seconds
+                if self.cron:
+                    timeout = max(0.0, min(timeout, next_cron - time.monotonic()))
+                self._wake.wait(timeout)
+        finally:
+            self._drain()
+            stop.set()
+            for thread in helpers:
+                thread.join(HELPER_JOIN_SECONDS)
+        self.log.event("worker.stopped", worker=self.id, **self.stats.as_dict())
+        return self.stats
+
+    def run_one(self, job_id: uuid.UUID) -> Job | None:
+        """Claim one given queued job and run it in this thread (`backline cron run`).
+
+        Returns the job's final row, or None when it was not queued (another worker has it).
+        """
+        job = self.queue.claim_id(job_id, self.id, self.lease_seconds)
+        if job is None:
+            return None
+        stop = self._threads_stop = threading.Event()
+        beat = threading.Thread(target=self._heartbeat_loop, args=(stop,), name="heartbeat", daemon=True)
+        with self._lock:
+            self._inflight[job.id] = _Running(job)
+        self._count("claimed")
+        beat.start()
+        try:
+            self._execute(job)
+        finally:
+            stop.set()
+        return self.queue.get(job_id)
+
+    def _start(self, job: Job) -> None:
+        with self._lock:
+            self._inflight[job.id] = _Running(job)
+        self._count("claimed")
+        # Daemon threads: a handler stuck past the drain never keeps the process alive.
+        threading.Thread(target=self._execute, args=(job,), name=f"job-{job.id}", daemon=True).start()
+
+    def _drain(self) -> None:
+        if self.inflight:
+            self.log.event(
+                "worker.draining", worker=self.id, running=self.inflight, seconds=self.drain_seconds
+            )
+        deadline = time.monotonic() + self.drain_seconds
+        while self.inflight and time.monotonic() < deadline and not self._force.is_set():
+            self._wake.wait(0.1)
+            self._wake.clear()
+        if not self.inflight:
+            return
+        self._force.set()  # handlers see should_stop() and may hand their job back themselves
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        while self.inflight and time.monotonic() < deadline:
+            self._wake.wait(0.1)
+            self._wake.clear()
+        with self._lock:
+            left = list(self._inflight.values())
+            self._inflight.clear()
+        for running in left:
+            self._release(running.job)
+
+    # -- one job ----------------------------------------------------------
+    def _execute(self, job: Job) -> None:
+        with self._lock:
+            running = self._inflight.get(job.id) or _Running(job)
+        ctx = JobContext(
+            job_id=job.id,
+            kind=job.kind,
+            owner_id=job.owner_id,
+            attempt=job.attempts,
+            settings=self.settings,
+            database_url=self.queue.database_url,
+            heartbeat=lambda: self._beat(running, throttle=1.0),
+            should_stop=lambda: self._force.is_set() or running.lost.is_set(),
+        )
+        fields: dict[str, Any] = {
+            "worker": self.id,
+            "job_id": str(job.id),
+            "kind": job.kind,
+            "attempt": job.attempts,
+            "max_attempts": job.max_attempts,
+        }
+        self.log.event("job.claimed", **fields)
+        try:
+            self._run_handler(ctx, job, running, fields)
+        finally:
+            with self._lock:
+                self._inflight.pop(job.id, None)
+            self._wake.set()
+
+    def _run_handler(self, ctx: JobContext, job: Job, running: _Running, fields: dict[str, Any]) -> None:
+        try:
+            handler = self.handlers.get(job.kind)
+            if handler is None:
+                raise PermanentJobError(f"no handler for job kind {job.kind!r} in this worker")
+            result = handler(ctx, dict(job.payload))
+            if result is not None and not isinstance(result, dict):
+                raise PermanentJobError(f"handler returned {type(result).__name__}, expected a dict or None")
+            json.dumps(result)
+        except JobInterrupted:
+            self._release(job)
+        except PermanentJobError as exc:
+            self._report_failure(
+                job, str(exc) or type(exc).__name__, retry=False, fields=fields, running=running
+            )
+        except Exception as exc:
+            self._report_failure(
+                job, str(exc) or type(exc).__name__, retry=True, fields=fields, running=running
+            )
+        else:
+            try:
+                self.queue.complete(job.id, self.id, result)
+            except LeaseLost as exc:
+                self._lease_lost(fields, exc)
+                return
+            except Exception as exc:
+                # The lease will expire and another attempt will run: nothing is lost.
+                self.log.event("job.report_error", **fields, error=first_line(exc))
+                return
+            self._count("succeeded")
+            self.log.event(
+                "job.succeeded", **fields, ms=round((time.monotonic() - running.started) * 1000, 1)
+            )
+
+    def _report_failure(
+        self, job: Job, error: str, *, retry: bool, fields: dict[str, Any], running: _Running
+    ) -> str:
+        try:
+            status = self.queue.fail(job.id, self.id, error, retry)
+        except LeaseLost as exc:
+            self._lease_lost(fields, exc)
+            return ""
+        except Exception as exc:
+            self.log.event("job.report_error", **fields, error=first_line(exc))
+            return ""
+        self._count("failed")
+        event = {"queued": "job.retrying", "dead": "job.dead", "failed": "job.failed"}.get(
+            status, "job.failed"
+        )
+        self.log.event(
+            event,
+            **fields,
+            status=status,
+            error=error,
+            ms=round((time.monotonic() - running.started) * 1000, 1),
+        )
+        return status
+
+    def _release(self, job: Job) -> None:
+        try:
+            self.queue.release(job.id, self.id)
+        except LeaseLost:
+            return
+        except Exception as exc:
+            self.log.event("job.report_error", worker=self.id, job_id=str(job.id), error=first_line(exc))
+            return
+        self._count("released")
+        self.log.event("job.released", worker=self.id, job_id=str(job.id), kind=job.kind)
+
+    def _lease_lost(self, fields: dict[str, Any], exc: Exception) -> None:
+        self._count("lease_lost")
+        self.log.event("job.lease_lost", **fields, error=first_line(exc))
+
+    # -- leases -----------------------------------------------------------
+    def _beat(self, running: _Running, *, throttle: float = 0.0) -> None:
+        if running.lost.is_set() or time.monotonic() - running.last_beat < throttle:
+            return
+        try:
+            self.queue.heartbeat(running.job.id, self.id, self.lease_seconds)
+            running.last_beat = time.monotonic()
+        except LeaseLost as exc:
+            running.lost.set()
+            self._count("lease_lost")
+            self.log.event(
+                "job.lease_lost", worker=self.id, job_id=str(running.job.id), error=first_line(exc)
+            )
+        except Exception as exc:
+            self.log.event(
+                "heartbeat.error", worker=self.id, job_id=str(running.job.id), error=first_line(exc)
+            )
+
+    def _heartbeat_loop(self, stop: threading.Event) -> None:
+        interval = max(self.lease_seconds / 3, 0.2)
+        while not stop.wait(interval / 4):
+            with self._lock:
+                running = list(self._inflight.values())
+            for item in running:
+                self._beat(item, throttle=interval)
+
+    # -- wake-up and cron ---------------------------------------------------
+    def _wake_loop(self, source: str, stop: threading.Event) -> None:
+        def on_error(exc: Exception) -> None:
+            self.log.event(f"{source}.error", worker=self.id, error=first_line(exc))
+
+        if source == "listen":
+            assert self.listen_url
+            wakeup.listen_loop(self.listen_url, self.kinds, self._wake.set, stop, on_error, self.poll_seconds)
+        else:
+            assert self.realtime
+            wakeup.realtime_loop(
+                self.realtime.supabase_url,
+                self.realtime.key,
+                self.kinds,
+                self._wake.set,
+                stop,
+                on_error,
+                self.poll_seconds,
+                self.realtime.url,
+            )
+
+    def _tick_cron(self) -> None:
+        from workers.cron.scheduler import tick
+
+        try:
+            fired = tick(self.queue, self.log, worker=self.id)
+        except Exception as exc:
+            self.log.event("cron.error", worker=self.id, error=first_line(exc))
+            return
+        self._count("cron_fired", len(fired))

@@ -1,0 +1,1 @@
+"""Telemetry: the metrics job (daily rollups). Ingestion, consent and retention are SQL."""
