@@ -190,10 +190,12 @@ grant update (title, body, visibility, deleted_at) on public.documents to authen
 grant select, insert, update, delete on public.documents to service_role;
 alter table public.documents enable row level security;
 
-create policy "owners read their documents" on public.documents
-  for select to authenticated using (owner_id = (select auth.uid()));
-create policy "everyone reads public documents" on public.documents
-  for select to anon, authenticated using (visibility = 'public' and deleted_at is null);
+-- One select policy per role (no multiple permissive policies to evaluate per row).
+create policy "users read their own and public documents" on public.documents
+  for select to authenticated
+  using (owner_id = (select auth.uid()) or (visibility = 'public' and deleted_at is null));
+create policy "anonymous visitors read public documents" on public.documents
+  for select to anon using (visibility = 'public' and deleted_at is null);
 create policy "users create their own documents" on public.documents
   for insert to authenticated with check (owner_id = (select auth.uid()));
 create policy "owners update their documents" on public.documents
