@@ -16,8 +16,12 @@ def loop_body(name: str = "Intro", bars: int = 4, color: str = "#FFAA00") -> dic
 
 
 def song_body(loop_ids: list[str], bpm: int = 120) -> dict[str, Any]:
-    return {"name": "Song", "bpm": bpm, "time_signature": "4/4",
-            "timeline": [{"loop_id": lid, "bar": i * 4} for i, lid in enumerate(loop_ids)]}
+    return {
+        "name": "Song",
+        "bpm": bpm,
+        "time_signature": "4/4",
+        "timeline": [{"loop_id": lid, "bar": i * 4} for i, lid in enumerate(loop_ids)],
+    }
 
 
 def folder_body(name: str = "Vinyl") -> dict[str, Any]:
@@ -32,7 +36,10 @@ def item_body(name: str = "Blue Train", folder_id: str | None = None, notes: str
 
 
 def sqlstate_of(cur: psycopg.Cursor[Any], query: str, params: Any = None) -> str | None:
-    """Run one statement; the SQLSTATE it failed with, or None. Use as the last statement of an act_as block."""
+    """Run one statement; the SQLSTATE it failed with, or None.
+
+    Use it as the last statement of an act_as block.
+    """
     try:
         cur.execute(query, params)
     except psycopg.Error as exc:
@@ -41,7 +48,9 @@ def sqlstate_of(cur: psycopg.Cursor[Any], query: str, params: Any = None) -> str
 
 
 @contextmanager
-def keep_as(conn: psycopg.Connection[Any], user_id: Any, role: str = "authenticated") -> Iterator[psycopg.Cursor[Any]]:
+def keep_as(
+    conn: psycopg.Connection[Any], user_id: Any, role: str = "authenticated"
+) -> Iterator[psycopg.Cursor[Any]]:
     """act_as whose changes are kept (savepoint released) inside the test transaction.
 
     A released savepoint keeps its SET LOCAL role and claims, so they are reset
@@ -55,8 +64,9 @@ def keep_as(conn: psycopg.Connection[Any], user_id: Any, role: str = "authentica
         conn.execute("select set_config('request.jwt.claims', '', true)")
 
 
-def committed(conn: psycopg.Connection[Any], user_id: Any, query: str, params: Any = None,
-              role: str = "authenticated") -> Any:
+def committed(
+    conn: psycopg.Connection[Any], user_id: Any, query: str, params: Any = None, role: str = "authenticated"
+) -> Any:
     """Run one request as the user in its own committed transaction (like one PostgREST call)."""
     with act_as(conn, user_id, role, rollback=False) as cur:
         cur.execute(query, params)

@@ -38,8 +38,9 @@ def test_keeps_last_n_versions_per_plan_and_restores_older(db, make_user):
     alice = make_user()
     for v in range(5):
         upload(db, alice, f"cipher-{v + 1}".encode(), v)
-    kept = db.execute("select array_agg(version order by version) from public.backups where owner_id = %s",
-                      (alice,)).fetchone()
+    kept = db.execute(
+        "select array_agg(version order by version) from public.backups where owner_id = %s", (alice,)
+    ).fetchone()
     assert kept == ([3, 4, 5],)  # free plan keeps 3
     with keep_as(db, alice) as cur:
         res = cur.execute("select public.restore_backup(3, 5)").fetchone()[0]

@@ -15,8 +15,14 @@ from tests.helpers import create_user
 HOOK = "select private.api_pre_request()"
 
 
-def request(conn: psycopg.Connection[Any], user: uuid.UUID | None, method: str, path: str = "/documents",
-            role: str = "authenticated", headers: dict[str, str] | None = None) -> str | None:
+def request(
+    conn: psycopg.Connection[Any],
+    user: uuid.UUID | None,
+    method: str,
+    path: str = "/documents",
+    role: str = "authenticated",
+    headers: dict[str, str] | None = None,
+) -> str | None:
     """One PostgREST request: BEGIN (READ ONLY for GET/HEAD), role, claims, method/path/headers, hook.
 
     Returns the SQLSTATE the hook raised (None if the request may proceed); commits like PostgREST.
@@ -28,9 +34,11 @@ def request(conn: psycopg.Connection[Any], user: uuid.UUID | None, method: str, 
     try:
         conn.execute(f"begin isolation level read committed {mode}")
         conn.execute(psycopg.sql.SQL("set local role {}").format(psycopg.sql.Identifier(role)))
-        conn.execute("select set_config('request.jwt.claims', %s, true), set_config('request.method', %s, true),"
-                     " set_config('request.path', %s, true), set_config('request.headers', %s, true)",
-                     (json.dumps(claims), method, path, json.dumps(headers or {})))
+        conn.execute(
+            "select set_config('request.jwt.claims', %s, true), set_config('request.method', %s, true),"
+            " set_config('request.path', %s, true), set_config('request.headers', %s, true)",
+            (json.dumps(claims), method, path, json.dumps(headers or {})),
+        )
         conn.execute(HOOK)
         conn.execute("commit")
         return None
@@ -58,7 +66,8 @@ def events(conn: psycopg.Connection[Any], key: str) -> int:
 def test_hook_is_registered_for_postgrest(conn):
     settings = conn.execute(
         "select s.setconfig from pg_db_role_setting s join pg_roles r on r.oid = s.setrole"
-        " where r.rolname = 'authenticator'").fetchall()
+        " where r.rolname = 'authenticator'"
+    ).fetchall()
     assert any("pgrst.db_pre_request=private.api_pre_request" in cfg for row in settings for cfg in row[0])
 
 
@@ -66,8 +75,10 @@ def test_writes_limited_per_plan_with_retry_message(conn, user):
     assert [request(conn, user, m) for m in ("POST", "PATCH", "DELETE")] == [None, None, None]
     conn.execute("begin")
     conn.execute("set local role authenticated")
-    conn.execute("select set_config('request.jwt.claims', %s, true), set_config('request.method', 'PUT', true)",
-                 (json.dumps({"sub": str(user), "role": "authenticated"}),))
+    conn.execute(
+        "select set_config('request.jwt.claims', %s, true), set_config('request.method', 'PUT', true)",
+        (json.dumps({"sub": str(user), "role": "authenticated"}),),
+    )
     with pytest.raises(psycopg.Error) as exc:
         conn.execute(HOOK)
     conn.execute("rollback")
@@ -94,8 +105,11 @@ def test_window_slides(conn, user):
         assert request(conn, user, "POST") is None
     assert request(conn, user, "POST") == "PT429"
     # the oldest request leaves the hour: exactly one more fits
-    conn.execute("update private.rate_limit_events set at = at - interval '61 minutes' where id = ("
-                 " select min(id) from private.rate_limit_events where key = %s)", (f"api:write:{user}",))
+    conn.execute(
+        "update private.rate_limit_events set at = at - interval '61 minutes' where id = ("
+        " select min(id) from private.rate_limit_events where key = %s)",
+        (f"api:write:{user}",),
+    )
     assert request(conn, user, "POST") is None
     assert request(conn, user, "POST") == "PT429"
 

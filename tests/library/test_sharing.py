@@ -40,7 +40,9 @@ def test_anyone_opens_a_link_views_counted_and_errors_are_clear(db, make_user, m
         assert cur.execute("select count(*) from public.documents where id = %s", (doc,)).fetchone() == (0,)
     with act_as(db, None, "anon") as cur:
         assert sqlstate_of(cur, "select public.open_share('nope')") == "PT404"
-    db.execute("update public.share_links set expires_at = now() - interval '1 day' where id = %s", (link["id"],))
+    db.execute(
+        "update public.share_links set expires_at = now() - interval '1 day' where id = %s", (link["id"],)
+    )
     with act_as(db, None, "anon") as cur, pytest.raises(Exception) as exc:
         cur.execute("select public.open_share(%s)", (link["token"],))
     assert exc.value.sqlstate == "PT410" and "expired" in str(exc.value)
@@ -71,7 +73,11 @@ def test_fork_public_or_shared_document_with_lineage(db, make_user, make_doc):
     with keep_as(db, bob) as cur:
         fork = cur.execute("select to_jsonb(public.fork_document(%s))", (pub,)).fetchone()[0]
     assert (fork["owner_id"], fork["forked_from"], fork["visibility"], fork["body"]["name"]) == (
-        str(bob), str(pub), "private", "Hook")
+        str(bob),
+        str(pub),
+        "private",
+        "Hook",
+    )
     assert db.execute("select fork_count from public.documents where id = %s", (pub,)).fetchone() == (1,)
     with act_as(db, bob) as cur:
         assert sqlstate_of(cur, "select public.fork_document(%s)", (private,)) == "PT404"
@@ -79,7 +85,9 @@ def test_fork_public_or_shared_document_with_lineage(db, make_user, make_doc):
     with keep_as(db, bob) as cur:
         cur.execute("select public.fork_document(%s, %s)", (private, link["token"]))
     with act_as(db, bob) as cur:
-        assert sqlstate_of(cur, "select public.fork_document(%s, %s)", (pub, "x" * 64)) is None  # public: token ignored
+        assert (
+            sqlstate_of(cur, "select public.fork_document(%s, %s)", (pub, "x" * 64)) is None
+        )  # public: token ignored
     with act_as(db, None, "anon") as cur:
         assert sqlstate_of(cur, "select public.fork_document(%s)", (pub,)) == "42501"
 
@@ -99,12 +107,21 @@ def test_public_profile_lists_only_public_documents(db, make_user, make_doc):
 
 def test_explore_keyset_pages_sorting_and_search(db, make_user, make_doc):
     alice, bob = make_user(), make_user()
-    docs = [make_doc(alice if i % 2 else bob, "item", item_body(f"Record {i}", notes="rare" if i == 3 else "x"),
-                     visibility="public") for i in range(7)]
+    docs = [
+        make_doc(
+            alice if i % 2 else bob,
+            "item",
+            item_body(f"Record {i}", notes="rare" if i == 3 else "x"),
+            visibility="public",
+        )
+        for i in range(7)
+    ]
     make_doc(alice, "item", item_body("hidden"), visibility="unlisted")
     db.execute("update public.documents set fork_count = 10 where id = %s", (docs[2],))
     for i, d in enumerate(docs):  # one test transaction: give them distinct creation times
-        db.execute("update public.documents set created_at = now() + make_interval(secs => %s) where id = %s", (i, d))
+        db.execute(
+            "update public.documents set created_at = now() + make_interval(secs => %s) where id = %s", (i, d)
+        )
     seen, after = [], None
     while True:
         with act_as(db, None, "anon") as cur:
@@ -126,7 +143,10 @@ def test_abuse_reports_by_signed_in_users_read_only_by_service_role(db, make_use
     alice, bob = make_user(), make_user()
     pub = make_doc(alice, visibility="public")
     private = make_doc(alice)
-    ins = "insert into public.abuse_reports (document_id, reporter_id, reason, details) values (%s, %s, 'spam', 'x')"
+    ins = (
+        "insert into public.abuse_reports (document_id, reporter_id, reason, details)"
+        " values (%s, %s, 'spam', 'x')"
+    )
     with keep_as(db, bob) as cur:
         cur.execute(ins, (pub, bob))
     with act_as(db, bob) as cur:
@@ -136,14 +156,17 @@ def test_abuse_reports_by_signed_in_users_read_only_by_service_role(db, make_use
     with act_as(db, None, "anon") as cur:
         assert sqlstate_of(cur, ins, (pub, None)) == "42501"
     with act_as(db, None, "service_role") as cur:
-        assert cur.execute("select reporter_id, reason from public.abuse_reports where document_id = %s",
-                           (pub,)).fetchall() == [(bob, "spam")]
+        assert cur.execute(
+            "select reporter_id, reason from public.abuse_reports where document_id = %s", (pub,)
+        ).fetchall() == [(bob, "spam")]
 
 
 def test_fork_counts_against_plan_limit(db, make_user, make_doc):
     alice, bob = make_user(), make_user()
     pub = make_doc(alice, visibility="public")
-    db.execute("update public.document_kind_limits set max_documents = 0 where kind = 'loop' and plan = 'free'")
+    db.execute(
+        "update public.document_kind_limits set max_documents = 0 where kind = 'loop' and plan = 'free'"
+    )
     with act_as(db, bob) as cur:
         assert sqlstate_of(cur, "select public.fork_document(%s)", (pub,)) == "PT403"
     assert db.execute("select fork_count from public.documents where id = %s", (pub,)).fetchone() == (0,)

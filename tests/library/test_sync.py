@@ -31,8 +31,14 @@ def user(conn: psycopg.Connection[Any]) -> uuid.UUID:
 
 
 def insert_doc(conn: psycopg.Connection[Any], user: uuid.UUID, title: str = "t") -> str:
-    return str(committed(conn, user, "insert into public.documents (kind, title, body) values ('loop', %s, %s)"
-                         " returning id", (title, json.dumps(loop_body()))))
+    return str(
+        committed(
+            conn,
+            user,
+            "insert into public.documents (kind, title, body) values ('loop', %s, %s) returning id",
+            (title, json.dumps(loop_body())),
+        )
+    )
 
 
 def pull_all(conn: psycopg.Connection[Any], user: uuid.UUID, cursor: str | None, limit: int = 500) -> Any:
@@ -65,7 +71,9 @@ def test_pull_pages_every_change_once_then_only_new_ones(conn, user):
     committed(conn, user, "select public.delete_document(%s)", (gone,))
     later, _ = pull_all(conn, user, cursor2)
     assert {c["id"]: (c["title"], c["deleted"], c["version"]) for c in later} == {
-        changed: ("renamed", False, 2), gone: (next(c["title"] for c in later if c["id"] == gone), True, 2)}
+        changed: ("renamed", False, 2),
+        gone: (next(c["title"] for c in later if c["id"] == gone), True, 2),
+    }
     assert [c["deleted"] for c in later if c["id"] == gone] == [True]
     assert [c["version"] for c in later if c["id"] == changed] == [2]
 
@@ -108,8 +116,10 @@ def test_cursor_never_skips_a_change_committed_late_by_an_earlier_transaction(cl
         a.execute("update public.documents set title = 'A' where id = %s", (x_id,))
         a_id = x_id
         b.execute("update public.documents set title = 'B' where id = %s", (y_id,))
-        b_id = b.execute("insert into public.documents (kind, title, body) values ('item', 'B', %s) returning id",
-                         (json.dumps(item_body()),)).fetchone()[0]
+        b_id = b.execute(
+            "insert into public.documents (kind, title, body) values ('item', 'B', %s) returning id",
+            (json.dumps(item_body()),),
+        ).fetchone()[0]
         a_xid = int(a.execute("select pg_current_xact_id()::text").fetchone()[0])
         b_xid = int(b.execute("select pg_current_xact_id()::text").fetchone()[0])
         assert a_xid < b_xid  # A started (got its transaction id) first
@@ -137,33 +147,54 @@ def change(doc_id: str, change_id: str, base: int | None, **fields: Any) -> dict
 
 def test_push_creates_updates_and_is_idempotent(conn, user):
     doc = str(uuid.uuid4())
-    res = committed(conn, user, PUSH, (json.dumps([change(doc, "c1", None, title="a", body=item_body("x"))]),
-                                       "server_wins"))
+    res = committed(
+        conn,
+        user,
+        PUSH,
+        (json.dumps([change(doc, "c1", None, title="a", body=item_body("x"))]), "server_wins"),
+    )
     assert res["results"][0]["status"] == "applied" and res["results"][0]["version"] == 1
     upd = [change(doc, "c2", 1, title="b", body=item_body("y"))]
     first = committed(conn, user, PUSH, (json.dumps(upd), "server_wins"))["results"][0]
     retry = committed(conn, user, PUSH, (json.dumps(upd), "server_wins"))["results"][0]
     assert first["status"] == "applied" and first["version"] == 2
     assert retry["duplicate"] is True and retry["version"] == 2
-    assert conn.execute("select version, title from public.documents where id = %s", (doc,)).fetchone() == (2, "b")
+    assert conn.execute("select version, title from public.documents where id = %s", (doc,)).fetchone() == (
+        2,
+        "b",
+    )
     assert conn.execute("select count(*) from public.sync_conflicts").fetchone() == (0,)
 
 
 def test_stale_push_conflict_server_wins_keeps_client_copy_and_resolves(conn, user):
     doc = str(uuid.uuid4())
-    committed(conn, user, PUSH, (json.dumps([change(doc, "c1", None, title="a", body=item_body("v1"))]),
-                                 "server_wins"))
-    committed(conn, user, PUSH, (json.dumps([change(doc, "phone-1", 1, body=item_body("phone"))]), "server_wins"))
-    res = committed(conn, user, PUSH, (json.dumps([change(doc, "laptop-1", 1, body=item_body("laptop"))]),
-                                       "server_wins"))["results"][0]
+    committed(
+        conn,
+        user,
+        PUSH,
+        (json.dumps([change(doc, "c1", None, title="a", body=item_body("v1"))]), "server_wins"),
+    )
+    committed(
+        conn, user, PUSH, (json.dumps([change(doc, "phone-1", 1, body=item_body("phone"))]), "server_wins")
+    )
+    res = committed(
+        conn, user, PUSH, (json.dumps([change(doc, "laptop-1", 1, body=item_body("laptop"))]), "server_wins")
+    )["results"][0]
     assert res["status"] == "conflict"
     assert res["server"]["body"]["name"] == "phone" and res["server"]["version"] == 2
-    row = conn.execute("select status, client_body->>'name', server_body->>'name', base_version, server_version"
-                       " from public.sync_conflicts where id = %s", (res["conflict_id"],)).fetchone()
+    row = conn.execute(
+        "select status, client_body->>'name', server_body->>'name', base_version, server_version"
+        " from public.sync_conflicts where id = %s",
+        (res["conflict_id"],),
+    ).fetchone()
     assert row == ("open", "laptop", "phone", 1, 2)
-    assert conn.execute("select body->>'name' from public.documents where id = %s", (doc,)).fetchone() == ("phone",)
+    assert conn.execute("select body->>'name' from public.documents where id = %s", (doc,)).fetchone() == (
+        "phone",
+    )
     # resolve: keep mine applies the laptop copy as a new version
-    d = committed(conn, user, "select to_jsonb(public.resolve_conflict(%s, 'keep_mine'))", (res["conflict_id"],))
+    d = committed(
+        conn, user, "select to_jsonb(public.resolve_conflict(%s, 'keep_mine'))", (res["conflict_id"],)
+    )
     assert d["body"]["name"] == "laptop" and d["version"] == 3
     with act_as(conn, user) as cur, pytest.raises(psycopg.Error) as exc:
         cur.execute("select public.resolve_conflict(%s, 'keep_mine')", (res["conflict_id"],))
@@ -174,41 +205,70 @@ def test_client_wins_keeps_server_copy_and_manual_waits(conn, user):
     doc = str(uuid.uuid4())
     committed(conn, user, PUSH, (json.dumps([change(doc, "c1", None, body=item_body("v1"))]), "server_wins"))
     committed(conn, user, PUSH, (json.dumps([change(doc, "c2", 1, body=item_body("server"))]), "server_wins"))
-    cw = committed(conn, user, PUSH, (json.dumps([change(doc, "c3", 1, body=item_body("client"))]),
-                                      "client_wins"))["results"][0]
+    cw = committed(
+        conn, user, PUSH, (json.dumps([change(doc, "c3", 1, body=item_body("client"))]), "client_wins")
+    )["results"][0]
     assert cw["status"] == "applied" and cw["version"] == 3
-    assert conn.execute("select status, resolution, server_body->>'name' from public.sync_conflicts where id = %s",
-                        (cw["conflict_id"],)).fetchone() == ("resolved", "client_wins", "server")
-    man = committed(conn, user, PUSH, (json.dumps([change(doc, "c4", 1, body=item_body("late"))]),
-                                       "manual"))["results"][0]
+    assert conn.execute(
+        "select status, resolution, server_body->>'name' from public.sync_conflicts where id = %s",
+        (cw["conflict_id"],),
+    ).fetchone() == ("resolved", "client_wins", "server")
+    man = committed(conn, user, PUSH, (json.dumps([change(doc, "c4", 1, body=item_body("late"))]), "manual"))[
+        "results"
+    ][0]
     assert man["status"] == "needs_resolution"
-    merged = committed(conn, user, "select to_jsonb(public.resolve_conflict(%s, 'merged', %s))",
-                       (man["conflict_id"], json.dumps(item_body("merged"))))
+    merged = committed(
+        conn,
+        user,
+        "select to_jsonb(public.resolve_conflict(%s, 'merged', %s))",
+        (man["conflict_id"], json.dumps(item_body("merged"))),
+    )
     assert merged["body"]["name"] == "merged" and merged["version"] == 4
-    theirs = committed(conn, user, PUSH, (json.dumps([change(doc, "c5", 2, body=item_body("old"))]),
-                                          "server_wins"))["results"][0]
-    kept = committed(conn, user, "select to_jsonb(public.resolve_conflict(%s, 'keep_theirs'))",
-                     (theirs["conflict_id"],))
+    theirs = committed(
+        conn, user, PUSH, (json.dumps([change(doc, "c5", 2, body=item_body("old"))]), "server_wins")
+    )["results"][0]
+    kept = committed(
+        conn, user, "select to_jsonb(public.resolve_conflict(%s, 'keep_theirs'))", (theirs["conflict_id"],)
+    )
     assert kept["version"] == 4 and kept["body"]["name"] == "merged"
 
 
 def test_push_rejects_bad_changes_and_applies_good_ones(conn, user):
     other = create_user(conn)
     conn.commit()
-    foreign = str(committed(conn, other, "insert into public.documents (kind, body) values ('item', %s)"
-                            " returning id", (json.dumps(item_body()),)))
+    foreign = str(
+        committed(
+            conn,
+            other,
+            "insert into public.documents (kind, body) values ('item', %s) returning id",
+            (json.dumps(item_body()),),
+        )
+    )
     good = str(uuid.uuid4())
-    res = committed(conn, user, PUSH, (json.dumps([
-        change(str(uuid.uuid4()), "bad-body", None, body={"name": ""}),
-        change(good, "good", None, body=item_body("ok")),
-        change(foreign, "steal", 1, body=item_body("mine now")),
-        {"id": str(uuid.uuid4()), "kind": "item"},
-    ]), "server_wins"))["results"]
+    res = committed(
+        conn,
+        user,
+        PUSH,
+        (
+            json.dumps(
+                [
+                    change(str(uuid.uuid4()), "bad-body", None, body={"name": ""}),
+                    change(good, "good", None, body=item_body("ok")),
+                    change(foreign, "steal", 1, body=item_body("mine now")),
+                    {"id": str(uuid.uuid4()), "kind": "item"},
+                ]
+            ),
+            "server_wins",
+        ),
+    )["results"]
     assert [r["status"] for r in res] == ["rejected", "applied", "rejected", "rejected"]
     assert "item name" in res[0]["error"]
-    assert conn.execute("select body->>'name' from public.documents where id = %s", (foreign,)).fetchone() == (
-        "Blue Train",)
-    assert conn.execute("select count(*) from public.documents where owner_id = %s", (user,)).fetchone() == (1,)
+    assert conn.execute(
+        "select body->>'name' from public.documents where id = %s", (foreign,)
+    ).fetchone() == ("Blue Train",)
+    assert conn.execute("select count(*) from public.documents where owner_id = %s", (user,)).fetchone() == (
+        1,
+    )
     with act_as(conn, user) as cur, pytest.raises(psycopg.Error) as exc:
         cur.execute(PUSH, ("[]", "yolo"))
     assert exc.value.sqlstate == "22023"
@@ -218,7 +278,11 @@ def test_push_delete_is_a_tombstone_pulled_by_other_devices(conn, user):
     doc = str(uuid.uuid4())
     committed(conn, user, PUSH, (json.dumps([change(doc, "c1", None, body=item_body())]), "server_wins"))
     _, cursor = pull_all(conn, user, None)
-    committed(conn, user, PUSH, (json.dumps([{"change_id": "c2", "id": doc, "op": "delete", "base_version": 1}]),
-                                 "server_wins"))
+    committed(
+        conn,
+        user,
+        PUSH,
+        (json.dumps([{"change_id": "c2", "id": doc, "op": "delete", "base_version": 1}]), "server_wins"),
+    )
     changes, _ = pull_all(conn, user, cursor)
     assert [(c["id"], c["deleted"], c["version"]) for c in changes] == [(doc, True, 2)]
