@@ -109,7 +109,7 @@ def seed_big(conn: psycopg.Connection[Any], documents: int) -> uuid.UUID:
 
 
 def report(name: str, rls_ms: float, base_ms: float, target: str = "") -> None:
-    print(f"{name:<34} {rls_ms:10.1f} ms  {base_ms:10.1f} ms  {rls_ms / base_ms:6.2f}x  {target}")
+    print(f"{name:<34} {rls_ms:10.2f} ms  {base_ms:10.2f} ms  {rls_ms / base_ms:6.2f}x  {target}")
 
 
 def main() -> None:

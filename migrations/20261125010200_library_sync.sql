@@ -127,9 +127,14 @@ declare
   v_base integer;
   v_prior jsonb;
   v_result jsonb;
-  v_results jsonb := '[]';
+  v_results jsonb[] := '{}';
   d public.documents;
   v_conflict uuid;
+  v_receipts jsonb;
+  v_dups text[];
+  v_dup_results jsonb := '{}';
+  v_new_ids text[] := '{}';
+  v_new_results jsonb[] := '{}';
 begin
   if v_uid is null then
     raise exception 'sync needs a signed-in user' using errcode = '42501', hint = 'Sign in (anonymously is fine).';
@@ -141,6 +146,12 @@ begin
   if jsonb_typeof(p_changes) is distinct from 'array' or jsonb_array_length(p_changes) > 5000 then
     raise exception 'changes must be a JSON array of at most 5000 changes' using errcode = '22023';
   end if;
+  -- Results of change ids applied before (retries), in one query; ids repeated within this batch.
+  select coalesce(jsonb_object_agg(r.change_id, r.result), '{}') into v_receipts
+    from public.sync_receipts r
+   where r.owner_id = v_uid and r.change_id in (select e ->> 'change_id' from jsonb_array_elements(p_changes) e);
+  select coalesce(array_agg(x.id), '{}') into v_dups from (
+    select e ->> 'change_id' as id from jsonb_array_elements(p_changes) e group by 1 having count(*) > 1) x;
 
   for c in select value from jsonb_array_elements(p_changes) loop
     v_change_id := c ->> 'change_id';
@@ -149,10 +160,9 @@ begin
       if v_change_id is null or length(v_change_id) not between 1 and 100 then
         raise exception 'change_id must be 1-100 characters' using errcode = '22023';
       end if;
-      select r.result into v_prior from public.sync_receipts r
-       where r.owner_id = v_uid and r.change_id = v_change_id;
-      if found then
-        v_results := v_results || jsonb_build_array(v_prior || jsonb_build_object('duplicate', true));
+      v_prior := coalesce(v_receipts -> v_change_id, v_dup_results -> v_change_id);
+      if v_prior is not null then
+        v_results := v_results || (v_prior || jsonb_build_object('duplicate', true));
         continue;
       end if;
       v_id := (c ->> 'id')::uuid;
@@ -213,13 +223,21 @@ begin
                                          'visibility', d.visibility, 'deleted', d.deleted_at is not null));
         end if;
       end if;
-      insert into public.sync_receipts (owner_id, change_id, result) values (v_uid, v_change_id, v_result);
+      v_new_ids := v_new_ids || v_change_id;
+      v_new_results := v_new_results || v_result;
+      if v_change_id = any (v_dups) then
+        v_dup_results := v_dup_results || jsonb_build_object(v_change_id, v_result);
+      end if;
     exception when others then
       v_result := v_result || jsonb_build_object('status', 'rejected', 'code', sqlstate, 'error', sqlerrm);
     end;
-    v_results := v_results || jsonb_build_array(v_result);
+    v_results := v_results || v_result;
   end loop;
-  return jsonb_build_object('results', v_results);
+  -- Receipts in one statement. A concurrent retry of the same change id fails
+  -- here on the primary key and its whole call rolls back: applied once.
+  insert into public.sync_receipts (owner_id, change_id, result)
+  select v_uid, t.id, t.result from unnest(v_new_ids, v_new_results) as t(id, result);
+  return jsonb_build_object('results', to_jsonb(v_results));
 end;
 $$;
 revoke execute on function public.sync_push(jsonb, text) from public, anon;

@@ -286,3 +286,14 @@ def test_push_delete_is_a_tombstone_pulled_by_other_devices(conn, user):
     )
     changes, _ = pull_all(conn, user, cursor)
     assert [(c["id"], c["deleted"], c["version"]) for c in changes] == [(doc, True, 2)]
+
+
+def test_same_change_id_twice_in_one_batch_applies_once(conn, user):
+    doc = str(uuid.uuid4())
+    c1 = change(doc, "c1", None, body=item_body("first"))
+    res = committed(conn, user, PUSH, (json.dumps([c1, c1]), "server_wins"))["results"]
+    assert [r["status"] for r in res] == ["applied", "applied"] and res[1]["duplicate"] is True
+    assert conn.execute(
+        "select count(*) from public.sync_receipts where owner_id = %s", (user,)
+    ).fetchone() == (1,)
+    assert committed(conn, user, PUSH, ("[]", "server_wins")) == {"results": []}
