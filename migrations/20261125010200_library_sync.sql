@@ -175,52 +175,57 @@ begin
       end if;
       v_base := (c ->> 'base_version')::integer;
 
-      select * into d from public.documents where id = v_id and owner_id = v_uid for update;
-      if not found then
-        if v_op = 'delete' then
-          v_result := v_result || jsonb_build_object('status', 'applied', 'version', null, 'note', 'already absent');
-        else
-          insert into public.documents (id, owner_id, kind, title, body, visibility)
-          values (v_id, v_uid, c ->> 'kind', coalesce(c ->> 'title', ''), coalesce(c -> 'body', '{}'),
-                  coalesce(c ->> 'visibility', 'private'))
-          returning * into d;
-          v_result := v_result || jsonb_build_object('status', 'applied', 'version', d.version);
-        end if;
-      elsif v_base is not distinct from d.version then
+      -- Happy path first: one statement applies a change whose base version matches.
+      if v_base is not null then
         update public.documents
            set title = case when v_op = 'delete' then title else coalesce(c ->> 'title', title) end,
                body = case when v_op = 'delete' then body else coalesce(c -> 'body', body) end,
                visibility = case when v_op = 'delete' then visibility else coalesce(c ->> 'visibility', visibility) end,
                deleted_at = case when v_op = 'delete' then coalesce(deleted_at, now()) else null end
-         where id = v_id
+         where id = v_id and owner_id = v_uid and version = v_base
         returning * into d;
+      end if;
+      if v_base is not null and found then
         v_result := v_result || jsonb_build_object('status', 'applied', 'version', d.version);
       else
-        insert into public.sync_conflicts (owner_id, document_id, change_id, strategy, base_version,
-          client_title, client_body, client_deleted, server_version, server_title, server_body, server_deleted,
-          status, resolution, resolved_at)
-        values (v_uid, v_id, v_change_id, p_strategy, v_base,
-          c ->> 'title', c -> 'body', v_op = 'delete', d.version, d.title, d.body, d.deleted_at is not null,
-          case when p_strategy = 'client_wins' then 'resolved' else 'open' end,
-          case when p_strategy = 'client_wins' then 'client_wins' end,
-          case when p_strategy = 'client_wins' then now() end)
-        returning id into v_conflict;
-        if p_strategy = 'client_wins' then
-          update public.documents
-             set title = case when v_op = 'delete' then title else coalesce(c ->> 'title', title) end,
-                 body = case when v_op = 'delete' then body else coalesce(c -> 'body', body) end,
-                 visibility = case when v_op = 'delete' then visibility else coalesce(c ->> 'visibility', visibility) end,
-                 deleted_at = case when v_op = 'delete' then coalesce(deleted_at, now()) else null end
-           where id = v_id
-          returning * into d;
-          v_result := v_result || jsonb_build_object('status', 'applied', 'version', d.version,
-            'conflict_id', v_conflict, 'note', 'server copy kept in sync_conflicts');
+        select * into d from public.documents where id = v_id and owner_id = v_uid for update;
+        if not found then
+          if v_op = 'delete' then
+            v_result := v_result || jsonb_build_object('status', 'applied', 'version', null, 'note', 'already absent');
+          else
+            insert into public.documents (id, owner_id, kind, title, body, visibility)
+            values (v_id, v_uid, c ->> 'kind', coalesce(c ->> 'title', ''), coalesce(c -> 'body', '{}'),
+                    coalesce(c ->> 'visibility', 'private'))
+            returning * into d;
+            v_result := v_result || jsonb_build_object('status', 'applied', 'version', d.version);
+          end if;
         else
-          v_result := v_result || jsonb_build_object(
-            'status', case when p_strategy = 'manual' then 'needs_resolution' else 'conflict' end,
-            'conflict_id', v_conflict,
-            'server', jsonb_build_object('version', d.version, 'title', d.title, 'body', d.body,
-                                         'visibility', d.visibility, 'deleted', d.deleted_at is not null));
+          insert into public.sync_conflicts (owner_id, document_id, change_id, strategy, base_version,
+            client_title, client_body, client_deleted, server_version, server_title, server_body, server_deleted,
+            status, resolution, resolved_at)
+          values (v_uid, v_id, v_change_id, p_strategy, v_base,
+            c ->> 'title', c -> 'body', v_op = 'delete', d.version, d.title, d.body, d.deleted_at is not null,
+            case when p_strategy = 'client_wins' then 'resolved' else 'open' end,
+            case when p_strategy = 'client_wins' then 'client_wins' end,
+            case when p_strategy = 'client_wins' then now() end)
+          returning id into v_conflict;
+          if p_strategy = 'client_wins' then
+            update public.documents
+               set title = case when v_op = 'delete' then title else coalesce(c ->> 'title', title) end,
+                   body = case when v_op = 'delete' then body else coalesce(c -> 'body', body) end,
+                   visibility = case when v_op = 'delete' then visibility else coalesce(c ->> 'visibility', visibility) end,
+                   deleted_at = case when v_op = 'delete' then coalesce(deleted_at, now()) else null end
+             where id = v_id
+            returning * into d;
+            v_result := v_result || jsonb_build_object('status', 'applied', 'version', d.version,
+              'conflict_id', v_conflict, 'note', 'server copy kept in sync_conflicts');
+          else
+            v_result := v_result || jsonb_build_object(
+              'status', case when p_strategy = 'manual' then 'needs_resolution' else 'conflict' end,
+              'conflict_id', v_conflict,
+              'server', jsonb_build_object('version', d.version, 'title', d.title, 'body', d.body,
+                                           'visibility', d.visibility, 'deleted', d.deleted_at is not null));
+          end if;
         end if;
       end if;
       v_new_ids := v_new_ids || v_change_id;
