@@ -39,7 +39,8 @@ as $$
    where pl.id = coalesce((select p.plan from public.profiles p where p.id = p_user_id), 'free')
 $$;
 revoke execute on function private.plan_of(uuid) from public;
-grant execute on function private.plan_of(uuid) to anon, authenticated, service_role;
+-- authenticated: invoker RPCs (import_local) read their own caller's plan through it.
+grant execute on function private.plan_of(uuid) to authenticated, service_role;
 
 -- Check-only variant for READ ONLY transactions: refuse when the window is full.
 create function private.rate_limit_check(p_key text, p_limit integer, p_window interval) returns void
@@ -62,7 +63,7 @@ begin
 end;
 $$;
 revoke execute on function private.rate_limit_check(text, integer, interval) from public;
-grant execute on function private.rate_limit_check(text, integer, interval) to anon, authenticated, service_role;
+grant execute on function private.rate_limit_check(text, integer, interval) to service_role;
 
 -- The PostgREST pre-request hook (pgrst.db_pre_request).
 create function private.api_pre_request() returns void

@@ -69,7 +69,7 @@ begin
 end;
 $$;
 revoke execute on function private.share_link_for(text) from public;
-grant execute on function private.share_link_for(text) to anon, authenticated, service_role;
+grant execute on function private.share_link_for(text) to service_role;
 
 create function private.public_owner(p_owner uuid) returns jsonb
 language sql stable security definer set search_path = ''

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
+from typing import Any
 
+import psycopg
 import pytest
 
-from tests.helpers import act_as
+from tests.helpers import act_as, create_user
 from tests.library.bodies import folder_body, item_body, keep_as, loop_body, song_body, sqlstate_of
 
 INSERT = "insert into public.documents (kind, title, body, visibility) values (%s, %s, %s, %s) returning id"
@@ -182,4 +186,39 @@ def test_link_document_file_records_file_link(db, make_user, make_doc):
                 cur, "select public.link_document_file(%s, 'samples', %s)", (doc, f"{alice}/kick.wav")
             )
             == "PT404"
+        )
+
+
+def test_plan_limit_exact_under_concurrent_inserts(clone_url):
+    """Two transactions race for the last slot: the second waits for the first and is refused."""
+    with psycopg.connect(clone_url, autocommit=True) as admin:
+        admin.execute(
+            "update public.document_kind_limits set max_documents = 1 where kind = 'loop' and plan = 'free'"
+        )
+        uid = create_user(admin)
+    claims = json.dumps({"sub": str(uid), "role": "authenticated"})
+    results: list[str | None] = []
+
+    def insert(conn: psycopg.Connection[Any], commit_after: float) -> None:
+        try:
+            conn.execute("set role authenticated")
+            conn.execute("select set_config('request.jwt.claims', %s, false)", (claims,))
+            conn.execute(INSERT, ("loop", "t", json.dumps(loop_body()), "private"))
+            time.sleep(commit_after)
+            conn.commit()
+            results.append(None)
+        except psycopg.Error as exc:
+            conn.rollback()
+            results.append(exc.sqlstate)
+
+    with psycopg.connect(clone_url) as a, psycopg.connect(clone_url) as b:
+        first = threading.Thread(target=insert, args=(a, 0.5))
+        first.start()
+        time.sleep(0.2)  # a holds the (user, kind) lock and has not committed
+        insert(b, 0)
+        first.join()
+    assert sorted(results, key=str) == [None, "PT403"]
+    with psycopg.connect(clone_url) as c:
+        assert c.execute("select count(*) from public.documents where owner_id = %s", (uid,)).fetchone() == (
+            1,
         )
