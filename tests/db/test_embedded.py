@@ -14,6 +14,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from workers.cli.services import Services
 from workers.db.embedded import SYSTEM_USER, EmbeddedServer
 from workers.settings import PROJECT_ROOT
 
@@ -24,6 +25,7 @@ def data_dir() -> Iterator[Path]:
     path = Path(tempfile.mkdtemp(prefix="bl-emb-"))
     path.chmod(0o755)
     yield path
+    Services(path).stop("workers")
     EmbeddedServer(path).stop()
     shutil.rmtree(path, ignore_errors=True)
 
@@ -52,6 +54,11 @@ def test_up_starts_migrates_and_prints_what_runs(data_dir):
     assert result.returncode == 0, result.stderr
     assert "embedded PostgreSQL" in result.stdout and "migrations" in result.stdout
     assert (data_dir / "pgdata" / "PG_VERSION").read_text().strip() == "18"
+    assert "workers    started" in result.stdout
+    pid = Services(data_dir).pid("workers")
+    assert pid is not None
+    again = cli("up", data_dir=data_dir)
+    assert f"workers    already running (pid {pid})" in again.stdout
 
 
 def test_second_command_reuses_the_running_server(data_dir):
@@ -103,6 +110,18 @@ def test_reset_is_allowed_on_embedded(data_dir):
     assert result.returncode == 0, result.stderr
     with psycopg.connect(EmbeddedServer(data_dir).ensure_running().tcp_url()) as conn:
         assert conn.execute("select count(*) from public.profiles where username = 'demo'").fetchone() == (1,)
+
+
+def test_down_stops_services_and_database(data_dir):
+    pid = Services(data_dir).pid("workers")
+    assert pid is not None
+    result = cli("down", data_dir=data_dir)
+    assert result.returncode == 0, result.stderr
+    assert "workers    stopped" in result.stdout and "database   stopped" in result.stdout
+    assert Services(data_dir).pid("workers") is None
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    assert EmbeddedServer(data_dir).running_state() is None
 
 
 def test_stop_then_commands_start_it_again(data_dir):

@@ -11,23 +11,13 @@ import psycopg
 
 from tests.export.test_thumbnails import image_bytes
 from tests.helpers import act_as, create_user
-from workers.export.jobs import run_erasure, run_export, run_room_export
-from workers.export.thumbnails import run_thumbnail
 from workers.jobs.logs import JobLog
 from workers.jobs.queue_sql import SqlQueue
+from workers.jobs.registry import HANDLERS
 from workers.jobs.worker import Worker
 from workers.platform.factory import Adapters
 from workers.platform.storage import Caller
 from workers.settings import Settings
-from workers.telemetry.jobs import run_metrics
-
-HANDLERS: dict[str, Any] = {
-    "export": run_export,
-    "erasure": run_erasure,
-    "room_export": run_room_export,
-    "thumbnail": run_thumbnail,
-    "metrics": run_metrics,
-}
 
 
 def run_worker(url: str, data_dir: Path) -> None:

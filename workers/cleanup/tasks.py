@@ -7,9 +7,9 @@ the same contract as the SQL ones: handle at most `batch_size` items, delete
 nothing when `dry_run`, return one readable line per item. The runner calls
 it again until it returns fewer than `batch_size` items.
 
-Expected here (data-rights / storage module): "anonymous_users" (inactive 90
-days, with everything they own, files included) and "orphaned_files" (storage
-objects no file_links row refers to, older than the grace period). The cron
+Registered: "anonymous_users" (inactive 90 days, with everything they own,
+files included) and "orphaned_files" (storage objects no file_links row
+refers to, older than the grace period). The cron
 schedule `orphaned-files` runs the latter; `privacy-cleanup` runs every task
 but "orphaned_files" and "jobs".
 """
@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from workers.cleanup import anonymous_users, orphaned_files
 from workers.settings import Settings
 
 
@@ -30,4 +31,7 @@ class CleanupContext:
 
 PythonCleanup = Callable[[CleanupContext, int, bool], list[str]]
 
-PYTHON_TASKS: dict[str, PythonCleanup] = {}
+PYTHON_TASKS: dict[str, PythonCleanup] = {
+    "anonymous_users": anonymous_users.cleanup_task,
+    "orphaned_files": orphaned_files.cleanup_task,
+}

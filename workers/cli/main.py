@@ -22,6 +22,7 @@ app.add_typer(jobs.app, name="jobs")
 app.add_typer(workers.app, name="workers")
 app.add_typer(cron.app, name="cron")
 app.command("up")(up.up)
+app.command("down")(up.down)
 app.command("token")(token.token)
 app.add_typer(users.app, name="users")
 

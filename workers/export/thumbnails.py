@@ -10,6 +10,7 @@ import io
 import re
 from typing import Any
 
+import psycopg
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from workers.export.context import HandlerContext, InvalidPayload, NotAllowed, PermanentError
@@ -93,6 +94,19 @@ def write_thumbnails(storage: StorageAdapter, bucket: str, name: str) -> list[st
     return written
 
 
+def _owned_by(ctx: HandlerContext, bucket: str, name: str, user_id: str) -> bool:
+    """In the user's own folder, or uploaded by them elsewhere (room images: rooms/<room>/...)."""
+    if name.split("/", 1)[0] == user_id:
+        return True
+    if ctx.database_url is None:
+        return False
+    with psycopg.connect(ctx.database_url) as conn:
+        row = conn.execute(
+            "select owner_id from storage.objects where bucket_id = %s and name = %s", (bucket, name)
+        ).fetchone()
+    return row is not None and row[0] == user_id
+
+
 def run_thumbnail(ctx: HandlerContext, payload: dict[str, Any]) -> dict[str, Any] | None:
     """Job handler (kind 'thumbnail'): payload {"bucket": "images", "name": "<uid>/photo.jpg"}."""
     bucket = str(payload.get("bucket") or IMAGES_BUCKET)
@@ -101,8 +115,8 @@ def run_thumbnail(ctx: HandlerContext, payload: dict[str, Any]) -> dict[str, Any
         raise InvalidPayload("payload needs 'name' (the object path)")
     if is_thumbnail(name):
         return {"skipped": "already a thumbnail"}
-    if ctx.owner_id is not None and name.split("/", 1)[0] != str(ctx.owner_id):
-        raise NotAllowed("a user's thumbnail job may only read images in the user's own folder")
+    if ctx.owner_id is not None and not _owned_by(ctx, bucket, name, str(ctx.owner_id)):
+        raise NotAllowed("a user's thumbnail job may only read images the user uploaded")
     adapters = make_adapters(ctx.settings, ctx.database_url)
     try:
         return {"thumbnails": write_thumbnails(adapters.storage, bucket, name)}

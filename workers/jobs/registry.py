@@ -9,13 +9,19 @@ PermanentJobError fails the job without retry; JobInterrupted hands it back.
 from __future__ import annotations
 
 from workers.cleanup.handler import run_cleanup_job
+from workers.export.jobs import run_erasure, run_export, run_room_export
+from workers.export.thumbnails import run_thumbnail
 from workers.jobs import builtin
 from workers.jobs.context import Handler
+from workers.telemetry.jobs import run_metrics
 
 HANDLERS: dict[str, Handler] = {
     "echo": builtin.echo,
     "cleanup": run_cleanup_job,
     "usage_report": builtin.usage_report,
-    # Data rights, thumbnails and telemetry (workers/export, workers/media, ...) add theirs here:
-    # "export", "erasure", "thumbnail", "room_export", "metrics".
+    "export": run_export,
+    "erasure": run_erasure,
+    "room_export": run_room_export,
+    "thumbnail": run_thumbnail,
+    "metrics": run_metrics,
 }
