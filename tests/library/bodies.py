@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -71,3 +72,23 @@ def committed(
     with act_as(conn, user_id, role, rollback=False) as cur:
         cur.execute(query, params)
         return cur.fetchone()[0] if cur.description else None
+
+
+def settle(conn: psycopg.Connection[Any], timeout: float = 30.0) -> None:
+    """Wait until every transaction that started before now has finished.
+
+    sync_pull holds back changes while an older transaction is still running
+    anywhere in the cluster (that is what makes it never skip one); on a
+    shared test cluster other sessions' transactions can be in flight, so a
+    test that expects its own just-committed changes waits for them first.
+    """
+    mark = int(conn.execute("select pg_current_xact_id()::text").fetchone()[0])
+    conn.commit()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        xmin = int(conn.execute("select pg_snapshot_xmin(pg_current_snapshot())::text").fetchone()[0])
+        conn.commit()
+        if xmin > mark:
+            return
+        time.sleep(0.02)
+    raise AssertionError("an older transaction in the cluster stayed open for more than the timeout")

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from tests.helpers import act_as, create_user
-from tests.library.bodies import committed, folder_body, item_body, keep_as, loop_body, song_body
+from tests.library.bodies import committed, folder_body, item_body, keep_as, loop_body, settle, song_body
 
 
 def test_music_sketchpad(db, make_user):
@@ -101,6 +101,7 @@ def test_collection_tracker(conn):
     assert [r["status"] for r in first["results"]] == ["applied", "applied"]
 
     # both devices are in sync at version 1, then go offline and edit the same item
+    settle(conn)
     laptop = committed(conn, user, "select public.sync_pull(null, 100)")
     phone = committed(conn, user, "select public.sync_pull(null, 100)")
     assert (
@@ -153,6 +154,7 @@ def test_collection_tracker(conn):
     assert kept == ("Blue Train (1957)",)  # nothing lost
 
     # the laptop pulls the phone's edit, merges, resolves
+    settle(conn)
     delta = committed(conn, user, "select public.sync_pull(%s, 100)", (laptop["cursor"],))
     assert [(c["id"], c["version"]) for c in delta["changes"]] == [(item, 2)]
     merged = committed(

@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from tests.helpers import act_as, create_user
-from tests.library.bodies import committed, item_body, loop_body
+from tests.library.bodies import committed, item_body, loop_body, settle
 
 PULL = "select public.sync_pull(%s, %s)"
 PUSH = "select public.sync_push(%s, %s)"
@@ -41,8 +41,12 @@ def insert_doc(conn: psycopg.Connection[Any], user: uuid.UUID, title: str = "t")
     )
 
 
-def pull_all(conn: psycopg.Connection[Any], user: uuid.UUID, cursor: str | None, limit: int = 500) -> Any:
+def pull_all(
+    conn: psycopg.Connection[Any], user: uuid.UUID, cursor: str | None, limit: int = 500, wait: bool = True
+) -> Any:
     changes: list[dict[str, Any]] = []
+    if wait:
+        settle(conn)
     while True:
         page = committed(conn, user, PULL, (cursor, limit))
         changes += page["changes"]
@@ -55,6 +59,7 @@ def test_pull_pages_every_change_once_then_only_new_ones(conn, user):
     ids = {insert_doc(conn, user, f"d{i}") for i in range(25)}
     pages = []
     cursor = None
+    settle(conn)
     while True:
         page = committed(conn, user, PULL, (cursor, 10))
         pages.append(len(page["changes"]))
@@ -126,14 +131,14 @@ def test_cursor_never_skips_a_change_committed_late_by_an_earlier_transaction(cl
         b.commit()  # ... but B commits first
 
         seen: list[str] = []
-        early, cursor = pull_all(conn, user, cursor)
+        early, cursor = pull_all(conn, user, cursor, wait=False)
         seen += [c["id"] for c in early]
         assert seen == []  # A is not committed; B is held back behind in-flight A
 
         a.commit()
     deadline = time.monotonic() + 20
     while {str(a_id), str(b_id)} - set(seen) and time.monotonic() < deadline:
-        more, cursor = pull_all(conn, user, cursor)
+        more, cursor = pull_all(conn, user, cursor, wait=False)
         seen += [c["id"] for c in more]
         time.sleep(0.05)
     assert sorted(seen) == sorted([str(a_id), str(b_id), y_id])  # all, each exactly once
