@@ -162,7 +162,7 @@ def main() -> None:
             # pull 10k: one page of every change of a user with 10,000 documents
             def pull(cur: psycopg.Cursor[Any]) -> None:
                 page = cur.execute("select public.sync_pull(null, 10000)").fetchone()[0]  # type: ignore[index]
-                assert len(page["changes"]) == 10_000 and not page["has_more"], len(page["changes"])
+                assert len(page["changes"]) == 10_000 and not page["hasMore"], len(page["changes"])
 
             rls = []
             base = []

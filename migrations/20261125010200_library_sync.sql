@@ -108,7 +108,7 @@ begin
     v_next := v_xid::text || ':' || v_id::text;
   end if;
 
-  return jsonb_build_object('changes', v_rows, 'cursor', v_next, 'has_more', v_count > p_limit);
+  return jsonb_build_object('changes', v_rows, 'cursor', v_next, 'hasMore', v_count > p_limit);
 end;
 $$;
 revoke execute on function public.sync_pull(text, integer) from public, anon;
@@ -318,8 +318,8 @@ comment on table public.sync_conflicts is
 comment on table public.sync_receipts is
   'One row per applied client change id: a retried sync_push returns the stored result instead of applying twice.';
 comment on function public.sync_pull(text, integer) is
-  'Changes (tombstones included) to your documents after cursor, oldest first: {changes, cursor, has_more}. '
-  'Pass null to start; keep calling with the returned cursor while has_more.';
+  'Changes (tombstones included) to your documents after cursor, oldest first: {changes, cursor, hasMore}. '
+  'Pass null to start; keep calling with the returned cursor while hasMore.';
 comment on function public.sync_push(jsonb, text) is
   'Apply [{change_id, id, kind, op: upsert|delete, base_version, title, body, visibility}] each atomically. '
   'Strategy server_wins (default: conflict kept, server copy returned), client_wins (client applied, server copy kept), '

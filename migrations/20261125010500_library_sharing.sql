@@ -295,7 +295,7 @@ begin
     join public.documents d on d.id = u.id;
 
   v_last := v_items -> (jsonb_array_length(v_items) - 1);
-  return jsonb_build_object('items', v_items, 'has_more', v_count > p_limit,
+  return jsonb_build_object('items', v_items, 'hasMore', v_count > p_limit,
                             'next', case when v_count > p_limit then v_last ->> 'cursor' end);
 end;
 $$;
@@ -349,4 +349,4 @@ comment on function public.fork_document(uuid, text, text) is
 comment on function public.public_profile(text, integer) is 'A user''s public profile and newest public documents.';
 comment on function public.explore(text, text, text, text, integer) is
   'Public documents of a kind: sort newest/most_forked/most_viewed, optional text search, keyset pages '
-  '{items, has_more, next}; pass next as p_after for the following page.';
+  '{items, hasMore, next}; pass next as p_after for the following page.';

@@ -128,14 +128,14 @@ def test_explore_keyset_pages_sorting_and_search(db, make_user, make_doc):
             page = cur.execute("select public.explore('item', 'newest', null, %s, 3)", (after,)).fetchone()[0]
         seen += [i["id"] for i in page["items"]]
         after = page["next"]
-        if not page["has_more"]:
+        if not page["hasMore"]:
             break
     assert seen == [str(d) for d in reversed(docs)]
     with act_as(db, None, "anon") as cur:
         top = cur.execute("select public.explore('item', 'most_forked', null, null, 1)").fetchone()[0]
-        assert top["items"][0]["id"] == str(docs[2]) and top["has_more"] is True
+        assert top["items"][0]["id"] == str(docs[2]) and top["hasMore"] is True
         found = cur.execute("select public.explore('item', 'newest', 'rare', null, 10)").fetchone()[0]
-        assert [i["id"] for i in found["items"]] == [str(docs[3])] and found["has_more"] is False
+        assert [i["id"] for i in found["items"]] == [str(docs[3])] and found["hasMore"] is False
         assert sqlstate_of(cur, "select public.explore('item', 'random')") == "22023"
 
 

@@ -51,7 +51,7 @@ def pull_all(
         page = committed(conn, user, PULL, (cursor, limit))
         changes += page["changes"]
         cursor = page["cursor"]
-        if not page["has_more"]:
+        if not page["hasMore"]:
             return changes, cursor
 
 
@@ -64,7 +64,7 @@ def test_pull_pages_every_change_once_then_only_new_ones(conn, user):
         page = committed(conn, user, PULL, (cursor, 10))
         pages.append(len(page["changes"]))
         cursor = page["cursor"]
-        if not page["has_more"]:
+        if not page["hasMore"]:
             break
     assert pages == [10, 10, 5]
     again, cursor2 = pull_all(conn, user, None)
