@@ -91,8 +91,10 @@ begin
       return;
     end if;
     v_plan := private.plan_of(null);
-  else
+  elsif v_sub ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then
     v_plan := private.plan_of(v_sub::uuid);
+  else
+    v_plan := private.plan_of(null);  -- a custom token whose sub is not a user id: free limits
   end if;
   v_is_read := v_method in ('GET', 'HEAD')
     or (v_method = 'POST' and v_path in ('/rpc/sync_pull', '/rpc/open_share', '/rpc/explore',

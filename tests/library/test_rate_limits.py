@@ -155,3 +155,7 @@ def test_fifty_concurrent_requests_at_limit_ten_let_exactly_ten_through(clone_ur
     assert len(results) == 50
     assert results.count(None) == 10 and results.count("PT429") == 40
     assert events(conn, f"api:write:{uid}") == 10
+
+
+def test_non_uuid_subject_gets_free_limits_instead_of_an_error(conn, user):
+    assert [request(conn, "device-42", "POST") for _ in range(4)] == [None] * 3 + ["PT429"]  # type: ignore[arg-type]
