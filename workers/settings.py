@@ -95,9 +95,7 @@ class Settings(BaseSettings):
     anonymous_inactive_days: int = Field(
         default=90, validation_alias=AliasChoices("BACKLINE_ANONYMOUS_INACTIVE_DAYS")
     )
-    orphan_grace_hours: int = Field(
-        default=24, validation_alias=AliasChoices("BACKLINE_ORPHAN_GRACE_HOURS")
-    )
+    orphan_grace_hours: int = Field(default=24, validation_alias=AliasChoices("BACKLINE_ORPHAN_GRACE_HOURS"))
     export_retention_days: int = Field(
         default=7, validation_alias=AliasChoices("BACKLINE_EXPORT_RETENTION_DAYS")
     )
@@ -142,6 +140,7 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("BACKLINE_CLEANUP_BATCH_SIZE"),
         description="Rows each cleanup batch (one short transaction) deletes at most.",
     )
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

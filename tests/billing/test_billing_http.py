@@ -50,7 +50,7 @@ def test_signature_is_checked_over_the_exact_bytes_sent(clone_url, server):
 
     def chunks() -> Iterator[bytes]:
         for i in range(0, len(raw), 97):
-            yield raw[i:i + 97]
+            yield raw[i : i + 97]
 
     with httpx.Client(base_url=server) as client:
         chunked = client.post(PATH, content=chunks(), headers={"stripe-signature": header})

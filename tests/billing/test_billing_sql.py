@@ -50,17 +50,20 @@ def test_owner_reads_own_rows_other_user_sees_none_anon_refused(db, billed, tabl
 
 
 @pytest.mark.parametrize("role", ["anon", "authenticated", "service_role"])
-@pytest.mark.parametrize("statement", [
-    "insert into public.billing_customers (customer_id, user_id, linked_by_event)"
-    " values ('cus_stolen', '{user}', 'evt_x')",
-    "update public.billing_customers set user_id = '{user}'",
-    "delete from public.billing_customers",
-    "update public.billing_subscriptions set status = 'active', plan_id = 'pro'",
-    "insert into public.billing_subscriptions (subscription_id, customer_id, user_id, status, plan_id,"
-    " state_source, state_at, state_event_id) values ('sub_x', 'cus_x', '{user}', 'active', 'pro',"
-    " 'subscription', now(), 'evt_x')",
-    "delete from public.billing_subscriptions",
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "insert into public.billing_customers (customer_id, user_id, linked_by_event)"
+        " values ('cus_stolen', '{user}', 'evt_x')",
+        "update public.billing_customers set user_id = '{user}'",
+        "delete from public.billing_customers",
+        "update public.billing_subscriptions set status = 'active', plan_id = 'pro'",
+        "insert into public.billing_subscriptions (subscription_id, customer_id, user_id, status, plan_id,"
+        " state_source, state_at, state_event_id) values ('sub_x', 'cus_x', '{user}', 'active', 'pro',"
+        " 'subscription', now(), 'evt_x')",
+        "delete from public.billing_subscriptions",
+    ],
+)
 def test_no_api_role_writes_billing_tables(db, billed, role, statement):
     _, bob, _, _ = billed
     with act_as(db, bob, role) as cur, pytest.raises(psycopg.errors.InsufficientPrivilege):
@@ -68,14 +71,17 @@ def test_no_api_role_writes_billing_tables(db, billed, role, statement):
 
 
 @pytest.mark.parametrize("role", ["anon", "authenticated"])
-@pytest.mark.parametrize("statement", [
-    "select * from private.billing_events",
-    "select * from private.billing_prices",
-    "select * from private.billing_process_event('{}'::jsonb, 'pro')",
-    "select private.billing_refresh_plan(auth.uid(), 'evt_x')",
-    "select * from private.cleanup_billing_events(10, true)",
-    "select private.billing_link_customer('cus_mine', auth.uid())",
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "select * from private.billing_events",
+        "select * from private.billing_prices",
+        "select * from private.billing_process_event('{}'::jsonb, 'pro')",
+        "select private.billing_refresh_plan(auth.uid(), 'evt_x')",
+        "select * from private.cleanup_billing_events(10, true)",
+        "select private.billing_link_customer('cus_mine', auth.uid())",
+    ],
+)
 def test_users_cannot_reach_private_billing_objects(db, billed, role, statement):
     _, bob, _, _ = billed
     with act_as(db, bob, role) as cur, pytest.raises(psycopg.errors.InsufficientPrivilege):
@@ -85,10 +91,12 @@ def test_users_cannot_reach_private_billing_objects(db, billed, role, statement)
 def test_service_role_reads_events_but_cannot_forge_them(db, billed):
     with act_as(db, None, "service_role") as cur:
         assert cur.execute("select count(*) from private.billing_events").fetchone()[0] >= 1
-    for statement in ("insert into private.billing_events (event_id, type, stripe_created_at)"
-                      " values ('evt_forged', 'x', now())",
-                      "delete from private.billing_events",
-                      "insert into private.billing_prices values ('price_x', 'pro')"):
+    for statement in (
+        "insert into private.billing_events (event_id, type, stripe_created_at)"
+        " values ('evt_forged', 'x', now())",
+        "delete from private.billing_events",
+        "insert into private.billing_prices values ('price_x', 'pro')",
+    ):
         with act_as(db, None, "service_role") as cur, pytest.raises(psycopg.errors.InsufficientPrivilege):
             cur.execute(statement)
 
@@ -102,18 +110,24 @@ def test_users_cannot_change_their_own_plan(db, billed):
 def test_account_erasure_leaves_no_billing_row_with_the_user(db, billed):
     alice, _, cus, sub = billed
     db.execute("delete from auth.users where id = %s", (alice,))
-    assert db.execute("select count(*) from public.billing_customers where customer_id = %s",
-                      (cus,)).fetchone() == (0,)
-    assert db.execute("select count(*) from public.billing_subscriptions where subscription_id = %s",
-                      (sub,)).fetchone() == (0,)
-    assert db.execute("select count(*) from private.billing_events where user_id = %s",
-                      (alice,)).fetchone() == (0,)
+    assert db.execute(
+        "select count(*) from public.billing_customers where customer_id = %s", (cus,)
+    ).fetchone() == (0,)
+    assert db.execute(
+        "select count(*) from public.billing_subscriptions where subscription_id = %s", (sub,)
+    ).fetchone() == (0,)
+    assert db.execute(
+        "select count(*) from private.billing_events where user_id = %s", (alice,)
+    ).fetchone() == (0,)
 
 
 def test_malformed_event_raises_22023_and_writes_nothing(db, billed):
     before = db.execute("select count(*) from private.billing_events").fetchone()
-    for body in ({}, {"id": "evt_1", "type": "x", "created": 1}, {"id": "bad", "type": "x", "created": 1,
-                                                                    "data": {"object": {}}}):
+    for body in (
+        {},
+        {"id": "evt_1", "type": "x", "created": 1},
+        {"id": "bad", "type": "x", "created": 1, "data": {"object": {}}},
+    ):
         with act_as(db, None, "service_role") as cur, pytest.raises(psycopg.errors.InvalidParameterValue):
             cur.execute(PROCESS, (json.dumps(body),))
     assert db.execute("select count(*) from private.billing_events").fetchone() == before
@@ -126,9 +140,11 @@ def test_unknown_default_plan_is_refused(db, billed):
 
 
 def test_cleanup_removes_only_old_events_and_dry_run_keeps_them(db, billed):
-    db.execute("insert into private.billing_events (event_id, type, stripe_created_at, received_at, outcome)"
-               " values ('evt_old1', 'x', now(), now() - interval '91 days', 'ignored'),"
-               " ('evt_old2', 'x', now(), now() - interval '100 days', 'ignored')")
+    db.execute(
+        "insert into private.billing_events (event_id, type, stripe_created_at, received_at, outcome)"
+        " values ('evt_old1', 'x', now(), now() - interval '91 days', 'ignored'),"
+        " ('evt_old2', 'x', now(), now() - interval '100 days', 'ignored')"
+    )
     listed = db.execute("select item from private.cleanup_billing_events(10, true)").fetchall()
     assert len(listed) == 2 and all("evt_old" in r[0] for r in listed)
     old = "select count(*) from private.billing_events where event_id like 'evt_old%'"
@@ -169,8 +185,9 @@ def test_concurrent_duplicate_waits_for_the_first_and_changes_nothing(clone_url)
         second.close()
     assert results == {"first": "applied", "second": "duplicate"}
     with psycopg.connect(clone_url) as conn:
-        assert conn.execute("select action from public.audit_log where user_id = %s order by id",
-                            (user,)).fetchall() == [("billing.customer_linked",), ("billing.plan_changed",)]
+        assert conn.execute(
+            "select action from public.audit_log where user_id = %s order by id", (user,)
+        ).fetchall() == [("billing.customer_linked",), ("billing.plan_changed",)]
 
 
 def test_a_rolled_back_first_delivery_lets_the_retry_apply(clone_url):
@@ -200,8 +217,10 @@ def test_concurrent_events_of_two_customers_of_one_user_leave_the_right_plan(clo
     cus_a, sub_a, cus_b, sub_b = new_customer(), new_subscription(), new_customer(), new_subscription()
     now = int(time.time())
     with psycopg.connect(clone_url) as conn:
-        for body in (checkout_completed(user, cus_a, sub_a, created=now - 10),
-                     checkout_completed(user, cus_b, sub_b, payment_status="unpaid", created=now - 10)):
+        for body in (
+            checkout_completed(user, cus_a, sub_a, created=now - 10),
+            checkout_completed(user, cus_b, sub_b, payment_status="unpaid", created=now - 10),
+        ):
             with conn.transaction():
                 conn.execute("set local role service_role")
                 assert conn.execute(PROCESS, (json.dumps(body),)).fetchone()[0] == "applied"
@@ -242,12 +261,15 @@ def test_operator_links_a_customer_whose_checkout_had_no_user(db, make_user):
     assert db.execute("select plan from public.profiles where id = %s", (carol,)).fetchone() == ("free",)
     assert db.execute("select private.billing_link_customer(%s, %s)", (cus, carol)).fetchone() == ("linked",)
     assert db.execute("select plan from public.profiles where id = %s", (carol,)).fetchone() == ("pro",)
-    assert db.execute("select user_id from public.billing_subscriptions where subscription_id = %s",
-                      (sub,)).fetchone() == (carol,)
+    assert db.execute(
+        "select user_id from public.billing_subscriptions where subscription_id = %s", (sub,)
+    ).fetchone() == (carol,)
     assert db.execute("select private.billing_link_customer(%s, %s)", (cus, carol)).fetchone() == (
-        "already_linked",)
+        "already_linked",
+    )
     assert db.execute("select private.billing_link_customer(%s, %s)", (cus, dave)).fetchone() == (
-        "customer_conflict",)
+        "customer_conflict",
+    )
     assert db.execute("select plan from public.profiles where id = %s", (dave,)).fetchone() == ("free",)
     for args in (("not-a-customer", carol), (cus, uuid.uuid4())):
         with db.transaction(force_rollback=True), pytest.raises(psycopg.errors.InvalidParameterValue):

@@ -52,13 +52,17 @@ def plan_of(url: str, user: uuid.UUID) -> str:
 def snapshot(url: str) -> dict[str, Any]:
     """Everything billing may write, to prove that a refused request wrote nothing."""
     with psycopg.connect(url) as conn:
+
         def rows(q: str) -> list[Any]:
             return conn.execute(q).fetchall()
+
         return {
             "events": rows("select event_id, outcome from private.billing_events order by 1"),
             "customers": rows("select customer_id, user_id from public.billing_customers order by 1"),
-            "subs": rows("select subscription_id, status, plan_id, user_id, state_at"
-                         " from public.billing_subscriptions order by 1"),
+            "subs": rows(
+                "select subscription_id, status, plan_id, user_id, state_at"
+                " from public.billing_subscriptions order by 1"
+            ),
             "plans": rows("select id, plan from public.profiles order by 1"),
             "audit": rows("select user_id, action, details from public.audit_log order by id"),
         }
@@ -66,8 +70,9 @@ def snapshot(url: str) -> dict[str, Any]:
 
 def audit_actions(url: str, user: uuid.UUID) -> list[tuple[str, dict[str, Any]]]:
     with psycopg.connect(url) as conn:
-        return conn.execute("select action, details from public.audit_log where user_id = %s order by id",
-                            (user,)).fetchall()
+        return conn.execute(
+            "select action, details from public.audit_log where user_id = %s order by id", (user,)
+        ).fetchall()
 
 
 def subscriber(url: str, hook: Webhook) -> tuple[uuid.UUID, str, str]:
@@ -82,6 +87,7 @@ def subscriber(url: str, hook: Webhook) -> tuple[uuid.UUID, str, str]:
 
 
 # -- signature -----------------------------------------------------------------
+
 
 def test_forged_signature_is_refused_and_writes_nothing(url, hook):
     user = make_user(url)
@@ -118,16 +124,19 @@ def test_missing_or_malformed_header_is_refused(url, hook, header):
 def test_stale_or_future_timestamp_is_refused(url, hook, skew):
     user = make_user(url)
     before = snapshot(url)
-    response = hook.post(checkout_completed(user, new_customer(), new_subscription()),
-                         timestamp=int(time.time()) + skew)
+    response = hook.post(
+        checkout_completed(user, new_customer(), new_subscription()), timestamp=int(time.time()) + skew
+    )
     assert response.status_code == 400
     assert "tolerance" in response.json()["message"]
     assert snapshot(url)["events"] == before["events"] == []
 
 
 def test_timestamp_inside_the_window_is_accepted(url, hook):
-    response = hook.post(event("customer.created", {"id": new_customer(), "object": "customer"}),
-                         timestamp=int(time.time()) - 290)
+    response = hook.post(
+        event("customer.created", {"id": new_customer(), "object": "customer"}),
+        timestamp=int(time.time()) - 290,
+    )
     assert response.status_code == 200
 
 
@@ -150,8 +159,13 @@ def test_no_secret_configured_refuses_everything(url):
 
 
 def test_malformed_json_is_400_and_writes_nothing(url, hook):
-    for body in (b"{not json", b"[1, 2]", b'{"id": "evt_1", "type": "x"}', "\xff".encode("latin-1"),
-                 json.dumps({"id": "nope", "type": "x", "created": 1, "data": {"object": {}}}).encode()):
+    for body in (
+        b"{not json",
+        b"[1, 2]",
+        b'{"id": "evt_1", "type": "x"}',
+        "\xff".encode("latin-1"),
+        json.dumps({"id": "nope", "type": "x", "created": 1, "data": {"object": {}}}).encode(),
+    ):
         response = hook.post(body)
         assert response.status_code == 400, body
         assert response.json()["error"] == "malformed_event"
@@ -175,6 +189,7 @@ def test_oversized_body_is_413(url, hook):
 
 # -- plan mapping --------------------------------------------------------------
 
+
 def test_checkout_links_customer_and_grants_pro(url, hook):
     user, cus, sub = make_user(url), new_customer(), new_subscription()
     response = hook.post(checkout_completed(user, cus, sub))
@@ -182,10 +197,12 @@ def test_checkout_links_customer_and_grants_pro(url, hook):
     assert response.json()["outcome"] == "applied"
     assert plan_of(url, user) == "pro"
     with psycopg.connect(url) as conn:
-        assert conn.execute("select user_id from public.billing_customers where customer_id = %s",
-                            (cus,)).fetchone() == (user,)
-        assert conn.execute("select status, state_source from public.billing_subscriptions"
-                            " where subscription_id = %s", (sub,)).fetchone() == ("active", "checkout")
+        assert conn.execute(
+            "select user_id from public.billing_customers where customer_id = %s", (cus,)
+        ).fetchone() == (user,)
+        assert conn.execute(
+            "select status, state_source from public.billing_subscriptions where subscription_id = %s", (sub,)
+        ).fetchone() == ("active", "checkout")
     actions = audit_actions(url, user)
     assert [a for a, _ in actions] == ["billing.customer_linked", "billing.plan_changed"]
     assert actions[1][1]["from"] == "free" and actions[1][1]["to"] == "pro"
@@ -204,23 +221,31 @@ def test_subscription_before_checkout_is_parked_then_applied(url, hook):
     assert hook.post(checkout_completed(user, cus, sub, created=now)).json()["outcome"] == "applied"
     assert plan_of(url, user) == "pro"
     with psycopg.connect(url) as conn:  # the real state was kept, not replaced by the provisional one
-        assert conn.execute("select status, state_source, user_id from public.billing_subscriptions"
-                            " where subscription_id = %s", (sub,)).fetchone() == (
-                                "trialing", "subscription", user)
+        assert conn.execute(
+            "select status, state_source, user_id from public.billing_subscriptions"
+            " where subscription_id = %s",
+            (sub,),
+        ).fetchone() == ("trialing", "subscription", user)
 
 
 def test_price_mapping_table_decides_the_plan(url, hook):
     with psycopg.connect(url) as conn:
-        conn.execute("insert into public.plans (id, name, storage_bytes, documents_per_kind,"
-                     " ai_requests_per_window, exports_per_day) values ('backup', 'Backup', 1, 1, 1, 1)")
-        conn.execute("insert into private.billing_prices (price_ref, plan_id)"
-                     " values ('backup_yearly', 'backup')")
+        conn.execute(
+            "insert into public.plans (id, name, storage_bytes, documents_per_kind,"
+            " ai_requests_per_window, exports_per_day) values ('backup', 'Backup', 1, 1, 1, 1)"
+        )
+        conn.execute(
+            "insert into private.billing_prices (price_ref, plan_id) values ('backup_yearly', 'backup')"
+        )
     user, cus, sub = make_user(url), new_customer(), new_subscription()
     now = int(time.time())
     hook.post(checkout_completed(user, cus, sub, created=now - 10))
     assert plan_of(url, user) == "pro"  # the checkout does not name the price: default paid plan
-    hook.post(subscription_event("updated", sub, cus, "active", price="price_123",
-                                 lookup_key="backup_yearly", created=now))
+    hook.post(
+        subscription_event(
+            "updated", sub, cus, "active", price="price_123", lookup_key="backup_yearly", created=now
+        )
+    )
     assert plan_of(url, user) == "backup"
 
 
@@ -232,8 +257,10 @@ def test_deleted_subscription_returns_user_to_free(url, hook):
     assert audit_actions(url, user)[-1][1]["to"] == "free"
 
 
-@pytest.mark.parametrize("status,plan", [("past_due", "pro"), ("unpaid", "free"), ("canceled", "free"),
-                                         ("paused", "free"), ("trialing", "pro")])
+@pytest.mark.parametrize(
+    "status,plan",
+    [("past_due", "pro"), ("unpaid", "free"), ("canceled", "free"), ("paused", "free"), ("trialing", "pro")],
+)
 def test_subscription_status_maps_to_plan(url, hook, status, plan):
     user, cus, sub = subscriber(url, hook)
     hook.post(subscription_event("updated", sub, cus, status))
@@ -254,8 +281,10 @@ def test_payment_failed_is_recorded_and_plan_kept(url, hook):
     assert response.json()["outcome"] == "recorded"
     assert plan_of(url, user) == "pro"
     with psycopg.connect(url) as conn:
-        failed_at = conn.execute("select last_payment_failed_at from public.billing_subscriptions"
-                                 " where subscription_id = %s", (sub,)).fetchone()[0]
+        failed_at = conn.execute(
+            "select last_payment_failed_at from public.billing_subscriptions where subscription_id = %s",
+            (sub,),
+        ).fetchone()[0]
     assert failed_at is not None
     action, details = audit_actions(url, user)[-1]
     assert action == "billing.payment_failed" and details["subscription_id"] == sub
@@ -300,8 +329,9 @@ def test_customer_is_never_moved_to_another_user(url, hook):
     assert response.json()["outcome"] == "customer_conflict"
     assert plan_of(url, thief) == "free"
     with psycopg.connect(url) as conn:
-        assert conn.execute("select user_id from public.billing_customers where customer_id = %s",
-                            (cus,)).fetchone() == (owner,)
+        assert conn.execute(
+            "select user_id from public.billing_customers where customer_id = %s", (cus,)
+        ).fetchone() == (owner,)
 
 
 def test_payment_mode_checkout_is_ignored(url, hook):
@@ -312,6 +342,7 @@ def test_payment_mode_checkout_is_ignored(url, hook):
 
 
 # -- exactly once and ordering -------------------------------------------------
+
 
 def test_replayed_event_changes_nothing(url, hook):
     user, cus, sub = subscriber(url, hook)
@@ -344,10 +375,13 @@ def test_older_update_does_not_downgrade_newer_state(url, hook):
     assert hook.post(older).json()["outcome"] == "stale"
     assert plan_of(url, user) == "pro"
     with psycopg.connect(url) as conn:
-        assert conn.execute("select status, state_event_id from public.billing_subscriptions"
-                            " where subscription_id = %s", (sub,)).fetchone() == ("active", newer["id"])
-        assert conn.execute("select outcome from private.billing_events where event_id = %s",
-                            (older["id"],)).fetchone() == ("stale",)
+        assert conn.execute(
+            "select status, state_event_id from public.billing_subscriptions where subscription_id = %s",
+            (sub,),
+        ).fetchone() == ("active", newer["id"])
+        assert conn.execute(
+            "select outcome from private.billing_events where event_id = %s", (older["id"],)
+        ).fetchone() == ("stale",)
 
 
 def test_canceled_subscription_is_not_revived_by_a_late_update(url, hook):
@@ -368,14 +402,16 @@ def test_same_second_events_never_step_back_in_the_lifecycle(url, hook):
     assert hook.post(late).json()["outcome"] == "stale"
     assert plan_of(url, user) == "pro"
     with psycopg.connect(url) as conn:  # the stale event still taught us the price
-        assert conn.execute("select status, price_ref from public.billing_subscriptions"
-                            " where subscription_id = %s", (sub,)).fetchone() == ("active", "price_x")
+        assert conn.execute(
+            "select status, price_ref from public.billing_subscriptions where subscription_id = %s", (sub,)
+        ).fetchone() == ("active", "price_x")
 
 
 def test_module_routes_read_settings(monkeypatch, url):
     """The exported `routes` (what the AI service mounts) take their secret from the environment."""
     import workers.ai.billing as billing
     from workers.settings import get_settings
+
     monkeypatch.setenv("DATABASE_URL", url)
     monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", f"whsec_other,{SECRET}")
     get_settings.cache_clear()
@@ -384,11 +420,14 @@ def test_module_routes_read_settings(monkeypatch, url):
         assert [r.path for r in billing.routes] == ["/v1/billing/stripe"]
         assert billing.config_from_settings().webhook_secrets == ("whsec_other", SECRET)
         from starlette.applications import Starlette
+
         hook = Webhook(url)
         hook.app = Starlette(routes=billing.routes)
         assert hook.post(event("customer.created", {"id": new_customer()})).status_code == 200
-        assert hook.post(event("customer.created", {"id": new_customer()}),
-                         secrets=["whsec_wrong"]).status_code == 400
+        assert (
+            hook.post(event("customer.created", {"id": new_customer()}), secrets=["whsec_wrong"]).status_code
+            == 400
+        )
     finally:
         get_settings.cache_clear()
         billing.config_from_settings.cache_clear()

@@ -1,4 +1,4 @@
-"""Room canvas export: Markdown and a valid PDF from the documented element shape."""
+"""Room canvas export: Markdown and a valid PDF from canvas elements (real tables: test_room_export.py)."""
 
 from __future__ import annotations
 
@@ -9,40 +9,28 @@ from datetime import UTC, datetime
 import pytest
 
 from workers.errors import BacklineError
-from workers.export.canvas import CanvasElement, element_from_row, render_markdown, render_pdf
+from workers.export.canvas import CanvasElement, ChatLine, Link, render_markdown, render_pdf
 from workers.export.rooms import render
 
-ELEMENTS = [
-    {"id": "e2", "kind": "note", "x": 400, "y": 40, "w": 200, "h": 120, "data": {"text": "Second (b) idea"}},
-    {
-        "id": "e1",
-        "kind": "note",
-        "x": 40,
-        "y": 40,
-        "w": 200,
-        "h": 120,
-        "data": {"text": "First idea\n# not a heading"},
-        "connections": ["e2", "e9"],
-    },
-    {"id": "e3", "kind": "shape", "x": 40, "y": 400, "w": 80, "h": 80},
-    {"id": "e4", "kind": "text", "x": 300, "y": 300, "w": 150, "h": 40, "data": {"text": "Ünïcödé ✓ \\ end"}},
-]
 WHEN = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)
 
 
 def elements() -> list[CanvasElement]:
-    return [element_from_row(e) for e in ELEMENTS]
-
-
-def test_rows_of_other_shapes_are_accepted():
-    row = {
-        "id": "x",
-        "room_id": "r",
-        "type": "sticky",
-        "body": {"x": "5", "y": 7, "width": 30, "text": "t", "connections": [{"to": "y"}]},
-    }
-    e = element_from_row(row)
-    assert (e.kind, e.x, e.y, e.w, e.h, e.text, e.connections) == ("sticky", 5, 7, 30, 80, "t", ("y",))
+    return [
+        CanvasElement("e2", "note", 400, 40, 200, 120, "Second (b) idea"),
+        CanvasElement(
+            "e1",
+            "note",
+            40,
+            40,
+            200,
+            120,
+            "First idea\n# not a heading",
+            connections=(Link("e2", "leads to"), Link("e9")),
+        ),
+        CanvasElement("e3", "shape", 40, 400, 80, 80),
+        CanvasElement("e4", "text", 300, 300, 150, 40, "Ünïcödé ✓ \\ end"),
+    ]
 
 
 def test_markdown_lists_elements_in_reading_order_with_connections():
@@ -51,9 +39,30 @@ def test_markdown_lists_elements_in_reading_order_with_connections():
     first, second = md.index("### Note: First idea"), md.index("### Note: Second (b) idea")
     assert first < second < md.index("### Text: Ünïcödé") < md.index("### Shape: shape e3")
     assert "\\# not a heading" in md
-    assert "- First idea → Second (b) idea" in md
+    assert "- First idea → Second (b) idea (leads to)" in md
     assert "- First idea → (missing e9)" in md
     assert render_markdown("Empty", [], exported_at=WHEN).endswith("0 elements_\n")
+
+
+def test_titles_name_elements_and_chats_carry_their_transcript():
+    chat = CanvasElement(
+        "c",
+        "chat",
+        0,
+        0,
+        300,
+        400,
+        title="Ask the AI",
+        messages=(ChatLine("user", "# Why?"), ChatLine("assistant", "Because.")),
+    )
+    frame = CanvasElement(
+        "f", "frame", 400, 0, 400, 300, "inside", title="Strengths", connections=(Link("c"),)
+    )
+    md = render_markdown("Room", [chat, frame], exported_at=WHEN)
+    assert "### Chat: Ask the AI" in md and "### Frame: Strengths\n\n<sub>" in md
+    assert "**Member:** \\# Why?" in md and md.index("**Member:**") < md.index("**AI:** Because.")
+    assert "- Strengths → Ask the AI" in md
+    assert chat.body == "Member: # Why?\nAI: Because."
 
 
 def parse_pdf(data: bytes) -> tuple[dict[int, bytes], list[bytes]]:
@@ -89,6 +98,7 @@ def test_pdf_is_well_formed_and_carries_the_texts():
     assert "(Second \\(b\\) idea) Tj" in text
     assert "(\u00dcn\u00efc\u00f6d\u00e9 ? \\\\ end) Tj" in text  # outside Latin-1 -> '?'
     assert text.count(" re B") == 4 and text.count(" l S") == 1  # 4 boxes, 1 drawable connection
+    assert "(leads to) Tj" in text  # the connection's label beside its line
 
 
 def test_pdf_of_an_empty_room_and_long_texts_paginate():

@@ -7,7 +7,7 @@ from psycopg import errors
 
 from tests.files.storage_api import StorageApiError, download, list_names, remove, upload
 from tests.helpers import act_as
-from tests.rooms.conftest import Room
+from tests.rooms.conftest import Room, restore
 
 PNG = "image/png"
 
@@ -24,6 +24,7 @@ def test_buckets_and_limits(db):
     assert rows["samples"] == (False, 5 * 1024 * 1024, ["audio/wav", "audio/mpeg", "audio/mp3"])
     assert rows["images"][:2] == (False, 10 * 1024 * 1024) and "image/webp" in rows["images"][2]
     assert rows["exports"][0] is False
+    assert rows["exports"][1] is None and "text/markdown" in rows["exports"][2]  # room exports as Markdown
 
 
 @pytest.mark.parametrize(
@@ -117,19 +118,38 @@ def test_bucket_limits_checked_like_the_api(db, make_user, bucket, size, mime, s
     )
 
 
-def test_exports_are_written_by_workers_and_read_by_their_user(db, make_user):
+def test_exports_are_written_by_workers_read_and_deleted_by_their_user(db, make_user):
+    """Only workers write exports; the user reads and may delete their own (their data, their choice)."""
     alice, bob = make_user(), make_user()
-    with pytest.raises(StorageApiError) as err:
-        upload(db, alice, "exports", f"{alice}/export.zip", 10, "application/zip")
-    assert err.value.status == 403
-    db.execute(
-        "insert into storage.objects (bucket_id, name, metadata) values ('exports', %s, '{\"size\": 5}')",
-        (f"{alice}/export.zip",),
-    )
-    assert download(db, alice, "exports", f"{alice}/export.zip")
-    with pytest.raises(StorageApiError):
-        download(db, bob, "exports", f"{alice}/export.zip")
-    assert remove(db, alice, "exports", [f"{alice}/export.zip"]) == []
+    name = f"{alice}/export.zip"
+    # No user uploads into exports: not into their own folder, not into someone else's.
+    for uploader, path in ((alice, name), (bob, name), (bob, f"{bob}/export.zip")):
+        with pytest.raises(StorageApiError) as err:
+            upload(db, uploader, "exports", path, 10, "application/zip")
+        assert err.value.status == 403
+    with act_as(db, None, "anon") as cur, pytest.raises(errors.InsufficientPrivilege):
+        cur.execute("insert into storage.objects (bucket_id, name) values ('exports', %s)", (name,))
+    assert db.execute("select count(*) from storage.objects where bucket_id = 'exports'").fetchone() == (0,)
+    # The worker (service role) writes.
+    with act_as(db, None, "service_role", rollback=False) as cur:
+        cur.execute(
+            "insert into storage.objects (bucket_id, name, metadata) values ('exports', %s, '{\"size\": 5}')",
+            (name,),
+        )
+    restore(db)
+    assert download(db, alice, "exports", name)
+    assert list_names(db, alice, "exports", f"{alice}/") == [name]
+    # Another user (or anon) can neither read, list nor delete it.
+    for reader in (bob, None):
+        with pytest.raises(StorageApiError) as err:
+            download(db, reader, "exports", name)
+        assert err.value.status == 404
+    assert list_names(db, bob, "exports", f"{alice}/") == []
+    assert remove(db, bob, "exports", [name]) == []
+    assert db.execute("select count(*) from storage.objects where name = %s", (name,)).fetchone() == (1,)
+    # The owner deletes their own export.
+    assert remove(db, alice, "exports", [name]) == [name]
+    assert db.execute("select count(*) from storage.objects where name = %s", (name,)).fetchone() == (0,)
 
 
 # -- room images -------------------------------------------------------------

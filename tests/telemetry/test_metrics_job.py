@@ -22,8 +22,13 @@ def test_metrics_job_rolls_up_and_validates(clone_url: str, tmp_path):
             " values (%s, 'app.opened', now())",
             (uid,),
         )
-    ctx = FakeJobContext(Settings(DATABASE_URL=clone_url, BACKLINE_DATA_DIR=str(tmp_path)), clone_url, None,
-                         kind="metrics", job_id=uuid.uuid4())
+    ctx = FakeJobContext(
+        Settings(DATABASE_URL=clone_url, BACKLINE_DATA_DIR=str(tmp_path)),
+        clone_url,
+        None,
+        kind="metrics",
+        job_id=uuid.uuid4(),
+    )
     assert run_metrics(ctx, {"days": 1}) == {"days": 1, "rollup_rows": 1}
     with psycopg.connect(clone_url) as conn:
         assert conn.execute("select sum(events) from private.telemetry_daily").fetchone()[0] == 1

@@ -89,7 +89,9 @@ def make_routes(config: Callable[[], BillingConfig] = config_from_settings) -> l
             return _error(413, "too_large", f"body exceeds {MAX_BODY_BYTES} bytes")
         try:
             signature.verify(
-                body, request.headers.get("stripe-signature"), cfg.webhook_secrets,
+                body,
+                request.headers.get("stripe-signature"),
+                cfg.webhook_secrets,
                 tolerance=cfg.tolerance_seconds,
             )
         except signature.SignatureError as exc:

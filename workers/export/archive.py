@@ -100,6 +100,7 @@ def write_archive(
                 "version": FORMAT_VERSION,
                 "user_id": str(uid),
                 "created_at": datetime.now(UTC).isoformat(),
+                "note": "Rows you own or authored. Ids of other accounts in them are replaced by null.",
                 "tables": summary.rows,
                 "files": [{"bucket": o.bucket, "name": o.name, "size": o.size} for o in plan.objects],
             },

@@ -1,25 +1,40 @@
 """Render a room canvas to Markdown or PDF.
 
-Input shape (what the rooms module hands over, one dict per element):
-
-    {"id": "e1", "kind": "note" | "text" | "shape" | "image" | ...,
-     "x": 120, "y": 40, "w": 200, "h": 120,          # canvas units, y grows down
-     "data": {"text": "Idea: ..."},                  # optional
-     "connections": ["e2", "e3"]}                    # ids this element points to
-
-`element_from_row()` also accepts the column variants a room_elements row
-may have (`type`, `body`/`data` jsonb holding the geometry), so the renderer
-does not depend on the exact table layout.
+Input: one CanvasElement per public.room_elements row of the room (see
+workers/export/rooms.py, which reads them as the requesting member):
+position and size in canvas units (y grows down), the element's
+`data.title` and `data.text`, its outgoing connections
+(public.room_element_connections, with their labels) and, for chat
+elements, the messages of public.room_chat_messages, oldest first.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from workers.export.pdf import Document, Page, wrap
+
+SPEAKERS = {"user": "Member", "assistant": "AI", "system": "System"}
+
+
+@dataclass(frozen=True)
+class Link:
+    """A connection from one element to another (`to` is the target element id)."""
+
+    to: str
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class ChatLine:
+    role: str
+    content: str
+
+    @property
+    def speaker(self) -> str:
+        return SPEAKERS.get(self.role, self.role.capitalize())
 
 
 @dataclass(frozen=True)
@@ -31,36 +46,16 @@ class CanvasElement:
     w: float
     h: float
     text: str = ""
-    connections: tuple[str, ...] = field(default_factory=tuple)
+    title: str = ""
+    connections: tuple[Link, ...] = field(default_factory=tuple)
+    messages: tuple[ChatLine, ...] = field(default_factory=tuple)
 
-
-def _num(value: Any, default: float) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return default
-
-
-def element_from_row(row: Mapping[str, Any]) -> CanvasElement:
-    """A CanvasElement from the documented shape or a room_elements row (as JSON)."""
-    data: dict[str, Any] = {}
-    for key in ("body", "data", "content"):
-        if isinstance(row.get(key), Mapping):
-            data = {**data, **row[key]}
-    merged = {**data, **{k: v for k, v in row.items() if v is not None}}
-    connections = merged.get("connections") or data.get("connections") or []
-    if not isinstance(connections, Sequence) or isinstance(connections, str):
-        connections = []
-    return CanvasElement(
-        id=str(merged.get("id", "")),
-        kind=str(merged.get("kind") or merged.get("type") or data.get("type") or "element"),
-        x=_num(merged.get("x"), 0),
-        y=_num(merged.get("y"), 0),
-        w=max(_num(merged.get("w", merged.get("width")), 160), 1),
-        h=max(_num(merged.get("h", merged.get("height")), 80), 1),
-        text=str(data.get("text") or merged.get("text") or ""),
-        connections=tuple(str(c.get("to") if isinstance(c, Mapping) else c) for c in connections),
-    )
+    @property
+    def body(self) -> str:
+        """The element's full text: its text, then (chat elements) the transcript."""
+        parts = [self.text] if self.text else []
+        parts += [f"{m.speaker}: {m.content}" for m in self.messages]
+        return "\n".join(parts)
 
 
 def reading_order(elements: Sequence[CanvasElement]) -> list[CanvasElement]:
@@ -88,13 +83,16 @@ def render_markdown(
         out.append("")
         if e.text:
             out += [_md_block(e.text), ""]
-    edges = [(e, target) for e in ordered for target in e.connections]
+        if e.messages:
+            for m in e.messages:
+                out += [f"**{m.speaker}:** {_md_block(m.content)}", ""]
+    edges = [(e, link) for e in ordered for link in e.connections]
     if edges:
         out += ["## Connections", ""]
-        for e, target in edges:
-            out.append(
-                f"- {_md_inline(labels[e.id])} → {_md_inline(labels.get(target, f'(missing {target})'))}"
-            )
+        for e, link in edges:
+            target = labels.get(link.to, f"(missing {link.to})")
+            label = f" ({_md_inline(link.label)})" if link.label else ""
+            out.append(f"- {_md_inline(labels[e.id])} → {_md_inline(target)}{label}")
         out.append("")
     return "\n".join(out)
 
@@ -122,29 +120,36 @@ def _draw_canvas(page: Page, elements: Sequence[CanvasElement]) -> None:
     bottom = max(e.y + e.h for e in elements)
     area_x, area_y, area_w, area_h = 36.0, 72.0, page.width - 72, page.height - 108
     scale = min(area_w / max(right - left, 1), area_h / max(bottom - top, 1), 1.5)
+    size = max(4.0, min(9.0, 9 * scale))
 
     def box(e: CanvasElement) -> tuple[float, float, float, float]:
         return (area_x + (e.x - left) * scale, area_y + (e.y - top) * scale, e.w * scale, e.h * scale)
 
     boxes = {e.id: box(e) for e in elements}
     for e in elements:
-        for target in e.connections:
-            if target in boxes:
+        for link in e.connections:
+            if link.to in boxes:
                 x, y, w, h = boxes[e.id]
-                tx, ty, tw, th = boxes[target]
-                page.line(x + w / 2, y + h / 2, tx + tw / 2, ty + th / 2)
+                tx, ty, tw, th = boxes[link.to]
+                x1, y1, x2, y2 = x + w / 2, y + h / 2, tx + tw / 2, ty + th / 2
+                page.line(x1, y1, x2, y2)
+                if link.label:
+                    page.text((x1 + x2) / 2 + 2, (y1 + y2) / 2 - 2, link.label[:60], max(4.0, size - 2))
     for e in elements:
         x, y, w, h = boxes[e.id]
         page.rect(x, y, w, h, fill_gray=0.95)
-        size = max(4.0, min(9.0, 9 * scale))
-        lines = wrap(e.text or e.kind, max(w - 6, size), size)
+        heading = [e.title] if e.title else []
+        text = e.text or ("" if e.title else e.kind)
+        lines = [*heading, *(wrap(text, max(w - 6, size), size) if text else [])]
         max_lines = max(0, int((h - 4) // (size * 1.2)))
         for i, line in enumerate(lines[:max_lines]):
-            page.text(x + 3, y + 3 + size * (i + 1) * 1.2 - size * 0.2, line, size)
+            page.text(
+                x + 3, y + 3 + size * (i + 1) * 1.2 - size * 0.2, line, size, bold=bool(heading) and i == 0
+            )
 
 
 def _text_pages(doc: Document, elements: Sequence[CanvasElement]) -> None:
-    texts = [e for e in elements if e.text]
+    texts = [e for e in elements if e.body]
     if not texts:
         return
     page = doc.add_page(595, 842)
@@ -152,7 +157,8 @@ def _text_pages(doc: Document, elements: Sequence[CanvasElement]) -> None:
     page.text(50, y, "Element text", 14, bold=True)
     y += 24
     for e in texts:
-        lines = [f"{e.kind.capitalize()}", *wrap(e.text, 495, 10)]
+        heading = f"{e.kind.capitalize()}: {e.title}" if e.title else e.kind.capitalize()
+        lines = [heading, *wrap(e.body, 495, 10)]
         for i, line in enumerate(lines):
             if y > 800:
                 page = doc.add_page(595, 842)
@@ -163,7 +169,8 @@ def _text_pages(doc: Document, elements: Sequence[CanvasElement]) -> None:
 
 
 def _label(e: CanvasElement) -> str:
-    first = e.text.strip().splitlines()[0] if e.text.strip() else ""
+    """A short name for headings and connections: the title, else the first line of the text."""
+    first = e.title.strip() or (e.text.strip().splitlines()[0] if e.text.strip() else "")
     return (first[:60] + "…") if len(first) > 60 else (first or f"{e.kind} {e.id}")
 
 

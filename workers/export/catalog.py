@@ -1,9 +1,16 @@
 """What belongs to a user, derived from the catalog so new modules are covered without code changes.
 
-A user's rows: every table (outside `auth`) with a foreign key to
-auth.users(id), filtered on each such column. A user's files: every
-storage object whose owner_id is the user or whose first folder is the
-user's id (the per-user folder convention of every bucket policy).
+A user's rows: every table (outside `auth`, `private` included) with a
+foreign key to auth.users(id), filtered on each such column. That covers
+rows the user owns (`on delete cascade`: gone with the account) and rows
+the user authored in something shared (`on delete set null`, e.g. chat
+messages and elements in someone else's room: they stay, unattributed).
+In exported rows, those columns keep only the user's own id: the id of any
+other account (who invited them, who last edited their element) is
+replaced by null, so an export never discloses other people's accounts.
+A user's files: every storage object whose owner_id is the user or whose
+first folder is the user's id (the per-user folder convention of every
+bucket policy).
 """
 
 from __future__ import annotations
@@ -31,8 +38,15 @@ class UserTable:
         return sql.SQL(" or ").join(sql.SQL("{} = %(uid)s").format(sql.Identifier(c)) for c in self.columns)
 
     def select_rows(self) -> sql.Composed:
-        return sql.SQL("select to_jsonb(t) from {}.{} t where {}").format(
-            sql.Identifier(self.schema), sql.Identifier(self.table), self.where()
+        """The user's rows as JSON, with other accounts' ids in the user columns replaced by null."""
+        own_ids = sql.SQL(", ").join(
+            sql.SQL("{}, case when t.{} = %(uid)s then t.{} end").format(
+                sql.Literal(c), sql.Identifier(c), sql.Identifier(c)
+            )
+            for c in self.columns
+        )
+        return sql.SQL("select to_jsonb(t) || jsonb_build_object({}) from {}.{} t where {}").format(
+            own_ids, sql.Identifier(self.schema), sql.Identifier(self.table), self.where()
         )
 
     def count_rows(self) -> sql.Composed:
