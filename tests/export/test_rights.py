@@ -221,6 +221,38 @@ def _ai_budget(conn: psycopg.Connection, seed: Seeded) -> None:
     )
 
 
+def _library(conn: psycopg.Connection, seed: Seeded) -> None:
+    """Every library table through the API path: documents, a share link, a sync conflict and its
+    push receipts, an encrypted backup (owned: cascade), and an abuse report the user filed about
+    another account's public loop (authored: set null)."""
+    uid = seed.uid
+    author = create_user(conn)
+    seed.helpers.append(author)
+    loop = {"name": "Riff", "bars": 4, "color": "#FFAA00", "chords": ["C"], "icons": []}
+    with act_as(conn, author, rollback=False) as cur:
+        public_loop = cur.execute(
+            "insert into public.documents (kind, body, visibility)"
+            " values ('loop', %s, 'public') returning id",
+            (json.dumps(loop),),
+        ).fetchone()[0]
+    doc = str(uuid.uuid4())
+    with act_as(conn, uid, rollback=False) as cur:
+        for change in (
+            {"change_id": "c1", "id": doc, "kind": "loop", "body": loop},
+            {"change_id": "c2", "id": doc, "base_version": 1, "title": "v2"},
+            {"change_id": "c3", "id": doc, "base_version": 1, "title": "stale"},  # a conflict
+        ):
+            cur.execute("select public.sync_push(%s)", (json.dumps([change]),))
+        cur.execute("select public.create_share_link(%s, 7)", (doc,))
+        cur.execute(
+            "select public.upload_backup('Y2lwaGVy', 'bm9uY2Vub25jZQ==', %s, 0)", ('{"algorithm": "scrypt"}',)
+        )
+        cur.execute(
+            "insert into public.abuse_reports (document_id, reporter_id, reason) values (%s, %s, 'spam')",
+            (public_loop, uid),
+        )
+
+
 POPULATE: dict[str, Populate] = {
     "public.billing_customers": _billing_customer,
     "public.billing_subscriptions": _billing_subscription,
@@ -247,6 +279,13 @@ POPULATE: dict[str, Populate] = {
     "public.ai_usage": _ai_usage,
     "public.ai_requests": _ai_request,
     "private.ai_budget_months": _ai_budget,
+    # One scenario fills all library tables; it runs once.
+    "public.documents": _library,
+    "public.share_links": _library,
+    "public.sync_conflicts": _library,
+    "public.sync_receipts": _library,
+    "public.backups": _library,
+    "public.abuse_reports": _library,
 }
 
 

@@ -1,0 +1,282 @@
+"""Benchmark: library sync, import and the hot read paths, with RLS versus without.
+
+Seeds a fresh migrated database, then times (median of --repeat runs):
+  - sync_pull of 10,000 changes (one page),
+  - sync_push of 1,000 changes (updates with base versions),
+  - import_local of 10,000 local documents,
+  - "my 50 newest documents" and an explore page, on a table of 1,000,000
+    documents from 10,000 users,
+each as a signed-in user through RLS (`act_as`, exactly like PostgREST) and the
+same SQL without RLS: service_role for the queries and explore; for the RPCs
+that need a user (pull, push, import) the table owner with the same JWT claims
+(service_role is not granted those RPCs). Prints times and ratios
+(targets: RLS overhead <= 1.5x, pull 10k < 1 s, import 10k < 3 s).
+
+    PYTHONPATH=$PWD python bench/sync.py [--database-url ADMIN_URL] [--repeat 50] [--documents 1000000]
+
+Without --database-url (or DATABASE_URL) it uses the embedded server in
+.backline-bench. The benchmark database is dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import conninfo, sql
+
+from workers.db import migrations
+from workers.db.embedded import EmbeddedServer
+from workers.db.impersonate import act_as, claims_for
+from workers.settings import PROJECT_ROOT
+
+USERS = 10_000
+LOOP = {"name": "Loop", "bars": 4, "color": "#FFAA00", "chords": ["C", "G", "Am", "F"], "icons": ["drum"]}
+MY_NEWEST = (
+    "select id, kind, title, version, created_at from public.documents"
+    " where owner_id = %(me)s order by created_at desc, id desc limit 50"
+)
+EXPLORE = "select public.explore('loop', %(sort)s, null, null, 20)"
+
+
+@contextmanager
+def without_rls(
+    conn: psycopg.Connection[Any], user: uuid.UUID, commit: bool
+) -> Iterator[psycopg.Cursor[Any]]:
+    """The table owner (RLS bypassed) with the user's claims, so auth.uid() still works."""
+    with conn.transaction(force_rollback=not commit), conn.cursor() as cur:
+        cur.execute("select set_config('request.jwt.claims', %s, true)", (json.dumps(claims_for(user)),))
+        cur.execute("select set_config('search_path', 'public, extensions', true)")
+        yield cur
+
+
+def new_user(conn: psycopg.Connection[Any]) -> uuid.UUID:
+    uid = uuid.uuid4()
+    conn.execute(
+        "insert into auth.users (id, aud, role, email, created_at, updated_at)"
+        " values (%s, 'authenticated', 'authenticated', %s, now(), now())",
+        (uid, f"{uid.hex}@bench.test"),
+    )
+    conn.execute("update public.profiles set plan = 'pro' where id = %s", (uid,))
+    conn.commit()
+    return uid
+
+
+def library(prefix: str, n: int) -> str:
+    return json.dumps(
+        {"loop": [{"local_id": f"{prefix}-{i}", "title": f"Loop {i}", "body": LOOP} for i in range(n)]}
+    )
+
+
+def seed_big(conn: psycopg.Connection[Any], documents: int) -> uuid.UUID:
+    """USERS users and `documents` documents (30% public), bulk-inserted with triggers off."""
+    conn.execute(
+        """insert into auth.users (id, aud, role, email, created_at, updated_at)
+           select gen_random_uuid(), 'authenticated', 'authenticated', 'u' || g || '@bench.test', now(), now()
+             from generate_series(1, %s) g""",
+        (USERS,),
+    )
+    conn.execute(
+        "create temp table bench_users as select id, row_number() over (order by id) n from auth.users"
+    )
+    conn.execute("drop index public.documents_search_idx")
+    conn.execute("set session_replication_role = replica")
+    conn.execute(
+        """insert into public.documents
+             (owner_id, kind, title, body, visibility, view_count, fork_count, created_at)
+           select u.id, 'loop', 'Loop ' || g,
+                  jsonb_build_object('name', 'Loop ' || g, 'bars', 4, 'color', '#FFAA00',
+                                     'chords', jsonb_build_array('C', 'G'), 'icons', '[]'::jsonb),
+                  case when g %% 10 < 3 then 'public' else 'private' end, g %% 997, g %% 89,
+                  now() - make_interval(secs => g)
+             from generate_series(1, %s) g join bench_users u on u.n = 1 + (g %% %s)""",
+        (documents, USERS),
+    )
+    conn.execute("set session_replication_role = origin")
+    conn.execute("create index documents_search_idx on public.documents using gin (search)")
+    me = conn.execute("select id from bench_users where n = 1").fetchone()[0]  # type: ignore[index]
+    conn.commit()
+    return uuid.UUID(str(me))
+
+
+def report(name: str, rls_ms: float, base_ms: float, target: str = "") -> None:
+    print(f"{name:<34} {rls_ms:10.2f} ms  {base_ms:10.2f} ms  {rls_ms / base_ms:6.2f}x  {target}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
+    parser.add_argument("--repeat", type=int, default=50)
+    parser.add_argument("--documents", type=int, default=1_000_000)
+    args = parser.parse_args()
+    admin = (
+        args.database_url or EmbeddedServer(Path(PROJECT_ROOT / ".backline-bench")).ensure_running().tcp_url()
+    )
+    name = f"bl_bench_sync_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin, autocommit=True) as c:
+        c.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    url = conninfo.make_conninfo(admin, dbname=name)
+    try:
+        migrations.migrate(url, PROJECT_ROOT / "migrations")
+        with psycopg.connect(url) as conn:
+            conn.execute(
+                "update public.plans set imports_per_hour = 100000, api_writes_per_hour = 100000"
+                " where id = 'pro'"
+            )
+            conn.execute("update public.document_kind_limits set max_documents = 1000000 where plan = 'pro'")
+            conn.commit()
+            print(f"{'operation':<34} {'RLS':>13}  {'no RLS':>13}  {'ratio':>7}")
+
+            # import 10k: a fresh user per run, alternating with and without RLS
+            imp_rls, imp_base = [], []
+            for run in range(3):
+                u1, u2 = new_user(conn), new_user(conn)
+                with act_as(conn, u1, rollback=False) as cur:
+                    t = time.perf_counter()
+                    res = cur.execute(
+                        "select public.import_local(%s)", (library(f"r{run}", 10_000),)
+                    ).fetchone()
+                    imp_rls.append(time.perf_counter() - t)
+                assert res is not None and res[0]["created"] == 10_000, res
+                with without_rls(conn, u2, commit=True) as cur:
+                    t = time.perf_counter()
+                    cur.execute("select public.import_local(%s)", (library(f"b{run}", 10_000),))
+                    imp_base.append(time.perf_counter() - t)
+            report(
+                "import_local 10,000 documents",
+                statistics.median(imp_rls) * 1000,
+                statistics.median(imp_base) * 1000,
+                "(target < 3000 ms)",
+            )
+            puller = u1
+
+            # pull 10k: one page of every change of a user with 10,000 documents
+            def pull(cur: psycopg.Cursor[Any]) -> None:
+                page = cur.execute("select public.sync_pull(null, 10000)").fetchone()[0]  # type: ignore[index]
+                assert len(page["changes"]) == 10_000 and not page["hasMore"], len(page["changes"])
+
+            rls = []
+            base = []
+            for _ in range(max(3, args.repeat // 10)):
+                with act_as(conn, puller) as cur:
+                    t = time.perf_counter()
+                    pull(cur)
+                    rls.append(time.perf_counter() - t)
+                with without_rls(conn, puller, commit=False) as cur:
+                    t = time.perf_counter()
+                    pull(cur)
+                    base.append(time.perf_counter() - t)
+            report(
+                "sync_pull 10,000 changes",
+                statistics.median(rls) * 1000,
+                statistics.median(base) * 1000,
+                "(target < 1000 ms)",
+            )
+
+            # push 1k: updates with correct base versions (new change ids each run)
+            ids = [
+                r[0]
+                for r in conn.execute(
+                    "select id from public.documents where owner_id = %s order by id limit 1000", (puller,)
+                )
+            ]
+            conn.commit()
+            rls, base = [], []
+            for run in range(3):
+                for label, bucket in (("r", rls), ("b", base)):
+                    versions: dict[Any, int] = dict(
+                        conn.execute(
+                            "select id, version from public.documents where id = any(%s)", (ids,)
+                        ).fetchall()
+                    )
+                    conn.commit()
+                    changes = json.dumps(
+                        [
+                            {
+                                "change_id": f"{label}{run}-{i}",
+                                "id": str(d),
+                                "base_version": versions[d],
+                                "body": {**LOOP, "name": f"v{run}"},
+                            }
+                            for i, d in enumerate(ids)
+                        ]
+                    )
+                    ctx = (
+                        act_as(conn, puller, rollback=False)
+                        if label == "r"
+                        else without_rls(conn, puller, True)
+                    )
+                    with ctx as cur:
+                        t = time.perf_counter()
+                        res = cur.execute("select public.sync_push(%s)", (changes,)).fetchone()
+                        bucket.append(time.perf_counter() - t)
+                    assert res is not None and all(x["status"] == "applied" for x in res[0]["results"])
+            report("sync_push 1,000 changes", statistics.median(rls) * 1000, statistics.median(base) * 1000)
+
+            # the big table
+            t0 = time.perf_counter()
+            me = seed_big(conn, args.documents)
+        with psycopg.connect(url, autocommit=True) as c:
+            c.execute("vacuum analyze public.documents")
+        total = psycopg.connect(url).execute("select count(*) from public.documents").fetchone()[0]  # type: ignore[index]
+        print(f"(seeded {total:,} documents from {USERS:,} users in {time.perf_counter() - t0:.1f}s)")
+        with psycopg.connect(url) as conn:
+            params: dict[str, Any] = {"me": me, "sort": "newest"}
+
+            elapsed = 0.0
+
+            def q(user: uuid.UUID | None, role: str, query: str) -> Callable[[], Any]:
+                """One request as `role`; times only the query (like bench/rooms.py), not the role switch."""
+
+                def run() -> Any:
+                    nonlocal elapsed
+                    with act_as(conn, user, role) as cur:
+                        start = time.perf_counter()
+                        rows = cur.execute(query, params).fetchall()
+                        elapsed = time.perf_counter() - start
+                        return rows
+
+                return run
+
+            def median_q(fn: Callable[[], Any], repeat: int) -> float:
+                samples = []
+                for _ in range(repeat):
+                    fn()
+                    samples.append(elapsed)
+                return statistics.median(samples) * 1000
+
+            for fn in (q(me, "authenticated", MY_NEWEST), q(None, "service_role", MY_NEWEST)):
+                fn()
+            assert len(q(me, "authenticated", MY_NEWEST)()) == min(50, args.documents // USERS)
+            report(
+                "my 50 newest (1M documents)",
+                median_q(q(me, "authenticated", MY_NEWEST), args.repeat),
+                median_q(q(None, "service_role", MY_NEWEST), args.repeat),
+                "(target <= 1.5x)",
+            )
+            for sort in ("newest", "most_viewed"):
+                params["sort"] = sort
+                page = q(None, "anon", EXPLORE)()[0][0]
+                assert len(page["items"]) == min(20, args.documents * 3 // 10)
+                report(
+                    f"explore page, {sort} (1M docs)",
+                    median_q(q(None, "anon", EXPLORE), args.repeat),
+                    median_q(q(None, "service_role", EXPLORE), args.repeat),
+                    "(target <= 1.5x)",
+                )
+    finally:
+        with psycopg.connect(admin, autocommit=True) as c:
+            c.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""Sample bodies of the shipped kinds and small test helpers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+
+from tests.helpers import act_as
+
+
+def loop_body(name: str = "Intro", bars: int = 4, color: str = "#FFAA00") -> dict[str, Any]:
+    return {"name": name, "bars": bars, "color": color, "chords": ["C", "G", "Am", "F"], "icons": ["drum"]}
+
+
+def song_body(loop_ids: list[str], bpm: int = 120) -> dict[str, Any]:
+    return {
+        "name": "Song",
+        "bpm": bpm,
+        "time_signature": "4/4",
+        "timeline": [{"loop_id": lid, "bar": i * 4} for i, lid in enumerate(loop_ids)],
+    }
+
+
+def folder_body(name: str = "Vinyl") -> dict[str, Any]:
+    return {"name": name}
+
+
+def item_body(name: str = "Blue Train", folder_id: str | None = None, notes: str = "") -> dict[str, Any]:
+    body: dict[str, Any] = {"name": name, "notes": notes}
+    if folder_id:
+        body["folder_id"] = folder_id
+    return body
+
+
+def sqlstate_of(cur: psycopg.Cursor[Any], query: str, params: Any = None) -> str | None:
+    """Run one statement; the SQLSTATE it failed with, or None.
+
+    Use it as the last statement of an act_as block.
+    """
+    try:
+        cur.execute(query, params)
+    except psycopg.Error as exc:
+        return exc.sqlstate
+    return None
+
+
+@contextmanager
+def keep_as(
+    conn: psycopg.Connection[Any], user_id: Any, role: str = "authenticated"
+) -> Iterator[psycopg.Cursor[Any]]:
+    """act_as whose changes are kept (savepoint released) inside the test transaction.
+
+    A released savepoint keeps its SET LOCAL role and claims, so they are reset
+    afterwards and the test's own connection is the superuser again.
+    """
+    try:
+        with act_as(conn, user_id, role, rollback=False) as cur:
+            yield cur
+    finally:
+        conn.execute("reset role")
+        conn.execute("select set_config('request.jwt.claims', '', true)")
+
+
+def committed(
+    conn: psycopg.Connection[Any], user_id: Any, query: str, params: Any = None, role: str = "authenticated"
+) -> Any:
+    """Run one request as the user in its own committed transaction (like one PostgREST call)."""
+    with act_as(conn, user_id, role, rollback=False) as cur:
+        cur.execute(query, params)
+        return cur.fetchone()[0] if cur.description else None
+
+
+def settle(conn: psycopg.Connection[Any], timeout: float = 30.0) -> None:
+    """Wait until every transaction that started before now has finished.
+
+    sync_pull holds back changes while an older transaction is still running
+    anywhere in the cluster (that is what makes it never skip one); on a
+    shared test cluster other sessions' transactions can be in flight, so a
+    test that expects its own just-committed changes waits for them first.
+    """
+    mark = int(conn.execute("select pg_current_xact_id()::text").fetchone()[0])
+    conn.commit()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        xmin = int(conn.execute("select pg_snapshot_xmin(pg_current_snapshot())::text").fetchone()[0])
+        conn.commit()
+        if xmin > mark:
+            return
+        time.sleep(0.02)
+    raise AssertionError("an older transaction in the cluster stayed open for more than the timeout")

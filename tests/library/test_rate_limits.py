@@ -1,0 +1,161 @@
+"""API rate limits in PostgREST's pre-request hook, called exactly the way PostgREST calls it."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from typing import Any
+
+import psycopg
+import pytest
+
+from tests.helpers import create_user
+
+HOOK = "select private.api_pre_request()"
+
+
+def request(
+    conn: psycopg.Connection[Any],
+    user: uuid.UUID | None,
+    method: str,
+    path: str = "/documents",
+    role: str = "authenticated",
+    headers: dict[str, str] | None = None,
+) -> str | None:
+    """One PostgREST request: BEGIN (READ ONLY for GET/HEAD), role, claims, method/path/headers, hook.
+
+    Returns the SQLSTATE the hook raised (None if the request may proceed); commits like PostgREST.
+    """
+    claims: dict[str, Any] = {"role": role}
+    if user is not None:
+        claims["sub"] = str(user)
+    mode = "read only" if method in ("GET", "HEAD") else "read write"
+    try:
+        conn.execute(f"begin isolation level read committed {mode}")
+        conn.execute(psycopg.sql.SQL("set local role {}").format(psycopg.sql.Identifier(role)))
+        conn.execute(
+            "select set_config('request.jwt.claims', %s, true), set_config('request.method', %s, true),"
+            " set_config('request.path', %s, true), set_config('request.headers', %s, true)",
+            (json.dumps(claims), method, path, json.dumps(headers or {})),
+        )
+        conn.execute(HOOK)
+        conn.execute("commit")
+        return None
+    except psycopg.Error as exc:
+        conn.execute("rollback")
+        return exc.sqlstate
+
+
+@pytest.fixture
+def conn(clone_url: str) -> Any:
+    with psycopg.connect(clone_url, autocommit=True) as c:
+        yield c
+
+
+@pytest.fixture
+def user(conn: psycopg.Connection[Any]) -> uuid.UUID:
+    conn.execute("update public.plans set api_writes_per_hour = 3, api_reads_per_hour = 4 where id = 'free'")
+    return create_user(conn)
+
+
+def events(conn: psycopg.Connection[Any], key: str) -> int:
+    return conn.execute("select count(*) from private.rate_limit_events where key = %s", (key,)).fetchone()[0]
+
+
+def test_hook_is_registered_for_postgrest(conn):
+    settings = conn.execute(
+        "select s.setconfig from pg_db_role_setting s join pg_roles r on r.oid = s.setrole"
+        " where r.rolname = 'authenticator'"
+    ).fetchall()
+    assert any("pgrst.db_pre_request=private.api_pre_request" in cfg for row in settings for cfg in row[0])
+
+
+def test_writes_limited_per_plan_with_retry_message(conn, user):
+    assert [request(conn, user, m) for m in ("POST", "PATCH", "DELETE")] == [None, None, None]
+    conn.execute("begin")
+    conn.execute("set local role authenticated")
+    conn.execute(
+        "select set_config('request.jwt.claims', %s, true), set_config('request.method', 'PUT', true)",
+        (json.dumps({"sub": str(user), "role": "authenticated"}),),
+    )
+    with pytest.raises(psycopg.Error) as exc:
+        conn.execute(HOOK)
+    conn.execute("rollback")
+    assert exc.value.sqlstate == "PT429"  # PostgREST answers HTTP 429 with this message
+    assert "at most 3 per 01:00:00; retry in" in str(exc.value) and "seconds" in str(exc.value)
+    assert exc.value.diag.message_hint.startswith("Retry after ")
+    # reads have their own budget
+    assert request(conn, user, "POST", "/rpc/sync_pull") is None
+    assert events(conn, f"api:write:{user}") == 3 and events(conn, f"api:read:{user}") == 1
+
+
+def test_get_in_read_only_transaction_is_checked_not_recorded(conn, user):
+    assert request(conn, user, "GET") is None  # must never break reads
+    assert events(conn, f"api:read:{user}") == 0
+    for _ in range(4):
+        assert request(conn, user, "POST", "/rpc/explore") is None
+    assert request(conn, user, "GET") == "PT429"
+    assert request(conn, user, "HEAD") == "PT429"
+    assert request(conn, user, "POST", "/rpc/open_share") == "PT429"
+
+
+def test_window_slides(conn, user):
+    for _ in range(3):
+        assert request(conn, user, "POST") is None
+    assert request(conn, user, "POST") == "PT429"
+    # the oldest request leaves the hour: exactly one more fits
+    conn.execute(
+        "update private.rate_limit_events set at = at - interval '61 minutes' where id = ("
+        " select min(id) from private.rate_limit_events where key = %s)",
+        (f"api:write:{user}",),
+    )
+    assert request(conn, user, "POST") is None
+    assert request(conn, user, "POST") == "PT429"
+
+
+def test_service_role_unlimited_anon_counted_per_address(conn, user):
+    for _ in range(5):
+        assert request(conn, None, "POST", role="service_role") is None
+    hdr = {"x-forwarded-for": "203.0.113.9, 10.0.0.1"}
+    assert [request(conn, None, "POST", role="anon", headers=hdr) for _ in range(4)] == [None] * 3 + ["PT429"]
+    assert request(conn, None, "POST", role="anon") is None  # no address: not attributable, not counted
+    assert events(conn, "api:write:ip:203.0.113.9") == 3
+
+
+def test_pro_plan_gets_its_own_limits(conn, user):
+    conn.execute("update public.plans set api_writes_per_hour = 5 where id = 'pro'")
+    conn.execute("update public.profiles set plan = 'pro' where id = %s", (user,))
+    assert [request(conn, user, "POST") for _ in range(6)] == [None] * 5 + ["PT429"]
+
+
+def test_fifty_concurrent_requests_at_limit_ten_let_exactly_ten_through(clone_url, conn):
+    conn.execute("update public.plans set api_writes_per_hour = 10 where id = 'free'")
+    uid = create_user(conn)
+    conns = [psycopg.connect(clone_url, autocommit=True) for _ in range(50)]
+    barrier = threading.Barrier(50)
+    results: list[str | None] = []
+    lock = threading.Lock()
+
+    def worker(c: psycopg.Connection[Any]) -> None:
+        barrier.wait()
+        outcome = request(c, uid, "POST")
+        with lock:
+            results.append(outcome)
+
+    try:
+        threads = [threading.Thread(target=worker, args=(c,)) for c in conns]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+    finally:
+        for c in conns:
+            c.close()
+    assert len(results) == 50
+    assert results.count(None) == 10 and results.count("PT429") == 40
+    assert events(conn, f"api:write:{uid}") == 10
+
+
+def test_non_uuid_subject_gets_free_limits_instead_of_an_error(conn, user):
+    assert [request(conn, "device-42", "POST") for _ in range(4)] == [None] * 3 + ["PT429"]  # type: ignore[arg-type]
