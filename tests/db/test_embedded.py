@@ -25,7 +25,8 @@ def data_dir() -> Iterator[Path]:
     path = Path(tempfile.mkdtemp(prefix="bl-emb-"))
     path.chmod(0o755)
     yield path
-    Services(path).stop("workers")
+    for name in ("workers", "ai"):
+        Services(path).stop(name)
     EmbeddedServer(path).stop()
     shutil.rmtree(path, ignore_errors=True)
 
@@ -50,15 +51,43 @@ def cli(
 
 def test_up_starts_migrates_and_prints_what_runs(data_dir):
     # An uninstalled locale must not matter.
-    result = cli("up", data_dir=data_dir, extra_env={"LANG": "xx_YY.UTF-8", "LC_ALL": "xx_YY.UTF-8"})
+    env = {"LANG": "xx_YY.UTF-8", "LC_ALL": "xx_YY.UTF-8", "BACKLINE_AI_PORT": str(_free_port())}
+    result = cli("up", data_dir=data_dir, extra_env=env)
     assert result.returncode == 0, result.stderr
     assert "embedded PostgreSQL" in result.stdout and "migrations" in result.stdout
     assert (data_dir / "pgdata" / "PG_VERSION").read_text().strip() == "18"
-    assert "workers    started" in result.stdout
+    assert "workers    started" in result.stdout and "ai         started" in result.stdout
     pid = Services(data_dir).pid("workers")
     assert pid is not None
     again = cli("up", data_dir=data_dir)
     assert f"workers    already running (pid {pid})" in again.stdout
+    assert stat.S_IMODE((data_dir / "ai-master-keys").stat().st_mode) == 0o600
+    _wait_for_health(int(env["BACKLINE_AI_PORT"]))
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_for_health(port: int) -> None:
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            response = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+            assert response.status_code == 200
+            return
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 def test_second_command_reuses_the_running_server(data_dir):
@@ -117,7 +146,8 @@ def test_down_stops_services_and_database(data_dir):
     assert pid is not None
     result = cli("down", data_dir=data_dir)
     assert result.returncode == 0, result.stderr
-    assert "workers    stopped" in result.stdout and "database   stopped" in result.stdout
+    assert "workers    stopped" in result.stdout and "ai         stopped" in result.stdout
+    assert "database   stopped" in result.stdout
     assert Services(data_dir).pid("workers") is None
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import os
+import secrets
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -14,7 +18,18 @@ from workers.db.embedded import EmbeddedServer
 from workers.db.reset import seed
 from workers.settings import get_settings
 
-SERVICES = (Service("workers", ("workers", "run")),)
+SERVICES = (Service("workers", ("workers", "run")), Service("ai", ("ai", "serve")))
+
+
+def local_ai_master_keys(data_dir: Path) -> str:
+    """A development master key for the AI proxy, made once and kept (mode 0600) in the data dir."""
+    path = data_dir.expanduser().resolve() / "ai-master-keys"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(f"local1:{base64.b64encode(secrets.token_bytes(32)).decode()}")
+    return path.read_text().strip()
 
 
 def up(
@@ -23,7 +38,7 @@ def up(
         bool, typer.Option("--services/--no-services", help="Also start the background services.")
     ] = True,
 ) -> None:
-    """Start the embedded database (unless a URL is set), migrate, seed, start the workers.
+    """Start the embedded database (unless a URL is set), migrate, seed, start workers and AI proxy.
 
     Prints what runs. Services run detached with logs in <data dir>/services/;
     `backline down` stops them (and the embedded database).
@@ -37,11 +52,16 @@ def up(
     if seeded:
         typer.echo("seed       supabase/seed.sql loaded (idempotent)")
     if services:
-        supervisor = Services(get_settings().data_dir)
+        settings = get_settings()
+        supervisor = Services(settings.data_dir)
+        env = {"DATABASE_URL": url}
+        if embedded and not settings.ai_master_keys:
+            env["BACKLINE_AI_MASTER_KEYS"] = local_ai_master_keys(settings.data_dir)
         for service in SERVICES:
-            pid, started = supervisor.start(service, {"DATABASE_URL": url})
+            pid, started = supervisor.start(service, env)
             state = "started" if started else "already running"
             typer.echo(f"{service.name:<10} {state} (pid {pid}), log {supervisor.log_path(service.name)}")
+        typer.echo(f"{'ai proxy':<10} http://{settings.ai_host}:{settings.ai_port}  (GET /healthz)")
     typer.echo('next       psql "$(backline db url)"  ·  backline db status  ·  backline down')
 
 
