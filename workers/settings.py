@@ -62,21 +62,24 @@ class Settings(BaseSettings):
     ai_host: str = Field(default="127.0.0.1", validation_alias=AliasChoices("BACKLINE_AI_HOST"))
     ai_port: int = Field(default=8787, validation_alias=AliasChoices("BACKLINE_AI_PORT"))
     ai_allow_anonymous: bool = Field(
-        default=True, validation_alias=AliasChoices("BACKLINE_AI_ALLOW_ANONYMOUS"),
+        default=True,
+        validation_alias=AliasChoices("BACKLINE_AI_ALLOW_ANONYMOUS"),
         description="Whether anonymous (is_anonymous) users may use the AI proxy.",
     )
     ai_jwt_audience: str = Field(
         default="authenticated", validation_alias=AliasChoices("BACKLINE_AI_JWT_AUDIENCE")
     )
     ai_jwks_url: str | None = Field(
-        default=None, validation_alias=AliasChoices("BACKLINE_AI_JWKS_URL"),
+        default=None,
+        validation_alias=AliasChoices("BACKLINE_AI_JWKS_URL"),
         description="Default: <SUPABASE_URL>/auth/v1/.well-known/jwks.json.",
     )
     ai_jwks_ttl_seconds: int = Field(
         default=600, validation_alias=AliasChoices("BACKLINE_AI_JWKS_TTL_SECONDS")
     )
     ai_cors_origins: tuple[str, ...] = Field(
-        default=(), validation_alias=AliasChoices("BACKLINE_AI_CORS_ORIGINS"),
+        default=(),
+        validation_alias=AliasChoices("BACKLINE_AI_CORS_ORIGINS"),
         description="Origins allowed to call the AI proxy from a browser (JSON list).",
     )
     ai_max_body_bytes: int = Field(
@@ -105,17 +108,18 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("BACKLINE_AI_GEMINI_BASE_URL"),
     )
     ai_operator_keys: dict[str, str] = Field(
-        default_factory=dict, validation_alias=AliasChoices("BACKLINE_AI_OPERATOR_KEYS"),
+        default_factory=dict,
+        validation_alias=AliasChoices("BACKLINE_AI_OPERATOR_KEYS"),
         description='Operator provider keys used when the user gives none: JSON {"gemini": "..."}.',
     )
     ai_fallback: str | None = Field(
-        default=None, validation_alias=AliasChoices("BACKLINE_AI_FALLBACK"),
+        default=None,
+        validation_alias=AliasChoices("BACKLINE_AI_FALLBACK"),
         description="Secondary 'provider:model' (operator key) used when the primary fails (5xx/down).",
     )
     ai_default_max_tokens: int = Field(
         default=1024, validation_alias=AliasChoices("BACKLINE_AI_DEFAULT_MAX_TOKENS")
     )
-
 
     # == billing ==
     stripe_webhook_secrets: Annotated[tuple[str, ...], NoDecode] = Field(

@@ -210,7 +210,7 @@ def _ai_usage(conn: psycopg.Connection, seed: Seeded) -> None:
 def _ai_request(conn: psycopg.Connection, seed: Seeded) -> None:
     conn.execute(
         "insert into public.ai_requests (user_id, provider, model, messages)"
-        " values (%s, 'openai', 'm', '[{\"role\": \"user\", \"content\": \"hi\"}]')",
+        ' values (%s, \'openai\', \'m\', \'[{"role": "user", "content": "hi"}]\')',
         (seed.uid,),
     )
 
