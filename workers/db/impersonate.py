@@ -13,7 +13,6 @@ from contextlib import contextmanager
 from typing import Any
 
 import psycopg
-from psycopg import sql
 from psycopg.pq import TransactionStatus
 
 API_ROLES = ("anon", "authenticated", "service_role")
@@ -57,14 +56,17 @@ def act_as(
                 "select current_user, current_setting('request.jwt.claims', true),"
                 " current_setting('search_path')"
             ).fetchone()
-        cur.execute(sql.SQL("set local role {}").format(sql.Identifier(role)))
-        cur.execute("select set_config('request.jwt.claims', %s, true)", (payload,))
-        # PostgREST's search_path: the exposed schema plus db-extra-search-path.
-        cur.execute("select set_config('search_path', 'public, extensions', true)")
+        # What PostgREST sends before each request, in one round trip: role, claims, search_path
+        # (the exposed schema plus db-extra-search-path).
+        cur.execute(
+            "select set_config('role', %s, true), set_config('request.jwt.claims', %s, true),"
+            " set_config('search_path', 'public, extensions', true)",
+            (role, payload),
+        )
         yield cur
         if previous is not None:
-            cur.execute(sql.SQL("set local role {}").format(sql.Identifier(previous[0])))
             cur.execute(
-                "select set_config('request.jwt.claims', %s, true), set_config('search_path', %s, true)",
-                (previous[1] or "", previous[2]),
+                "select set_config('role', %s, true), set_config('request.jwt.claims', %s, true),"
+                " set_config('search_path', %s, true)",
+                (previous[0], previous[1] or "", previous[2]),
             )
