@@ -156,9 +156,9 @@ class Settings(BaseSettings):
         description="auto | local | supabase. auto: supabase when SUPABASE_URL and the service key are set.",
     )
     storage_public_url: str = Field(
-        default="http://127.0.0.1:54321",
+        default="http://127.0.0.1:8787",
         validation_alias=AliasChoices("BACKLINE_STORAGE_PUBLIC_URL"),
-        description="Base URL of signed URLs made by the local storage transport.",
+        description="Base URL of the local transport's signed URLs: the edge service (backline ai serve).",
     )
     export_url_ttl_seconds: int = Field(
         default=7 * 24 * 3600,

@@ -37,6 +37,8 @@ from workers.ai.providers.base import ProviderError
 from workers.ai.service import AIService, CallSpec, StreamHandle, Target
 from workers.ai.store import StoreError
 from workers.errors import BacklineError
+from workers.platform.factory import transport_for
+from workers.platform.signed_downloads import signed_download_routes
 from workers.settings import Settings
 
 log = logging.getLogger("backline.ai")
@@ -447,6 +449,8 @@ def create_app(settings: Settings, database_url: str) -> Starlette:
         Route("/v1/detect", _wrap(proxy.detect), methods=["POST"]),
     ]
     routes += billing_routes(settings, database_url)
+    if transport_for(settings) == "local":
+        routes += signed_download_routes(settings)
     middleware = [
         Middleware(
             CORSMiddleware,
