@@ -163,3 +163,18 @@ def test_act_as_committing_inside_a_transaction_restores_the_caller(db, make_use
     with production_act_as(db, alice, rollback=False) as cur:
         assert cur.execute("select auth.uid(), current_user").fetchone() == (alice, "authenticated")
     assert db.execute("select current_user, auth.uid()").fetchone() == ("postgres", None)
+
+
+def test_anon_cannot_enumerate_profiles_without_a_username(db, make_user):
+    shy = make_user(full_name="Dana Q. Realname", avatar_url="https://example.test/dana.png")
+    public = make_user()
+    db.execute("update public.profiles set username = 'public_one' where id = %s", (public,))
+    with act_as(db, None, "anon") as cur:
+        ids = {r[0] for r in cur.execute("select id from public.profiles").fetchall()}
+    assert public in ids and shy not in ids
+    with act_as(db, shy) as cur:  # the owner still sees their own profile
+        assert cur.execute("select display_name from public.profiles where id = %s", (shy,)).fetchone() == (
+            "Dana Q. Realname",
+        )
+    with act_as(db, make_user()) as cur:  # a stranger does not
+        assert cur.execute("select id from public.profiles where id = %s", (shy,)).fetchone() is None

@@ -114,13 +114,26 @@ def test_window_slides(conn, user):
     assert request(conn, user, "POST") == "PT429"
 
 
-def test_service_role_unlimited_anon_counted_per_address(conn, user):
+def test_service_role_unlimited_anon_counted_per_real_address(conn, user):
     for _ in range(5):
         assert request(conn, None, "POST", role="service_role") is None
-    hdr = {"x-forwarded-for": "203.0.113.9, 10.0.0.1"}
-    assert [request(conn, None, "POST", role="anon", headers=hdr) for _ in range(4)] == [None] * 3 + ["PT429"]
-    assert request(conn, None, "POST", role="anon") is None  # no address: not attributable, not counted
-    assert events(conn, "api:write:ip:203.0.113.9") == 3
+    # The client wrote the first X-Forwarded-For entry; the trusted proxy appended the last one.
+    spoofed = {"x-forwarded-for": "203.0.113.9, 198.51.100.7"}
+    assert [request(conn, None, "POST", role="anon", headers=spoofed) for _ in range(4)] == [None] * 3 + [
+        "PT429"
+    ]
+    assert events(conn, "api:write:ip:198.51.100.7") == 3
+    assert events(conn, "api:write:ip:203.0.113.9") == 0
+    # Changing the spoofed part does not buy a fresh budget.
+    other = {"x-forwarded-for": "1.2.3.4, 198.51.100.7"}
+    assert request(conn, None, "POST", role="anon", headers=other) == "PT429"
+    # An address set by the edge (Cloudflare / x-real-ip) wins over X-Forwarded-For.
+    edge = {"cf-connecting-ip": "192.0.2.1", "x-forwarded-for": "198.51.100.7"}
+    assert request(conn, None, "POST", role="anon", headers=edge) is None
+    assert events(conn, "api:write:ip:192.0.2.1") == 1
+    # No address at all: one shared bucket, still limited (never unlimited).
+    assert [request(conn, None, "POST", role="anon") for _ in range(4)] == [None] * 3 + ["PT429"]
+    assert events(conn, "api:write:ip:unknown") == 3
 
 
 def test_pro_plan_gets_its_own_limits(conn, user):

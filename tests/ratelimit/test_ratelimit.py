@@ -60,7 +60,7 @@ def test_keys_are_independent_and_cost_counts(db):
 
 def test_enforce_raises_pt429_with_retry_hint(db, make_user):
     user = make_user()
-    with act_as(db, user) as cur:
+    with act_as(db, user, "service_role") as cur:
         cur.execute("select private.rate_limit_enforce(%s, 1, '1 hour')", (f"user:{user}",))
         with pytest.raises(psycopg.Error) as info:
             cur.execute("select private.rate_limit_enforce(%s, 1, '1 hour')", (f"user:{user}",))
@@ -78,6 +78,15 @@ def test_bad_input_is_rejected_and_counts_nothing(db, key, limit, window):
         db.execute(TAKE, (key, limit, window))
     db.rollback()
     assert db.execute("select count(*) from private.rate_limit_events where key = 'k'").fetchone() == (0,)
+
+
+@pytest.mark.parametrize("role", ["anon", "authenticated"])
+def test_users_cannot_spend_someone_elses_limit(db, make_user, role):
+    victim = make_user()
+    with act_as(db, make_user(), role) as cur, pytest.raises(psycopg.errors.InsufficientPrivilege):
+        cur.execute(TAKE, (f"ai:{victim}", 100000, "15 minutes"))
+    with act_as(db, make_user(), role) as cur, pytest.raises(psycopg.errors.InsufficientPrivilege):
+        cur.execute("select private.rate_limit_enforce(%s, 1, '1 hour')", (f"import:{victim}",))
 
 
 def test_limiter_internals_are_not_reachable_by_api_roles(db, make_user):
