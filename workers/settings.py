@@ -11,6 +11,8 @@ from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# The well-known `supabase start` secret: fine on this machine, never for a real project.
+DEV_JWT_SECRET = "super-secret-jwt-token-with-at-least-32-characters-long"
 
 
 class Settings(BaseSettings):
@@ -38,7 +40,7 @@ class Settings(BaseSettings):
         description="Schemas the Data API exposes; db check applies its rules to them.",
     )
     jwt_secret: str = Field(
-        default="super-secret-jwt-token-with-at-least-32-characters-long",
+        default=DEV_JWT_SECRET,
         validation_alias=AliasChoices("SUPABASE_JWT_SECRET", "BACKLINE_JWT_SECRET"),
         description="HS256 secret for user tokens (the `supabase start` default locally).",
     )

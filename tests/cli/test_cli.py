@@ -201,3 +201,9 @@ def test_seed_refuses_non_embedded_without_force(clone_url):
     with psycopg.connect(clone_url) as conn:
         assert conn.execute("select count(*) from auth.users").fetchone() == (0,)
     assert backline("db", "seed", "--force", "--database-url", clone_url).returncode == 0
+
+
+def test_ai_serve_refuses_the_dev_jwt_secret_for_a_remote_database():
+    result = backline("ai", "serve", "--database-url", "postgresql://u:p@db.example.com:5432/postgres")
+    assert result.returncode == 1
+    assert "public development secret" in one_line_error(result)

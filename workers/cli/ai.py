@@ -11,10 +11,10 @@ from rich.progress import Progress
 
 from workers.ai.keys import MasterKeys
 from workers.ai.rotate import pending_count, rotate_master_key
-from workers.cli.common import AsJson, DatabaseUrl, print_json, print_table, target_url
-from workers.db.connect import connect
+from workers.cli.common import AsJson, DatabaseUrl, print_json, print_table, target_url, targets_embedded
+from workers.db.connect import connect, is_local_url
 from workers.errors import BacklineError
-from workers.settings import get_settings
+from workers.settings import DEV_JWT_SECRET, get_settings
 
 app = typer.Typer(
     help="The AI proxy: serve it, rotate key encryption, report usage and cost.", no_args_is_help=True
@@ -53,7 +53,14 @@ def serve(
     settings = get_settings()
     if settings.ai_master_keys:
         _master()  # fail fast on a malformed master key
-    app_ = create_app(settings, target_url(database_url))
+    url = target_url(database_url)
+    if settings.jwt_secret == DEV_JWT_SECRET and not (targets_embedded(database_url) or is_local_url(url)):
+        # Anyone can sign tokens with the public development secret: never accept them for real users.
+        raise BacklineError(
+            "SUPABASE_JWT_SECRET is the public development secret but the database is not local; "
+            "set it to your project's JWT secret"
+        )
+    app_ = create_app(settings, url)
     uvicorn.run(
         app_,
         host=host or settings.ai_host,

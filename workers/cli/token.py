@@ -8,10 +8,9 @@ from typing import Annotated
 
 import jwt
 import typer
-from psycopg import conninfo
 
 from workers.cli.common import DatabaseUrl, target_url, targets_embedded
-from workers.db.connect import connect
+from workers.db.connect import connect, is_local_url
 from workers.errors import BacklineError
 from workers.settings import get_settings
 
@@ -35,7 +34,7 @@ def token(
     if sum(bool(x) for x in (user, email, anonymous, anon_key)) != 1:
         raise BacklineError("give exactly one of --user, --email, --anonymous, --anon-key")
     url = target_url(database_url)
-    if not targets_embedded(database_url) and not _is_local(url):
+    if not targets_embedded(database_url) and not is_local_url(url):
         raise BacklineError("backline token is for local development: the target is not local")
     now = int(time.time())
     claims: dict[str, object] = {"iss": "backline", "iat": now, "exp": now + expires_in}
@@ -56,11 +55,6 @@ def token(
             user_metadata={},
         )
     typer.echo(jwt.encode(claims, get_settings().jwt_secret, algorithm="HS256"))
-
-
-def _is_local(url: str) -> bool:
-    host = str(conninfo.conninfo_to_dict(url).get("host") or "")
-    return host in ("", "localhost", "127.0.0.1", "::1") or host.startswith("/")
 
 
 def _user(url: str, user: str | None, email: str | None, anonymous: bool) -> tuple[str, str | None, bool]:

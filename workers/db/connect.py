@@ -30,6 +30,12 @@ def resolve_url(settings: Settings, database_url: str | None = None) -> str:
     return url
 
 
+def is_local_url(url: str) -> bool:
+    """True when the URL points at this machine (localhost, loopback or a Unix socket)."""
+    host = str(conninfo.conninfo_to_dict(url).get("host") or "")
+    return host in ("", "localhost", "127.0.0.1", "::1") or host.startswith("/")
+
+
 def validate_url(url: str) -> None:
     """Reject a malformed database URL with a readable message."""
     if not url.startswith(("postgres://", "postgresql://")) and "=" not in url:
