@@ -3,6 +3,8 @@
 -- proxy all need "at most N per window per user", exact under concurrency.
 -- A per-key transaction advisory lock serialises takers of the same key, so
 -- 50 simultaneous requests at a limit of 10 let exactly 10 through.
+-- Only definer functions (running as their owner) and service_role call it:
+-- an API role could otherwise spend another user's window by naming its key.
 
 -- == tables ==
 create table private.rate_limit_events (
@@ -55,8 +57,7 @@ begin
 end;
 $$;
 revoke execute on function private.rate_limit_take(text, integer, interval, integer) from public;
-grant execute on function private.rate_limit_take(text, integer, interval, integer)
-  to anon, authenticated, service_role;
+grant execute on function private.rate_limit_take(text, integer, interval, integer) to service_role;
 
 create function private.rate_limit_enforce(
   p_key text, p_limit integer, p_window interval, p_cost integer default 1
@@ -78,8 +79,7 @@ begin
 end;
 $$;
 revoke execute on function private.rate_limit_enforce(text, integer, interval, integer) from public;
-grant execute on function private.rate_limit_enforce(text, integer, interval, integer)
-  to anon, authenticated, service_role;
+grant execute on function private.rate_limit_enforce(text, integer, interval, integer) to service_role;
 
 create function private.rate_limit_purge(p_older_than interval default interval '1 day')
 returns bigint

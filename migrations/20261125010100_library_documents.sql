@@ -98,13 +98,18 @@ create trigger documents_before_write before insert or update on public.document
 
 -- The live-document limit of (user, kind) on the user's plan.
 create function private.document_limit(p_owner uuid, p_kind text) returns integer
-language sql stable security definer set search_path = ''
+language plpgsql stable security definer set search_path = ''
 as $$
-  select coalesce(kl.max_documents, pl.documents_per_kind)
-    from public.profiles p
-    join public.plans pl on pl.id = p.plan
-    left join public.document_kind_limits kl on kl.kind = p_kind and kl.plan = p.plan
-   where p.id = p_owner
+begin
+  if current_setting('role', true) in ('anon', 'authenticated') and p_owner is distinct from (select auth.uid()) then
+    raise exception 'document_limit: not your user id' using errcode = '42501';
+  end if;
+  return (select coalesce(kl.max_documents, pl.documents_per_kind)
+            from public.profiles p
+            join public.plans pl on pl.id = p.plan
+            left join public.document_kind_limits kl on kl.kind = p_kind and kl.plan = p.plan
+           where p.id = p_owner);
+end;
 $$;
 revoke execute on function private.document_limit(uuid, text) from public;
 grant execute on function private.document_limit(uuid, text) to authenticated, service_role;
@@ -138,6 +143,37 @@ revoke execute on function private.documents_check_limits() from public;
 create trigger documents_check_limits after insert on public.documents
   referencing new table as new_rows
   for each statement execute function private.documents_check_limits();
+
+-- The same limit when a tombstoned document comes back (PATCH deleted_at,
+-- sync_push, resolve_conflict): clearing deleted_at must not exceed the cap.
+create function private.documents_check_limits_on_revive() returns trigger
+language plpgsql security definer set search_path = ''
+as $$
+declare
+  r record;
+  v_limit integer;
+  v_live integer;
+begin
+  for r in select n.owner_id, n.kind from new_rows n join old_rows o on o.id = n.id
+            where o.deleted_at is not null and n.deleted_at is null
+            group by 1, 2 order by 1, 2 loop
+    perform pg_advisory_xact_lock(hashtextextended('backline.documents:' || r.owner_id || ':' || r.kind, 0));
+    v_limit := private.document_limit(r.owner_id, r.kind);
+    select count(*) into v_live from public.documents d
+     where d.owner_id = r.owner_id and d.kind = r.kind and d.deleted_at is null;
+    if v_limit is not null and v_live > v_limit then
+      raise exception 'plan limit reached: at most % documents of kind % (you would have %)', v_limit, r.kind, v_live
+        using errcode = 'PT403', hint = 'Delete some documents of this kind or upgrade your plan.';
+    end if;
+  end loop;
+  return null;
+end;
+$$;
+revoke execute on function private.documents_check_limits_on_revive() from public;
+
+create trigger documents_check_limits_on_revive after update on public.documents
+  referencing old table as old_rows new table as new_rows
+  for each statement execute function private.documents_check_limits_on_revive();
 
 -- == RPCs (public, security invoker) ==
 create function public.delete_document(p_id uuid) returns public.documents

@@ -33,10 +33,19 @@ comment on column public.plans.imports_per_hour is 'Bulk imports (rpc import_loc
 
 -- The plan of a user (free when unknown, e.g. a request without a user).
 create function private.plan_of(p_user_id uuid) returns public.plans
-language sql stable security definer set search_path = ''
+language plpgsql stable security definer set search_path = ''
 as $$
-  select pl.* from public.plans pl
-   where pl.id = coalesce((select p.plan from public.profiles p where p.id = p_user_id), 'free')
+declare
+  v public.plans;
+begin
+  if p_user_id is not null and current_setting('role', true) in ('anon', 'authenticated')
+     and p_user_id is distinct from (select auth.uid()) then
+    raise exception 'plan_of: not your user id' using errcode = '42501';
+  end if;
+  select pl.* into v from public.plans pl
+   where pl.id = coalesce((select p.plan from public.profiles p where p.id = p_user_id), 'free');
+  return v;
+end;
 $$;
 revoke execute on function private.plan_of(uuid) from public;
 -- authenticated: invoker RPCs (import_local) read their own caller's plan through it.
@@ -66,6 +75,31 @@ revoke execute on function private.rate_limit_check(text, integer, interval) fro
 grant execute on function private.rate_limit_check(text, integer, interval) to service_role;
 
 -- The PostgREST pre-request hook (pgrst.db_pre_request).
+-- The client address of an anonymous request: the address the edge sets
+-- (cf-connecting-ip / x-real-ip), else the X-Forwarded-For entry
+-- `app.trusted_proxy_hops` (default 1) from the right: entries further left
+-- are written by the client. Unknown -> one shared bucket, never unlimited.
+create function private.client_address() returns text
+language plpgsql stable set search_path = ''
+as $$
+declare
+  v_h jsonb := coalesce(nullif(current_setting('request.headers', true), '')::jsonb, '{}');
+  v_xff text[];
+  v_hops integer := coalesce(nullif(current_setting('app.trusted_proxy_hops', true), '')::integer, 1);
+begin
+  if nullif(trim(v_h ->> 'cf-connecting-ip'), '') is not null then
+    return trim(v_h ->> 'cf-connecting-ip');
+  end if;
+  if nullif(trim(v_h ->> 'x-real-ip'), '') is not null then
+    return trim(v_h ->> 'x-real-ip');
+  end if;
+  v_xff := regexp_split_to_array(coalesce(v_h ->> 'x-forwarded-for', ''), '\s*,\s*');
+  return nullif(trim(v_xff[greatest(cardinality(v_xff) - v_hops + 1, 1)]), '');
+end;
+$$;
+revoke execute on function private.client_address() from public;
+grant execute on function private.client_address() to anon, authenticated, service_role;
+
 create function private.api_pre_request() returns void
 language plpgsql volatile security definer set search_path = ''
 as $$
@@ -85,11 +119,7 @@ begin
   end if;
   if v_sub is null then
     -- A request with the anon key and no user: count per client address when known.
-    v_sub := 'ip:' || nullif(trim(split_part(
-      coalesce(nullif(current_setting('request.headers', true), '')::jsonb ->> 'x-forwarded-for', ''), ',', 1)), '');
-    if v_sub is null then
-      return;
-    end if;
+    v_sub := 'ip:' || coalesce(private.client_address(), 'unknown');
     v_plan := private.plan_of(null);
   elsif v_sub ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then
     v_plan := private.plan_of(v_sub::uuid);

@@ -63,6 +63,20 @@ revoke execute on function private.library_rewrite_refs(jsonb, jsonb, jsonb) fro
 grant execute on function private.library_rewrite_refs(jsonb, jsonb, jsonb) to authenticated, service_role;
 
 -- == RPCs (public, security invoker) ==
+-- The hourly import limit of the signed-in user (the limiter itself is not
+-- executable by API roles: they could spend someone else's window).
+create function private.take_import_slot() returns void
+language plpgsql volatile security definer set search_path = ''
+as $$
+declare
+  v_uid uuid := (select auth.uid());
+begin
+  perform private.rate_limit_enforce('import:' || v_uid, (private.plan_of(v_uid)).imports_per_hour, interval '1 hour');
+end;
+$$;
+revoke execute on function private.take_import_slot() from public, anon;
+grant execute on function private.take_import_slot() to authenticated;
+
 create function public.import_local(p_library jsonb) returns jsonb
 language plpgsql volatile set search_path = ''
 as $$
@@ -116,7 +130,7 @@ begin
   end if;
 
   v_plan := private.plan_of(v_uid);
-  perform private.rate_limit_enforce('import:' || v_uid, v_plan.imports_per_hour, interval '1 hour');
+  perform private.take_import_slot();
 
   -- Kinds whose references point only at kinds already imported (or absent) go first.
   while coalesce(array_length(v_done, 1), 0) < coalesce(array_length(v_kinds, 1), 0) loop

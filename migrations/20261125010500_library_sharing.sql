@@ -133,7 +133,10 @@ begin
   insert into public.documents (owner_id, kind, title, body, visibility, forked_from)
   values (v_uid, s.kind, left(coalesce(p_title, s.title), 200), s.body, 'private', s.id)
   returning * into f;
-  update public.documents set fork_count = fork_count + 1 where id = s.id;
+  if not exists (select 1 from public.documents x
+                  where x.forked_from = s.id and x.owner_id = v_uid and x.id <> f.id) then
+    update public.documents set fork_count = fork_count + 1 where id = s.id;
+  end if;
   return f;
 end;
 $$;

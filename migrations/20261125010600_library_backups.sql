@@ -46,6 +46,9 @@ declare
   b public.backups;
   v_pruned integer;
 begin
+  if p_owner is distinct from (select auth.uid()) and current_setting('role', true) in ('anon', 'authenticated') then
+    raise exception 'backups are stored for the signed-in user only' using errcode = '42501';
+  end if;
   if p_owner is null then
     raise exception 'backups need a signed-in user' using errcode = '42501';
   end if;

@@ -5,6 +5,8 @@
 -- object here; an overwrite records it again (pending),
 -- a delete removes the record. Workers claim pending rows
 -- (thumbnails_done_at is null) with `for update skip locked`.
+-- Thumbnails (<name>.thumbNNN.webp, written by the thumbnail job into the
+-- same bucket) are not records: storing both of them marks the original done.
 
 -- == tables ==
 create table private.image_uploads (
@@ -33,6 +35,7 @@ language plpgsql security definer set search_path = ''
 as $$
 declare
   v_owner uuid;
+  v_source text;
 begin
   if tg_op = 'DELETE' then
     delete from private.image_uploads where object_id = old.id;
@@ -42,6 +45,17 @@ begin
   -- {mimetype, contentLength} but never size.
   if new.bucket_id <> 'images' or not coalesce(new.metadata ? 'size', false)
      or (tg_op = 'UPDATE' and old.metadata is not distinct from new.metadata) then
+    return null;
+  end if;
+  if new.name ~ '\.thumb[0-9]+\.webp$' then
+    v_source := regexp_replace(new.name, '\.thumb[0-9]+\.webp$', '');
+    update private.image_uploads u
+       set thumbnails_done_at = now()
+     where u.bucket_id = new.bucket_id and u.object_name = v_source
+       and exists (select 1 from storage.objects o
+                    where o.bucket_id = new.bucket_id and o.name = v_source || '.thumb150.webp')
+       and exists (select 1 from storage.objects o
+                    where o.bucket_id = new.bucket_id and o.name = v_source || '.thumb300.webp');
     return null;
   end if;
   v_owner := private.object_owner(new.owner_id);
@@ -66,3 +80,5 @@ create trigger backline_objects_record_image_upload
 comment on table private.image_uploads is
   'Completed uploads to bucket images waiting for (or done with) 150/300 px WebP thumbnails. Workers only.';
 comment on column private.image_uploads.thumbnails_done_at is 'Set by the thumbnail worker; null = pending.';
+comment on function private.record_image_upload() is
+  'Trigger on storage.objects: records completed uploads to images; a stored thumbnail pair marks its original done.';

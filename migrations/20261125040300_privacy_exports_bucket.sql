@@ -3,10 +3,7 @@
 -- Why: a signed URL from the export job is the usual way in, but the files
 -- are also listable by their owner; no API role may upload here.
 
-insert into storage.buckets (id, name, public, file_size_limit, allowed_mime_types)
-values ('exports', 'exports', false, null,
-        array['application/zip', 'application/pdf', 'text/markdown', 'application/json'])
-on conflict (id) do nothing;
+-- The bucket itself is created by files_buckets (020700).
 
 create policy "users read their own exports" on storage.objects
   for select to authenticated
