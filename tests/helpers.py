@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import uuid
+from contextlib import AbstractContextManager
 from typing import Any
 
 import psycopg
 
 from workers.db.impersonate import act_as, claims_for
 
-__all__ = ["act_as", "claims_for", "create_user"]
+__all__ = ["act_as", "claims_for", "create_user", "keep_as"]
 
 
 def create_user(
@@ -33,3 +34,13 @@ def create_user(
         ),
     )
     return user_id
+
+
+def keep_as(
+    conn: psycopg.Connection[Any], user_id: Any, role: str = "authenticated"
+) -> AbstractContextManager[psycopg.Cursor[Any]]:
+    """act_as whose changes stay in the test transaction (like a committed request).
+
+    act_as itself puts the caller's role, claims and search_path back afterwards.
+    """
+    return act_as(conn, user_id, role, rollback=False)

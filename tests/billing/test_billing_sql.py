@@ -20,9 +20,6 @@ def _process(db, body):
     """Run the webhook's function as the service role, keeping its effects in the test transaction."""
     with act_as(db, None, "service_role", rollback=False) as cur:
         outcome = cur.execute(PROCESS, (json.dumps(body),)).fetchone()[0]
-    # A released savepoint keeps SET LOCAL: go back to the superuser for the test's own queries.
-    db.execute("reset role")
-    db.execute("reset search_path")
     return outcome
 
 

@@ -7,7 +7,7 @@ from psycopg import errors
 
 from tests.files.storage_api import StorageApiError, download, list_names, remove, upload
 from tests.helpers import act_as
-from tests.rooms.conftest import Room, restore
+from tests.rooms.conftest import Room
 
 PNG = "image/png"
 
@@ -136,7 +136,6 @@ def test_exports_are_written_by_workers_read_and_deleted_by_their_user(db, make_
             "insert into storage.objects (bucket_id, name, metadata) values ('exports', %s, '{\"size\": 5}')",
             (name,),
         )
-    restore(db)
     assert download(db, alice, "exports", name)
     assert list_names(db, alice, "exports", f"{alice}/") == [name]
     # Another user (or anon) can neither read, list nor delete it.

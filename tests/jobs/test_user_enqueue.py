@@ -3,23 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import psycopg
 import pytest
 
-from tests.helpers import act_as
-
-
-@contextmanager
-def keep_as(db: psycopg.Connection[Any], user: uuid.UUID) -> Iterator[psycopg.Cursor[Any]]:
-    """act_as whose changes stay in the test transaction (like a committed request); role reset after."""
-    with act_as(db, user, rollback=False) as cur:
-        yield cur
-    db.execute("reset role")
-    db.execute("select set_config('request.jwt.claims', '', true)")
+from tests.helpers import act_as, keep_as
 
 
 def count_jobs(db: psycopg.Connection[Any], owner: uuid.UUID | None = None) -> int:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -46,23 +44,6 @@ def sqlstate_of(cur: psycopg.Cursor[Any], query: str, params: Any = None) -> str
     except psycopg.Error as exc:
         return exc.sqlstate
     return None
-
-
-@contextmanager
-def keep_as(
-    conn: psycopg.Connection[Any], user_id: Any, role: str = "authenticated"
-) -> Iterator[psycopg.Cursor[Any]]:
-    """act_as whose changes are kept (savepoint released) inside the test transaction.
-
-    A released savepoint keeps its SET LOCAL role and claims, so they are reset
-    afterwards and the test's own connection is the superuser again.
-    """
-    try:
-        with act_as(conn, user_id, role, rollback=False) as cur:
-            yield cur
-    finally:
-        conn.execute("reset role")
-        conn.execute("select set_config('request.jwt.claims', '', true)")
 
 
 def committed(

@@ -10,7 +10,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.library.bodies import folder_body, item_body, keep_as, loop_body
+from tests.helpers import keep_as
+from tests.library.bodies import folder_body, item_body, loop_body
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ import os
 
 import pytest
 
-from tests.helpers import act_as
-from tests.library.bodies import keep_as, sqlstate_of
+from tests.helpers import act_as, keep_as
+from tests.library.bodies import sqlstate_of
 
 KDF = json.dumps({"algorithm": "argon2id", "salt": "c2FsdA==", "m": 65536, "t": 3})
 UPLOAD = "select public.upload_backup(%s, %s, %s, %s)"

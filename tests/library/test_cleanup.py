@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.helpers import act_as
-from tests.library.bodies import keep_as
+from tests.helpers import act_as, keep_as
 
 
 def test_cleanup_tombstones_share_links_and_conflicts(db, make_user, make_doc):

@@ -10,8 +10,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.helpers import act_as, create_user
-from tests.library.bodies import folder_body, item_body, keep_as, loop_body, song_body, sqlstate_of
+from tests.helpers import act_as, create_user, keep_as
+from tests.library.bodies import folder_body, item_body, loop_body, song_body, sqlstate_of
 
 INSERT = "insert into public.documents (kind, title, body, visibility) values (%s, %s, %s, %s) returning id"
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from tests.helpers import act_as
-from tests.library.bodies import folder_body, item_body, keep_as, loop_body, song_body
+from tests.helpers import act_as, keep_as
+from tests.library.bodies import folder_body, item_body, loop_body, song_body
 
 IMPORT = "select public.import_local(%s)"
 

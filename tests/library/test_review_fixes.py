@@ -7,8 +7,8 @@ import json
 import psycopg
 import pytest
 
-from tests.helpers import act_as
-from tests.library.bodies import keep_as, loop_body, sqlstate_of
+from tests.helpers import act_as, keep_as
+from tests.library.bodies import loop_body, sqlstate_of
 from tests.library.test_backups import KDF, b64, upload
 
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import act_as
-from tests.library.bodies import keep_as, loop_body
+from tests.helpers import act_as, keep_as
+from tests.library.bodies import loop_body
 
 ACTORS = ("owner", "other", "anon", "service")
 D = "42501"

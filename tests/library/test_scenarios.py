@@ -13,8 +13,8 @@ import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from tests.helpers import act_as, create_user
-from tests.library.bodies import committed, folder_body, item_body, keep_as, loop_body, settle, song_body
+from tests.helpers import act_as, create_user, keep_as
+from tests.library.bodies import committed, folder_body, item_body, loop_body, settle, song_body
 
 
 def test_music_sketchpad(db, make_user):

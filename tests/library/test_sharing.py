@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from tests.helpers import act_as
-from tests.library.bodies import item_body, keep_as, loop_body, sqlstate_of
+from tests.helpers import act_as, keep_as
+from tests.library.bodies import item_body, loop_body, sqlstate_of
 
 
 def share(db, owner, doc, days=None):

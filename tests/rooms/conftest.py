@@ -47,16 +47,9 @@ def as_persona(conn: psycopg.Connection[Any], room: Room, persona: str, rollback
     return act_as(conn, room.who(persona), rollback=rollback)
 
 
-def restore(conn: psycopg.Connection[Any]) -> None:
-    """After act_as(rollback=False) in the `db` transaction: back to the superuser, no claims."""
-    conn.execute("reset role")
-    conn.execute("select set_config('request.jwt.claims', '', true)")
-
-
 def create_room(conn: psycopg.Connection[Any], owner: uuid.UUID, title: str = "Ideas") -> uuid.UUID:
     with act_as(conn, owner, rollback=False) as cur:
         row = cur.execute("insert into public.rooms (title) values (%s) returning id", (title,)).fetchone()
-    restore(conn)
     assert row is not None
     return row[0]  # type: ignore[no-any-return]
 
@@ -70,7 +63,6 @@ def invite_and_join(
         ).fetchone()[0]
     with act_as(conn, user, rollback=False) as cur:
         assert cur.execute("select public.accept_room_invite(%s)", (token,)).fetchone() == (room_id,)
-    restore(conn)
 
 
 def add_element(

@@ -8,7 +8,7 @@ import pytest
 from psycopg import errors
 
 from tests.helpers import act_as
-from tests.rooms.conftest import PERSONAS, Room, add_element, as_persona, create_room, restore
+from tests.rooms.conftest import PERSONAS, Room, add_element, as_persona, create_room
 
 WRITERS = {"owner", "editor", "service_role"}
 
@@ -112,7 +112,6 @@ def test_version_and_last_editor_are_kept_by_the_database(db, room: Room):
         element = cur.execute(
             "insert into public.room_elements (room_id, kind) values (%s, 'note') returning id", (room.id,)
         ).fetchone()[0]
-    restore(db)
     with act_as(db, room.owner) as cur:
         row = cur.execute(
             "update public.room_elements set x = 1 where id = %s and version = 1"
@@ -253,7 +252,6 @@ def test_the_101st_element_on_free_is_refused(db, room: Room):
     fill(db, room.id, 99)
     with act_as(db, room.editor, rollback=False) as cur:
         cur.execute("insert into public.room_elements (room_id, kind) values (%s, 'note')", (room.id,))
-    restore(db)
     with act_as(db, room.editor) as cur, pytest.raises(errors.CheckViolation) as err:
         cur.execute("insert into public.room_elements (room_id, kind) values (%s, 'note')", (room.id,))
     assert "at most 100 elements" in err.value.diag.message_primary
@@ -297,7 +295,6 @@ def test_image_element_links_its_file(db, room: Room):
             " returning id",
             (room.id, path),
         ).fetchone()[0]
-    restore(db)
     assert db.execute(
         "select owner_id, bucket_id, object_name from public.file_links"
         " where ref_kind = 'room_element' and ref_id = %s",

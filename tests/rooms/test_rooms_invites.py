@@ -6,7 +6,7 @@ import pytest
 from psycopg import errors
 
 from tests.helpers import act_as
-from tests.rooms.conftest import PERSONAS, Room, as_persona, restore
+from tests.rooms.conftest import PERSONAS, Room, as_persona
 
 
 def make_invite(db, room: Room, role="viewer", expires="7 days", max_uses=1):
@@ -15,7 +15,6 @@ def make_invite(db, room: Room, role="viewer", expires="7 days", max_uses=1):
             "select invite_id, token from public.create_room_invite(%s, %s, %s, %s)",
             (room.id, role, expires, max_uses),
         ).fetchone()
-    restore(db)
     return row
 
 
@@ -45,7 +44,6 @@ def test_a_single_use_invite_cannot_be_reused(db, room: Room, make_user):
     other = make_user()
     with act_as(db, room.stranger, rollback=False) as cur:
         cur.execute("select public.accept_room_invite(%s)", (token,))
-    restore(db)
     with act_as(db, other) as cur, pytest.raises(errors.NoDataFound):
         cur.execute("select public.accept_room_invite(%s)", (token,))
     assert db.execute("select count(*) from public.room_members where user_id = %s", (other,)).fetchone() == (
@@ -59,7 +57,6 @@ def test_multi_use_invite_counts_uses(db, room: Room, make_user):
     for user in (a, b):
         with act_as(db, user, rollback=False) as cur:
             cur.execute("select public.accept_room_invite(%s)", (token,))
-        restore(db)
     with act_as(db, c) as cur, pytest.raises(errors.NoDataFound):
         cur.execute("select public.accept_room_invite(%s)", (token,))
     assert db.execute("select use_count from public.room_invites where id = %s", (invite_id,)).fetchone() == (
@@ -160,7 +157,6 @@ def test_owner_revokes_an_invite(db, room: Room):
     with act_as(db, room.owner, rollback=False) as cur:
         cur.execute("delete from public.room_invites where id = %s", (invite_id,))
         assert cur.rowcount == 1
-    restore(db)
     with act_as(db, room.stranger) as cur, pytest.raises(errors.NoDataFound):
         cur.execute("select public.accept_room_invite(%s)", (token,))
 

@@ -8,7 +8,7 @@ import pytest
 from psycopg import errors
 
 from tests.helpers import act_as
-from tests.rooms.conftest import Room, add_element, as_persona, restore
+from tests.rooms.conftest import Room, add_element, as_persona
 
 
 def builtin(db, name):
@@ -28,7 +28,6 @@ def make_template(db, owner, visibility="private", elements=None, connections=No
             " values ('Mine', %s, %s, %s) returning id",
             (visibility, json.dumps(elements), json.dumps(connections)),
         ).fetchone()[0]
-    restore(db)
     return tid
 
 
