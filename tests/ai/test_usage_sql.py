@@ -11,16 +11,19 @@ from tests.helpers import act_as
 
 
 def begin(cur: psycopg.Cursor[Any], model: str = "gpt-4o") -> Any:
-    cur.execute("select outcome, usage_id from private.ai_begin('openai', %s, 100, 100)", (model,))
+    """(outcome, usage_id, ticket) of one admission as the current user."""
+    cur.execute("select outcome, usage_id, ticket from private.ai_begin('openai', %s, 100, 100)", (model,))
     return cur.fetchone()
 
 
 def test_usage_rows_owner_reads_stranger_and_anon_do_not(db: psycopg.Connection[Any], make_user: Any) -> None:
     owner, stranger = make_user(), make_user()
     with act_as(db, owner) as cur:
-        outcome, usage_id = begin(cur)
+        outcome, usage_id, ticket = begin(cur)
         assert outcome == "ok"
-        cur.execute("select private.ai_finish(%s, 'ok', 100, 50, 0, 12)", (usage_id,))
+        cur.execute(
+            "select private.ai_finish(%s, 'ok', 100, 50, 0, 12, p_ticket => %s)", (usage_id, ticket)
+        )
         cost = cur.fetchone()[0]  # type: ignore[index]
         assert float(cost) == pytest.approx((2.5 * 100 + 10 * 50) / 1_000_000)
         cur.execute("select status, input_tokens, output_tokens from public.ai_usage")
@@ -29,7 +32,7 @@ def test_usage_rows_owner_reads_stranger_and_anon_do_not(db: psycopg.Connection[
             c2.execute("select count(*) from public.ai_usage")
             assert c2.fetchone() == (0,)
         with pytest.raises(psycopg.errors.NoDataFound), act_as(db, stranger) as c3:
-            c3.execute("select private.ai_finish(%s, 'ok', 1, 1, 0, 1)", (usage_id,))
+            c3.execute("select private.ai_finish(%s, 'ok', 1, 1, 0, 1, p_ticket => %s)", (usage_id, ticket))
         # Users cannot write usage rows directly.
         with pytest.raises(psycopg.errors.InsufficientPrivilege), act_as(db, owner) as c4:
             c4.execute("update public.ai_usage set cost_usd = 0")
@@ -63,8 +66,8 @@ def test_bad_admission_input_changes_nothing(db: psycopg.Connection[Any], make_u
     with pytest.raises(psycopg.errors.InvalidParameterValue), act_as(db, uid) as cur:
         cur.execute("select * from private.ai_begin('openai', '', 1, 1)")
     with pytest.raises(psycopg.errors.InvalidParameterValue), act_as(db, uid) as cur:
-        _, usage_id = begin(cur)
-        cur.execute("select private.ai_finish(%s, 'bogus', 1, 1, 0, 1)", (usage_id,))
+        _, usage_id, ticket = begin(cur)
+        cur.execute("select private.ai_finish(%s, 'bogus', 1, 1, 0, 1, p_ticket => %s)", (usage_id, ticket))
     assert db.execute("select count(*) from public.ai_usage where user_id = %s", (uid,)).fetchone() == (0,)
     assert db.execute(
         "select count(*) from private.rate_limit_events where key = %s", (f"ai:{uid}",)

@@ -8,23 +8,26 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import logging
 import time
 from collections.abc import AsyncIterator
-from contextlib import AbstractContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AbstractContextManager, asynccontextmanager
+from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
 import anyio
 import httpx
 import psycopg
-from psycopg_pool import ConnectionPool
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from workers.ai import store
@@ -34,7 +37,8 @@ from workers.ai.detect import detect_images
 from workers.ai.keys import MasterKeys
 from workers.ai.providers import PROVIDER_NAMES
 from workers.ai.providers.base import ProviderError
-from workers.ai.service import AIService, CallSpec, StreamHandle, Target
+from workers.ai.service import AIService, CallResult, CallSpec, StreamHandle, Target
+from workers.ai.settling_stream import SettlingStream
 from workers.ai.store import StoreError
 from workers.errors import BacklineError
 from workers.platform.factory import transport_for
@@ -128,6 +132,7 @@ class ProxyApp:
         self.settings = settings
         self.database_url = database_url
         self.pool: ConnectionPool[psycopg.Connection[Any]] | None = None
+        self.apool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] | None = None
         self.client: httpx.AsyncClient | None = None
         self.service: AIService | None = None
         self.verifier: Verifier | None = None
@@ -141,17 +146,24 @@ class ProxyApp:
         assert self.pool is not None
         return self.pool.connection()
 
+    def aconnection(self) -> AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]:
+        """The hot path's connections (admission, settlement): async, no thread hop."""
+        assert self.apool is not None
+        return self.apool.connection()
+
     @asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
         s = self.settings
+        kwargs: dict[str, Any] = {"autocommit": True, "application_name": "backline-ai"}
+        # Sync pool: keys, chat, detect helpers (worker threads); small, opened on demand.
         self.pool = ConnectionPool(
-            self.database_url,
-            min_size=s.ai_pool_min,
-            max_size=s.ai_pool_max,
-            kwargs={"autocommit": True, "application_name": "backline-ai"},
-            open=False,
+            self.database_url, min_size=1, max_size=max(2, s.ai_pool_max // 2), kwargs=kwargs, open=False
+        )
+        self.apool = AsyncConnectionPool(
+            self.database_url, min_size=s.ai_pool_min, max_size=s.ai_pool_max, kwargs=kwargs, open=False
         )
         await anyio.to_thread.run_sync(lambda: self.pool.open(wait=True, timeout=10) if self.pool else None)
+        await self.apool.open(wait=True, timeout=10)
         limits = httpx.Limits(max_connections=200, max_keepalive_connections=100)
         timeout = httpx.Timeout(s.ai_provider_timeout_seconds, connect=5.0)
         self.client = httpx.AsyncClient(limits=limits, timeout=timeout)
@@ -164,11 +176,12 @@ class ProxyApp:
             allow_anonymous=s.ai_allow_anonymous,
             jwks=JWKSCache(jwks_url, s.ai_jwks_ttl_seconds, self.client),
         )
-        self.service = AIService(s, self.connection, self.client, self.master)
+        self.service = AIService(s, self.connection, self.aconnection, self.client, self.master)
         try:
             yield
         finally:
             await self.client.aclose()
+            await self.apool.close()
             await anyio.to_thread.run_sync(self.pool.close)
 
     async def caller(self, request: Request) -> Caller:
@@ -253,12 +266,24 @@ class ProxyApp:
             await self.svc.db(check_chat_element, caller, element)
         if data.get("stream") is True:
             handle = await self.svc.open_stream(caller, spec)
-            return StreamingResponse(
+            return SettlingStream(
                 self._sse(caller, handle, element),
+                functools.partial(self._settle_stream, caller, handle, "interrupted", "client disconnected"),
                 media_type="text/event-stream",
                 headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
             )
-        result = await self.svc.complete(caller, spec)
+        # Settled after the response is sent; its cost is computed from the admission prices
+        # exactly as the settlement records it (see ledger.Prices).
+        result = await self.svc.complete(caller, spec, defer_settle=True)
+        try:
+            return await self._completion_response(caller, result, element)
+        except BaseException:
+            if result.settle is not None:
+                with anyio.CancelScope(shield=True):
+                    await result.settle()
+            raise
+
+    async def _completion_response(self, caller: Caller, result: CallResult, element: str | None) -> Response:
         if element:
             await self.svc.db(
                 append_chat_message,
@@ -282,8 +307,24 @@ class ProxyApp:
                 },
                 "latency_ms": result.latency_ms,
                 "fallback_used": result.fallback_used,
-            }
+            },
+            background=BackgroundTask(_settle_later, result) if result.settle else None,
         )
+
+    async def _settle_stream(
+        self, caller: Caller, h: StreamHandle, status: str, error: str | None
+    ) -> Decimal | None:
+        """Settle a stream exactly once: from the SSE generator when it ends, or from the response
+        when the client went away before the generator ran (SettlingStream)."""
+        if h.settled:
+            return None
+        h.settled = True
+        with anyio.CancelScope(shield=True):
+            await h.rest.aclose()  # type: ignore[attr-defined]
+            cost = await self.svc.settle(
+                caller, h.admission, h.target, h.tally, _ms(h.started), status, error
+            )
+        return cost
 
     async def _sse(self, caller: Caller, h: StreamHandle, element: str | None) -> AsyncIterator[bytes]:
         status = "interrupted"
@@ -311,8 +352,7 @@ class ProxyApp:
             status, error = "error", "provider connection lost"
         finally:
             with anyio.CancelScope(shield=True):
-                await h.rest.aclose()  # type: ignore[attr-defined]
-                cost = await self.svc.settle(caller, h.usage_id, h.target, h.tally, h.started, status, error)
+                cost = await self._settle_stream(caller, h, status, error)
                 if status == "ok" and element:
                     try:
                         await self.svc.db(
@@ -399,6 +439,18 @@ class ProxyApp:
             raise HTTPError(413, "image too large")
         mime = resp.headers.get("content-type", "image/jpeg").split(";")[0]
         return {"mime_type": mime, "data": base64.b64encode(resp.content).decode()}
+
+
+async def _settle_later(result: CallResult) -> None:
+    assert result.settle is not None
+    try:
+        await result.settle()
+    except (StoreError, psycopg.Error) as exc:  # the row stays pending; cleanup releases it
+        log.warning("ai settlement of %s failed after the response: %s", result.usage_id, exc)
+
+
+def _ms(started: float) -> int:
+    return int((time.perf_counter() - started) * 1000)
 
 
 def _event(data: dict[str, Any]) -> bytes:

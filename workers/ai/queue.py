@@ -7,7 +7,8 @@ owner for everything else (key decryption, budget, usage, the chat
 append), and writes the result or error back to the
 row; the frontend sees it through Realtime (the table is in the
 supabase_realtime publication). The rate-limit slot was already taken by the
-insert trigger, so admission here only reserves the budget.
+insert trigger, so admission here only reserves the budget (proven with the ticket
+private.ai_request_claim issues for each attempt).
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import httpx
@@ -35,10 +36,11 @@ from workers.settings import Settings, get_settings
 
 JOB_KIND = "ai_request"
 
+# Marks the row running and issues the one-time ticket this attempt's admission needs
+# (the insert already took the rate-limit slot; the ticket proves it to private.ai_begin).
 CLAIM_SQL = """
-update public.ai_requests set status = 'running'
- where id = %s and status in ('queued', 'running')
-returning user_id, provider, model, key_id, messages, max_tokens, chat_element_id
+select user_id, provider, model, key_id, messages, max_tokens, chat_element_id, ticket
+  from private.ai_request_claim(%s)
 """
 
 
@@ -59,7 +61,7 @@ def run_ai_request(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any] |
         row: Any = conn.execute(CLAIM_SQL, (request_id,)).fetchone()
     if row is None:
         return {"request_id": request_id, "skipped": "not queued (done, failed or deleted)"}
-    user_id, provider, model, key_id, messages, max_tokens, element = row
+    user_id, provider, model, key_id, messages, max_tokens, element, ticket = row
     caller = Caller(
         str(user_id), "authenticated", {"sub": str(user_id), "role": "authenticated", "aud": "authenticated"}
     )
@@ -68,7 +70,7 @@ def run_ai_request(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any] |
         list(messages),
         int(max_tokens or settings.ai_default_max_tokens),
         endpoint="queue",
-        take_rate_limit=False,
+        request=(request_id, str(ticket)),
     )
     if element:  # refuse before spending anything on the provider
         try:
@@ -123,6 +125,12 @@ def _conn(url: str) -> Iterator[psycopg.Connection[Any]]:
         yield conn
 
 
+@asynccontextmanager
+async def _aconn(url: str) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        yield conn
+
+
 async def _call(settings: Settings, url: str, caller: Caller, spec: CallSpec) -> CallResult:
     master = (
         MasterKeys.parse(settings.ai_master_keys, settings.ai_master_key_id)
@@ -131,7 +139,7 @@ async def _call(settings: Settings, url: str, caller: Caller, spec: CallSpec) ->
     )
     timeout = httpx.Timeout(settings.ai_provider_timeout_seconds, connect=5.0)
     async with httpx.AsyncClient(timeout=timeout) as client:
-        service = AIService(settings, lambda: _conn(url), client, master)
+        service = AIService(settings, lambda: _conn(url), lambda: _aconn(url), client, master)
         return await service.complete(caller, spec)
 
 

@@ -4,12 +4,13 @@ and fallback, settlement. Used by the HTTP app and by the queue handler.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -18,9 +19,10 @@ import httpx
 import psycopg
 from starlette.concurrency import run_in_threadpool
 
-from workers.ai import store
+from workers.ai import ledger
 from workers.ai.auth import Caller
 from workers.ai.keys import KeyDecryptError, MasterKeys
+from workers.ai.ledger import Admission
 from workers.ai.providers import make_provider
 from workers.ai.providers.base import ChatRequest, Provider, ProviderError, Tally
 from workers.ai.store import StoreError
@@ -29,6 +31,7 @@ from workers.settings import Settings
 log = logging.getLogger("backline.ai")
 T = TypeVar("T")
 ConnFactory = Callable[[], AbstractContextManager[psycopg.Connection[Any]]]
+AsyncConnFactory = Callable[[], AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]]
 IMAGE_TOKEN_ESTIMATE = 260
 
 
@@ -48,7 +51,8 @@ class CallSpec:
     fallback: Target | None = None
     endpoint: str = "generate"
     images: int = 0
-    take_rate_limit: bool = True
+    # Queue mode: (request id, ticket from private.ai_request_claim); its insert took the slot.
+    request: tuple[str, str] | None = None
 
 
 @dataclass
@@ -62,6 +66,8 @@ class CallResult:
     cost_usd: Decimal
     latency_ms: int
     fallback_used: bool
+    # Deferred settlement (complete(defer_settle=True)): run it after the response is sent.
+    settle: Callable[[], Awaitable[Decimal]] | None = None
 
 
 @dataclass
@@ -72,10 +78,14 @@ class StreamHandle:
     rest: AsyncIterator[str]
     tally: Tally
     target: Target
-    usage_id: str
+    admission: Admission
     started: float
     fallback_used: bool
-    finished: dict[str, Any] = field(default_factory=dict)
+    settled: bool = False
+
+    @property
+    def usage_id(self) -> str:
+        return self.admission.usage_id
 
 
 def estimate_input_tokens(messages: list[dict[str, Any]]) -> tuple[int, int]:
@@ -98,11 +108,13 @@ class AIService:
         self,
         settings: Settings,
         connection: ConnFactory,
+        aconnection: AsyncConnFactory,
         client: httpx.AsyncClient,
         master: MasterKeys | None,
     ) -> None:
         self.settings = settings
         self.connection = connection
+        self.aconnection = aconnection
         self.client = client
         self.master = master
         self.base_urls = {
@@ -144,61 +156,73 @@ class AIService:
         raise StoreError(400, f"no {target.provider} key: pass key_id of a stored key")
 
     # -- provider calls -----------------------------------------------------------------------
-    def _request(self, spec: CallSpec, target: Target, key: str) -> ChatRequest:
-        return ChatRequest(target.model, spec.messages, spec.max_tokens, key, spec.temperature)
+    def _request(self, spec: CallSpec, target: Target, adm: Admission) -> ChatRequest:
+        assert adm.api_key is not None
+        return ChatRequest(target.model, spec.messages, spec.max_tokens, adm.api_key, spec.temperature)
 
     async def _admit(
-        self, caller: Caller, spec: CallSpec, target: Target, first: bool, streamed: bool
-    ) -> tuple[str, str]:
-        """(provider API key, usage id): opens the stored key and admits the call in one transaction."""
+        self,
+        caller: Caller,
+        spec: CallSpec,
+        target: Target,
+        streamed: bool,
+        *,
+        fallback: Target | None = None,
+        primary: Admission | None = None,
+    ) -> Admission:
+        """Open the stored key and admit the call in one transaction (one round trip).
+
+        `fallback`: the one fallback this primary call may have (recorded at admission);
+        `primary`: admit this call as that primary's fallback (no second rate-limit slot).
+        """
         est_in, images = estimate_input_tokens(spec.messages)
         key = (self.need_master(), target.key_id) if target.key_id else None
         operator = None if key else self.operator_key(target)
         try:
-            admission = await self.db(
-                store.begin,
-                caller,
-                provider=target.provider,
-                model=target.model,
-                est_input=est_in,
-                est_output=spec.max_tokens,
-                images=images,
-                endpoint=spec.endpoint,
-                streamed=streamed,
-                take_rate_limit=spec.take_rate_limit and first,
-                key=key,
-            )
+            async with self.aconnection() as conn:
+                adm = await ledger.begin(
+                    conn,
+                    caller,
+                    provider=target.provider,
+                    model=target.model,
+                    est_input=est_in,
+                    est_output=spec.max_tokens,
+                    images=images,
+                    endpoint=spec.endpoint,
+                    streamed=streamed,
+                    key=key,
+                    fallback=(fallback.provider, fallback.model) if fallback else None,
+                    fallback_of=(primary.usage_id, primary.ticket) if primary else None,
+                    request=spec.request if primary is None else None,
+                )
         except KeyDecryptError:
             raise StoreError(500, "your stored key cannot be decrypted; store it again") from None
-        api_key = admission.api_key or operator
-        assert api_key is not None
-        return api_key, admission.usage_id
+        return adm if adm.api_key else dataclasses.replace(adm, api_key=operator)
 
     async def settle(
         self,
         caller: Caller,
-        usage_id: str,
+        adm: Admission,
         target: Target,
         tally: Tally,
-        started: float,
+        latency_ms: int,
         status: str,
         error: str | None,
         images: int = 0,
     ) -> Decimal:
-        latency = int((time.perf_counter() - started) * 1000)
-        cost = await self.db(
-            store.finish,
-            caller,
-            usage_id,
-            status=status,
-            input_tokens=tally.input_tokens,
-            output_tokens=tally.final_output_tokens(),
-            images=images,
-            latency_ms=latency,
-            error=error,
-            provider=target.provider,
-            model=target.model,
-        )
+        async with self.aconnection() as conn:
+            cost = await ledger.finish(
+                conn,
+                caller,
+                adm.usage_id,
+                adm.ticket,
+                status=status,
+                input_tokens=tally.input_tokens,
+                output_tokens=tally.final_output_tokens(),
+                images=images,
+                latency_ms=latency_ms,
+                error=error,
+            )
         log.info(
             "ai call user=%s provider=%s model=%s status=%s in=%d out=%d ms=%d",
             caller.user_id,
@@ -207,7 +231,7 @@ class AIService:
             status,
             tally.input_tokens,
             tally.final_output_tokens(),
-            latency,
+            latency_ms,
         )
         return cost
 
@@ -215,51 +239,83 @@ class AIService:
         fallback = spec.fallback or self.default_fallback()
         return [spec.target] + ([fallback] if fallback and fallback != spec.target else [])
 
-    async def complete(self, caller: Caller, spec: CallSpec) -> CallResult:
+    async def _fall_back(
+        self,
+        caller: Caller,
+        spec: CallSpec,
+        failed: tuple[Admission, Target, Tally, float, str],
+        nxt: Target,
+        streamed: bool,
+    ) -> Admission:
+        """Admit the fallback (while the primary is still pending, as the server requires),
+        then settle the failed primary whatever happened."""
+        adm, target, tally, started, error = failed
+        try:
+            return await self._admit(caller, spec, nxt, streamed, primary=adm)
+        finally:
+            await self.settle(caller, adm, target, tally, _ms(started), "error", error, spec.images)
+
+    async def complete(self, caller: Caller, spec: CallSpec, *, defer_settle: bool = False) -> CallResult:
+        """One non-streaming call. With defer_settle the successful call's settlement is
+        returned as `CallResult.settle` for the caller to run after responding; the cost in
+        the result is computed from the admission prices, exactly as the settlement records it."""
         targets = self._targets(spec)
+        adm = await self._admit(caller, spec, targets[0], False, fallback=targets[1] if targets[1:] else None)
         for i, target in enumerate(targets):
-            key, usage_id = await self._admit(caller, spec, target, i == 0, streamed=False)
             tally, started = Tally(), time.perf_counter()
             try:
-                request = self._request(spec, target, key)
-                provider = self.providers[target.provider]
-                text = await self._with_retry(
-                    functools.partial(provider.complete, self.client, request, tally), target
-                )
+                call = self.providers[target.provider].complete
+                request = self._request(spec, target, adm)
+                text = await self._with_retry(functools.partial(call, self.client, request, tally), target)
             except ProviderError as exc:
-                await self.settle(caller, usage_id, target, tally, started, "error", _safe(exc), spec.images)
                 if exc.retryable and i + 1 < len(targets):
+                    adm = await self._fall_back(
+                        caller, spec, (adm, target, tally, started, _safe(exc)), targets[i + 1], False
+                    )
                     continue
+                await self.settle(caller, adm, target, tally, _ms(started), "error", _safe(exc), spec.images)
                 exc.key_ref = _key_ref(target)
                 raise
             except BaseException:
                 with anyio.CancelScope(shield=True):
                     await self.settle(
-                        caller, usage_id, target, tally, started, "interrupted", "cancelled", spec.images
+                        caller, adm, target, tally, _ms(started), "interrupted", "cancelled", spec.images
                     )
                 raise
-            cost = await self.settle(caller, usage_id, target, tally, started, "ok", None, spec.images)
+            latency = _ms(started)
+            settle = functools.partial(
+                self.settle, caller, adm, target, tally, latency, "ok", None, spec.images
+            )
+            if defer_settle:
+                cost = adm.prices.cost(tally.input_tokens, tally.final_output_tokens(), spec.images)
+            else:
+                cost = await settle()
             return CallResult(
                 text,
                 target.provider,
                 target.model,
-                usage_id,
+                adm.usage_id,
                 tally.input_tokens,
                 tally.final_output_tokens(),
                 cost,
-                int((time.perf_counter() - started) * 1000),
+                latency,
                 i > 0,
+                settle if defer_settle else None,
             )
         raise AssertionError("unreachable")
 
     async def open_stream(self, caller: Caller, spec: CallSpec) -> StreamHandle:
+        """Admit and open a provider stream up to its first chunk (errors before it become HTTP
+        errors; connection errors are retried once, then the fallback is tried)."""
         targets = self._targets(spec)
+        adm = await self._admit(caller, spec, targets[0], True, fallback=targets[1] if targets[1:] else None)
         for i, target in enumerate(targets):
-            key, usage_id = await self._admit(caller, spec, target, i == 0, streamed=True)
+            failure: ProviderError | None = None
+            can_fall_back = i + 1 < len(targets)
             for attempt in range(2):
                 tally, started = Tally(), time.perf_counter()
                 gen = self.providers[target.provider].stream(
-                    self.client, self._request(spec, target, key), tally
+                    self.client, self._request(spec, target, adm), tally
                 )
                 try:
                     first = await gen.__anext__()
@@ -267,29 +323,38 @@ class AIService:
                     first = ""
                 except httpx.TimeoutException:
                     await gen.aclose()  # type: ignore[attr-defined]
-                    exc = ProviderError(target.provider, None, f"{target.provider} timed out")
-                    await self.settle(caller, usage_id, target, tally, started, "error", _safe(exc))
-                    if i + 1 < len(targets):
-                        break
-                    raise exc from None
+                    failure = ProviderError(target.provider, None, f"{target.provider} timed out")
+                    break
                 except httpx.TransportError:
                     await gen.aclose()  # type: ignore[attr-defined]
                     if attempt == 0:
                         continue
-                    exc = ProviderError(target.provider, None, f"cannot reach {target.provider}")
-                    await self.settle(caller, usage_id, target, tally, started, "error", _safe(exc))
-                    if i + 1 < len(targets):
-                        break
-                    raise exc from None
+                    failure = ProviderError(target.provider, None, f"cannot reach {target.provider}")
+                    break
                 except ProviderError as exc:
                     await gen.aclose()  # type: ignore[attr-defined]
-                    await self.settle(caller, usage_id, target, tally, started, "error", _safe(exc))
-                    if exc.retryable and i + 1 < len(targets):
-                        break
-                    exc.key_ref = _key_ref(target)
+                    can_fall_back = can_fall_back and exc.retryable
+                    if not can_fall_back:
+                        exc.key_ref = _key_ref(target)
+                    failure = exc
+                    break
+                except BaseException:
+                    with anyio.CancelScope(shield=True):
+                        await gen.aclose()  # type: ignore[attr-defined]
+                        await self.settle(
+                            caller, adm, target, tally, _ms(started), "interrupted", "cancelled", spec.images
+                        )
                     raise
-                return StreamHandle(first, gen, tally, target, usage_id, started, i > 0)
-        raise ProviderError(spec.target.provider, None, "all providers failed")
+                return StreamHandle(first, gen, tally, target, adm, started, i > 0)
+            assert failure is not None
+            if can_fall_back:
+                adm = await self._fall_back(
+                    caller, spec, (adm, target, tally, started, _safe(failure)), targets[i + 1], True
+                )
+                continue
+            await self.settle(caller, adm, target, tally, _ms(started), "error", _safe(failure))
+            raise failure
+        raise AssertionError("unreachable")
 
     async def _with_retry(self, call: Callable[[], Any], target: Target) -> str:
         """One retry on connection-level errors (nothing was generated, so it is safe)."""
@@ -309,6 +374,10 @@ def _key_ref(target: Target) -> str:
     if target.key_id:
         return f"your stored {target.provider} key {target.key_id}"
     return f"the server's {target.provider} key"
+
+
+def _ms(started: float) -> int:
+    return int((time.perf_counter() - started) * 1000)
 
 
 def _safe(exc: ProviderError) -> str:

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 import psycopg
@@ -36,7 +34,7 @@ class StoreError(Exception):
 SQLSTATE_STATUS = {"42501": 403, "P0002": 404, "22023": 400, "23514": 400, "PT402": 402, "PT429": 429}
 
 
-def _map(exc: psycopg.Error) -> StoreError:
+def map_error(exc: psycopg.Error) -> StoreError:
     state = exc.sqlstate or ""
     message = exc.diag.message_primary or "database error"
     if state not in SQLSTATE_STATUS:
@@ -83,7 +81,7 @@ def store_key(
             cur.execute(_KEY_SELECT + " where id = %s", (key_id,))
             row = cur.fetchone()
     except psycopg.Error as exc:
-        raise _map(exc) from None
+        raise map_error(exc) from None
     assert row is not None
     return dict(row)
 
@@ -112,7 +110,7 @@ def load_key(
         with act_as(conn, caller.user_id, caller.role, claims=caller.claims, rollback=False) as cur:
             return _open_key(cur, caller, master, key_id)
     except psycopg.Error as exc:
-        raise _map(exc) from None
+        raise map_error(exc) from None
 
 
 def _open_key(cur: psycopg.Cursor[Any], caller: Caller, master: MasterKeys, key_id: str) -> tuple[str, str]:
@@ -122,80 +120,6 @@ def _open_key(cur: psycopg.Cursor[Any], caller: Caller, master: MasterKeys, key_
     provider, kid, wrapped, ciphertext = row
     secret = master.open(Sealed(kid, bytes(wrapped), bytes(ciphertext)), aad_for(key_id, caller.user_id))
     return str(provider), secret
-
-
-@dataclass
-class Admission:
-    usage_id: str
-    remaining: int | None
-    budget_left_usd: Decimal | None
-    api_key: str | None = None
-
-
-def begin(
-    conn: psycopg.Connection[Any],
-    caller: Caller,
-    *,
-    provider: str,
-    model: str,
-    est_input: int,
-    est_output: int,
-    images: int,
-    endpoint: str,
-    streamed: bool,
-    take_rate_limit: bool = True,
-    key: tuple[MasterKeys, str] | None = None,
-) -> Admission:
-    """Rate limit slot + budget reservation, atomically (private.ai_begin).
-
-    With `key` (master keys, key id) the stored key is opened in the same
-    transaction first (one round of work per call; a bad key id takes no slot).
-    """
-    opened: tuple[str, str] | None = None
-    try:
-        with act_as(conn, caller.user_id, caller.role, claims=caller.claims, rollback=False) as cur:
-            if key is not None:
-                opened = _open_key(cur, caller, key[0], key[1])
-                if opened[0] != provider:
-                    raise StoreError(400, f"key {key[1]} is a {opened[0]} key, not {provider}")
-            cur.execute(
-                "select * from private.ai_begin(%s, %s, %s, %s, %s, %s, %s, %s)",
-                (provider, model, est_input, est_output, images, endpoint, streamed, take_rate_limit),
-            )
-            row = cur.fetchone()
-    except psycopg.Error as exc:
-        raise _map(exc) from None
-    assert row is not None
-    outcome, usage_id, retry_after, remaining, left = row
-    if outcome == "rate_limited":
-        raise StoreError(
-            429, f"rate limit reached; retry in {retry_after} seconds", retry_after=int(retry_after)
-        )
-    return Admission(str(usage_id), remaining, left, opened[1] if opened else None)
-
-
-def finish(
-    conn: psycopg.Connection[Any],
-    caller: Caller,
-    usage_id: str,
-    *,
-    status: str,
-    input_tokens: int,
-    output_tokens: int,
-    images: int,
-    latency_ms: int,
-    error: str | None,
-    provider: str,
-    model: str,
-) -> Decimal:
-    with act_as(conn, caller.user_id, caller.role, claims=caller.claims, rollback=False) as cur:
-        cur.execute(
-            "select private.ai_finish(%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            (usage_id, status, input_tokens, output_tokens, images, latency_ms, error, model, provider),
-        )
-        row = cur.fetchone()
-    assert row is not None
-    return Decimal(row[0])
 
 
 def read_storage_object(conn: psycopg.Connection[Any], caller: Caller, bucket: str, path: str) -> None:

@@ -8,14 +8,25 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import psycopg
 from psycopg.pq import TransactionStatus
 
 API_ROLES = ("anon", "authenticated", "service_role")
+# What PostgREST sends before each request, in one round trip: role, claims, search_path
+# (the exposed schema plus db-extra-search-path).
+_SET_SQL = (
+    "select set_config('role', %s, true), set_config('request.jwt.claims', %s, true),"
+    " set_config('search_path', 'public, extensions', true)"
+)
+_SAVE_SQL = "select current_user, current_setting('request.jwt.claims', true), current_setting('search_path')"
+_RESTORE_SQL = (
+    "select set_config('role', %s, true), set_config('request.jwt.claims', %s, true),"
+    " set_config('search_path', %s, true)"
+)
 
 
 def claims_for(
@@ -44,29 +55,47 @@ def act_as(
     rollback=True (tests) undoes everything at the end; rollback=False commits
     the block like a PostgREST request.
     """
-    if role not in API_ROLES:
-        raise ValueError(f"role must be one of {API_ROLES}, got {role!r}")
-    payload = json.dumps(claims_for(user_id, role, claims))
+    payload = _payload(user_id, role, claims)
     nested = conn.info.transaction_status != TransactionStatus.IDLE
     previous = None
     with conn.transaction(force_rollback=rollback), conn.cursor() as cur:
         if nested and not rollback:
             # Releasing a savepoint keeps SET LOCAL values: restore them when the block ends.
-            previous = cur.execute(
-                "select current_user, current_setting('request.jwt.claims', true),"
-                " current_setting('search_path')"
-            ).fetchone()
-        # What PostgREST sends before each request, in one round trip: role, claims, search_path
-        # (the exposed schema plus db-extra-search-path).
-        cur.execute(
-            "select set_config('role', %s, true), set_config('request.jwt.claims', %s, true),"
-            " set_config('search_path', 'public, extensions', true)",
-            (role, payload),
-        )
+            previous = cur.execute(_SAVE_SQL).fetchone()
+        cur.execute(_SET_SQL, (role, payload))
         yield cur
         if previous is not None:
-            cur.execute(
-                "select set_config('role', %s, true), set_config('request.jwt.claims', %s, true),"
-                " set_config('search_path', %s, true)",
-                (previous[0], previous[1] or "", previous[2]),
-            )
+            cur.execute(_RESTORE_SQL, (previous[0], previous[1] or "", previous[2]))
+
+
+@asynccontextmanager
+async def async_act_as(
+    conn: psycopg.AsyncConnection[Any],
+    user_id: uuid.UUID | str | None = None,
+    role: str = "authenticated",
+    *,
+    claims: Mapping[str, Any] | None = None,
+    rollback: bool = True,
+) -> AsyncIterator[psycopg.AsyncCursor[Any]]:
+    """`act_as` for an async connection: the same statements, the same restore semantics.
+
+    Inside `conn.pipeline()` the BEGIN, the set_config round trip, the caller's
+    statements and the COMMIT leave together (results are read at the pipeline sync).
+    """
+    payload = _payload(user_id, role, claims)
+    nested = conn.info.transaction_status != TransactionStatus.IDLE
+    previous = None
+    async with conn.transaction(force_rollback=rollback), conn.cursor() as cur:
+        if nested and not rollback:
+            await cur.execute(_SAVE_SQL)
+            previous = await cur.fetchone()
+        await cur.execute(_SET_SQL, (role, payload))
+        yield cur
+        if previous is not None:
+            await cur.execute(_RESTORE_SQL, (previous[0], previous[1] or "", previous[2]))
+
+
+def _payload(user_id: uuid.UUID | str | None, role: str, claims: Mapping[str, Any] | None) -> str:
+    if role not in API_ROLES:
+        raise ValueError(f"role must be one of {API_ROLES}, got {role!r}")
+    return json.dumps(claims_for(user_id, role, claims))

@@ -1,0 +1,170 @@
+"""The two bookkeeping transactions of every AI call: admission and settlement.
+
+They are on the hot path of each request, so they run on an async connection
+(no worker-thread hop) and pipelined: BEGIN, PostgREST's role/claims
+`set_config`, the function call(s) and COMMIT leave in one network write and
+come back in one round trip. Both act as the caller (`async_act_as`), exactly
+like a PostgREST request.
+
+Admission returns a one-time ticket (see migration 20261125081000): only its
+holder can settle the call or admit its one fallback. It is never logged.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+import psycopg
+
+from workers.ai.auth import Caller
+from workers.ai.keys import KeyDecryptError, MasterKeys, Sealed
+from workers.ai.store import StoreError, aad_for, map_error
+from workers.db.impersonate import async_act_as
+
+CENT_FRACTION = Decimal("0.00000001")  # public.ai_usage.cost_usd is numeric(14, 8)
+BEGIN_SQL = (
+    "select outcome, usage_id, ticket, retry_after_seconds, remaining, budget_left_usd,"
+    " input_usd_per_mtok, output_usd_per_mtok, usd_per_image"
+    " from private.ai_begin(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+)
+FINISH_SQL = "select private.ai_finish(%s, %s, %s, %s, %s, %s, %s, null, null, %s)"
+
+
+def _as(conn: psycopg.AsyncConnection[Any], caller: Caller) -> AbstractAsyncContextManager[Any]:
+    """One committed transaction as the caller, like one PostgREST request."""
+    return async_act_as(conn, caller.user_id, caller.role, claims=caller.claims, rollback=False)
+
+
+@dataclass(frozen=True)
+class Prices:
+    """Unit prices captured at admission; settlement in SQL uses the same ones."""
+
+    input_per_mtok: Decimal
+    output_per_mtok: Decimal
+    per_image: Decimal
+
+    def cost(self, input_tokens: int, output_tokens: int, images: int) -> Decimal:
+        """Exactly what private.ai_finish records (same formula, rounded to 8 places)."""
+        raw = (
+            self.input_per_mtok * max(input_tokens, 0) + self.output_per_mtok * max(output_tokens, 0)
+        ) / 1_000_000 + self.per_image * max(images, 0)
+        return raw.quantize(CENT_FRACTION, rounding=ROUND_HALF_UP)
+
+
+@dataclass(frozen=True)
+class Admission:
+    usage_id: str
+    ticket: str
+    prices: Prices
+    remaining: int | None
+    budget_left_usd: Decimal | None
+    api_key: str | None = None
+
+
+async def begin(
+    conn: psycopg.AsyncConnection[Any],
+    caller: Caller,
+    *,
+    provider: str,
+    model: str,
+    est_input: int,
+    est_output: int,
+    images: int,
+    endpoint: str,
+    streamed: bool,
+    key: tuple[MasterKeys, str] | None = None,
+    fallback: tuple[str, str] | None = None,
+    fallback_of: tuple[str, str] | None = None,
+    request: tuple[str, str] | None = None,
+) -> Admission:
+    """Stored key + rate-limit slot + budget reservation + usage row, in one round trip.
+
+    `key` (master keys, key id): the encrypted key is fetched in the same
+    transaction and opened here; `fallback` (provider, model) is recorded as the
+    one fallback this call may have; `fallback_of` (usage id, ticket) admits this
+    call as that primary's fallback; `request` (request id, ticket) as a claimed
+    queue request. Those two take no rate-limit slot (the server verifies them).
+    """
+    fb_provider, fb_model = fallback or (None, None)
+    of_id, of_ticket = fallback_of or (None, None)
+    req_id, req_ticket = request or (None, None)
+    params = (
+        provider,
+        model,
+        est_input,
+        est_output,
+        images,
+        endpoint,
+        streamed,
+        key[1] if key else None,
+        fb_provider,
+        fb_model,
+        of_id,
+        of_ticket,
+        req_id,
+        req_ticket,
+    )
+    try:
+        async with conn.pipeline(), _as(conn, caller):
+            # Own cursors: their results are read after the pipeline's single sync.
+            if key is not None:
+                key_cur = conn.cursor()
+                await key_cur.execute(
+                    "select master_key_id, wrapped_dek, ciphertext from private.ai_key_secret(%s)", (key[1],)
+                )
+            cur = conn.cursor()
+            await cur.execute(BEGIN_SQL, params)
+        row = await cur.fetchone()
+        sealed_row = await key_cur.fetchone() if key is not None else None
+    except psycopg.Error as exc:
+        raise map_error(exc) from None
+    assert row is not None
+    outcome, usage_id, ticket, retry_after, remaining, left, p_in, p_out, p_img = row
+    if outcome == "rate_limited":
+        raise StoreError(
+            429, f"rate limit reached; retry in {retry_after} seconds", retry_after=int(retry_after)
+        )
+    admission = Admission(str(usage_id), str(ticket), Prices(p_in, p_out, p_img), remaining, left)
+    if key is None:
+        return admission
+    assert sealed_row is not None
+    kid, wrapped, ciphertext = sealed_row
+    try:
+        secret = key[0].open(Sealed(kid, bytes(wrapped), bytes(ciphertext)), aad_for(key[1], caller.user_id))
+    except KeyDecryptError:
+        # Admitted but unusable (the server lacks that master key): settle it at once.
+        await finish(
+            conn, caller, admission.usage_id, admission.ticket, status="error", input_tokens=0,
+            output_tokens=0, images=0, latency_ms=0, error="stored key cannot be decrypted",
+        )  # fmt: skip
+        raise
+    return Admission(admission.usage_id, admission.ticket, admission.prices, remaining, left, secret)
+
+
+async def finish(
+    conn: psycopg.AsyncConnection[Any],
+    caller: Caller,
+    usage_id: str,
+    ticket: str,
+    *,
+    status: str,
+    input_tokens: int,
+    output_tokens: int,
+    images: int,
+    latency_ms: int,
+    error: str | None,
+) -> Decimal:
+    """Settle: real tokens -> cost at the admission prices; releases the reservation."""
+    params = (usage_id, status, input_tokens, output_tokens, images, latency_ms, error, ticket)
+    try:
+        async with conn.pipeline(), _as(conn, caller):
+            cur = conn.cursor()
+            await cur.execute(FINISH_SQL, params)
+        row = await cur.fetchone()
+    except psycopg.Error as exc:
+        raise map_error(exc) from None
+    assert row is not None
+    return Decimal(row[0])
