@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import psycopg
+from psycopg import sql
 from psycopg.pq import TransactionStatus
 
 API_ROLES = ("anon", "authenticated", "service_role")
@@ -93,6 +94,31 @@ async def async_act_as(
         yield cur
         if previous is not None:
             await cur.execute(_RESTORE_SQL, (previous[0], previous[1] or "", previous[2]))
+
+
+def as_user_script(
+    conn: psycopg.AsyncConnection[Any] | psycopg.Connection[Any],
+    statements: Sequence[sql.Composable],
+    user_id: uuid.UUID | str | None = None,
+    role: str = "authenticated",
+    *,
+    claims: Mapping[str, Any] | None = None,
+) -> sql.Composed:
+    """`act_as(..., rollback=False)` as ONE simple-query message: PostgREST's set_config
+    statement, then `statements`, in one implicit transaction (all committed, or none on
+    the first error) and one network round trip.
+
+    Run it with `cursor.execute(script)` and no parameters (values are bound as quoted
+    literals by psycopg's `sql.Literal`), only on an idle autocommit connection (the
+    message is the whole transaction, so there is nothing to restore); read the result
+    sets with `cursor.nextset()` (the first one is the set_config row).
+    """
+    if conn.info.transaction_status != TransactionStatus.IDLE or not conn.autocommit:
+        raise ValueError("as_user_script needs an idle autocommit connection")
+    prelude = sql.SQL(_SET_SQL.replace("%s", "{}")).format(
+        sql.Literal(role), sql.Literal(_payload(user_id, role, claims))
+    )
+    return sql.SQL("; ").join([prelude, *statements])
 
 
 def _payload(user_id: uuid.UUID | str | None, role: str, claims: Mapping[str, Any] | None) -> str:
