@@ -1,12 +1,14 @@
 """Benchmark: latency the AI proxy adds over calling the same fake provider directly.
 
-Run: PYTHONPATH=$PWD python bench/ai_proxy.py [--requests 2000] [--database-url URL]
+Run: PYTHONPATH=$PWD python bench/ai_proxy.py [--requests 2000] [--workers 1] [--database-url URL]
 
-Starts the fake OpenAI-compatible provider and the proxy (uvicorn) in two
-subprocesses, creates a throwaway migrated database with one user and one
-stored key, then measures with httpx at 1 and 64 concurrent clients:
-non-streaming p50/p99 direct vs through the proxy, streaming time to first
-token, and the proxy's RSS. Never run by the test suite.
+Starts the fake OpenAI-compatible provider and the proxy (uvicorn, --workers
+processes) in subprocesses, creates a throwaway migrated database with 64
+users (one stored key each), then measures with httpx at 1 and 64 concurrent
+clients: non-streaming p50/p99 direct vs through the proxy, streaming time to
+first token, the proxy's CPU time per request and its RSS. Direct and proxied
+requests are measured in alternating rounds of the same run (`--rounds`), so a
+change in the machine's load affects both sides alike. Never run by the test suite.
 """
 
 from __future__ import annotations
@@ -45,12 +47,11 @@ fake.requests = type("Sink", (), {{"append": lambda self, x: None}})()
 uvicorn.run(fake.app, host="127.0.0.1", port={port}, log_level="warning", access_log=False)
 """
 PROXY_SERVER = """
-import sys, uvicorn
+import os, sys, uvicorn
 sys.path.insert(0, {root!r})
-from workers.ai.app import create_app
-from workers.settings import Settings
-s = Settings()
-uvicorn.run(create_app(s, {db!r}), host="127.0.0.1", port={port}, log_level="warning", access_log=False)
+os.environ["DATABASE_URL"] = {db!r}
+uvicorn.run("workers.ai.app:app_from_env", factory=True, host="127.0.0.1", port={port},
+            log_level="warning", access_log=False, workers={workers})
 """
 
 
@@ -111,8 +112,10 @@ async def run_load(
 
 
 async def first_token(url: str, headers: dict[str, str], body: dict[str, Any], n: int) -> list[float]:
-    out = []
+    out: list[float] = []
     async with httpx.AsyncClient(timeout=60) as client:
+        async with client.stream("POST", url, headers=headers, json=body) as resp:  # warm-up
+            await resp.aread()
         for _ in range(n):
             t0 = time.perf_counter()
             seen = False
@@ -125,16 +128,58 @@ async def first_token(url: str, headers: dict[str, str], body: dict[str, Any], n
     return out
 
 
+def proxy_pids(pid: int) -> list[int]:
+    """The proxy process and, with --workers > 1, its worker processes."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    kids = [int(x) for x in children.read_text().split()] if children.exists() else []
+    return [pid, *kids]
+
+
 def rss_kb(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
+    total = 0
+    for p in proxy_pids(pid):
+        for line in Path(f"/proc/{p}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+    return total
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of the proxy processes so far."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for p in proxy_pids(pid):
+        fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
+def interleaved(
+    direct: tuple[str, list[tuple[dict[str, str], dict[str, Any]]]],
+    proxy: tuple[str, list[tuple[dict[str, str], dict[str, Any]]]],
+    n: int,
+    conc: int,
+    rounds: int,
+    proxy_pid: int,
+) -> tuple[list[float], list[float], float]:
+    """Alternating rounds of direct and proxied load; (direct ms, proxy ms, proxy CPU ms per request)."""
+    d: list[float] = []
+    p: list[float] = []
+    cpu = 0.0
+    for _ in range(rounds):
+        d += asyncio.run(run_load(direct[0], direct[1], n // rounds, conc))
+        before = cpu_seconds(proxy_pid)
+        got = asyncio.run(run_load(proxy[0], proxy[1], n // rounds, conc))
+        cpu += cpu_seconds(proxy_pid) - before
+        p += got
+    return d, p, cpu * 1000 / max(len(p), 1)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--requests", type=int, default=2000)
+    ap.add_argument("--workers", type=int, default=1, help="uvicorn worker processes for the proxy")
+    ap.add_argument("--rounds", type=int, default=8, help="alternating direct/proxy rounds per load")
     ap.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
     args = ap.parse_args()
 
@@ -187,7 +232,12 @@ def main() -> None:
         )
         procs.append(
             subprocess.Popen(
-                [sys.executable, "-c", PROXY_SERVER.format(root=str(ROOT), db=db, port=proxy_port)], env=env
+                [
+                    sys.executable,
+                    "-c",
+                    PROXY_SERVER.format(root=str(ROOT), db=db, port=proxy_port, workers=args.workers),
+                ],
+                env=env,
             )
         )
         proxy_url = f"http://127.0.0.1:{proxy_port}"
@@ -211,11 +261,23 @@ def main() -> None:
                     "max_tokens": 16,
                 }
                 proxy_users.append((auth, body))
-        results: dict[str, Any] = {"requests": args.requests, "cpus": os.cpu_count()}
+        results: dict[str, Any] = {
+            "requests": args.requests,
+            "cpus": os.cpu_count(),
+            "workers": args.workers,
+            "load_average_before": os.getloadavg()[0],
+        }
         for conc in (1, 64):
-            d = asyncio.run(run_load(fake_url + "/v1/chat/completions", direct_users, args.requests, conc))
-            p = asyncio.run(run_load(proxy_url + "/v1/generate", proxy_users, args.requests, conc))
+            d, p, cpu_ms = interleaved(
+                (fake_url + "/v1/chat/completions", direct_users),
+                (proxy_url + "/v1/generate", proxy_users),
+                args.requests,
+                conc,
+                args.rounds,
+                procs[1].pid,
+            )
             results[f"c{conc}"] = {
+                "proxy_cpu_ms_per_request": round(cpu_ms, 3),
                 "direct_p50_ms": round(statistics.median(d), 3),
                 "direct_p99_ms": round(pct(d, 99), 3),
                 "proxy_p50_ms": round(statistics.median(p), 3),
@@ -224,25 +286,32 @@ def main() -> None:
                 "overhead_p99_ms": round(pct(p, 99) - pct(d, 99), 3),
             }
         n_stream = max(50, args.requests // 20)
-        d_ft = asyncio.run(
-            first_token(
-                fake_url + "/v1/chat/completions",
-                direct_users[0][0],
-                {**direct_body, "stream": True},
-                n_stream,
+        d_ft: list[float] = []
+        p_ft: list[float] = []
+        for _ in range(args.rounds):
+            d_ft += asyncio.run(
+                first_token(
+                    fake_url + "/v1/chat/completions",
+                    direct_users[0][0],
+                    {**direct_body, "stream": True},
+                    n_stream // args.rounds,
+                )
             )
-        )
-        p_ft = asyncio.run(
-            first_token(
-                proxy_url + "/v1/generate", proxy_users[0][0], {**proxy_users[0][1], "stream": True}, n_stream
+            p_ft += asyncio.run(
+                first_token(
+                    proxy_url + "/v1/generate",
+                    proxy_users[0][0],
+                    {**proxy_users[0][1], "stream": True},
+                    n_stream // args.rounds,
+                )
             )
-        )
         results["stream_first_token"] = {
             "direct_p50_ms": round(statistics.median(d_ft), 3),
             "proxy_p50_ms": round(statistics.median(p_ft), 3),
             "overhead_p50_ms": round(statistics.median(p_ft) - statistics.median(d_ft), 3),
         }
         results["proxy_rss_mb"] = round(rss_kb(procs[1].pid) / 1024, 1)
+        results["load_average_after"] = os.getloadavg()[0]
         print(json.dumps(results, indent=2))
     finally:
         for proc in procs:

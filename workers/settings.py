@@ -122,6 +122,19 @@ class Settings(BaseSettings):
     ai_default_max_tokens: int = Field(
         default=1024, validation_alias=AliasChoices("BACKLINE_AI_DEFAULT_MAX_TOKENS")
     )
+    ai_workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        validation_alias=AliasChoices("BACKLINE_AI_WORKERS"),
+        description="uvicorn worker processes for `backline ai serve` (one event loop each).",
+    )
+    ai_jwt_cache_size: int = Field(
+        default=4096,
+        ge=0,
+        validation_alias=AliasChoices("BACKLINE_AI_JWT_CACHE_SIZE"),
+        description="Verified access tokens remembered until they expire (0 = verify every request).",
+    )
 
     # == billing ==
     stripe_webhook_secrets: Annotated[tuple[str, ...], NoDecode] = Field(

@@ -175,6 +175,7 @@ class ProxyApp:
             audience=s.ai_jwt_audience,
             allow_anonymous=s.ai_allow_anonymous,
             jwks=JWKSCache(jwks_url, s.ai_jwks_ttl_seconds, self.client),
+            cache_size=s.ai_jwt_cache_size,
         )
         self.service = AIService(s, self.connection, self.aconnection, self.client, self.master)
         try:
@@ -515,6 +516,17 @@ def create_app(settings: Settings, database_url: str) -> Starlette:
     app = Starlette(routes=routes, middleware=middleware, lifespan=proxy.lifespan)
     app.state.proxy = proxy
     return app
+
+
+def app_from_env() -> Starlette:
+    """uvicorn factory for `backline ai serve --workers N`: each worker process builds its
+    own app (pools, HTTP client) from the environment; the database is DATABASE_URL."""
+    from workers.settings import get_settings
+
+    settings = get_settings()
+    if not settings.database_url:
+        raise BacklineError("DATABASE_URL is not set")
+    return create_app(settings, settings.database_url)
 
 
 def billing_routes(settings: Settings, database_url: str) -> list[BaseRoute]:

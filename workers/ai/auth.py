@@ -3,6 +3,12 @@
 The JWKS is cached for a TTL and refetched when a token names an unknown
 `kid` (key rotation), at most once per MIN_REFETCH_SECONDS so forged kids
 cannot make us hammer the auth server.
+
+Verified tokens are remembered by their exact text until their `exp` (a
+bounded LRU, TokenCache): the same bytes verify the same way under the same
+keys, so a hit skips only the signature and claim checks already passed. An
+asymmetric token is re-verified in full once the JWKS is stale or its key
+left the JWKS, so key removal still takes effect at the next refresh.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,27 +85,80 @@ class JWKSCache:
             self.fetched_at = time.monotonic()
 
 
+class TokenCache:
+    """Callers of verified tokens by exact token text until `exp`, least recently used out."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.entries: OrderedDict[str, tuple[float, str | None, Caller]] = OrderedDict()
+
+    def get(self, token: str) -> tuple[str | None, Caller] | None:
+        hit = self.entries.get(token)
+        if hit is None:
+            return None
+        exp, kid, caller = hit
+        if time.time() >= exp:
+            del self.entries[token]
+            return None
+        self.entries.move_to_end(token)
+        return kid, caller
+
+    def put(self, token: str, exp: float, kid: str | None, caller: Caller) -> None:
+        if self.size <= 0 or exp <= time.time():
+            return
+        self.entries[token] = (exp, kid, caller)
+        self.entries.move_to_end(token)
+        while len(self.entries) > self.size:
+            self.entries.popitem(last=False)
+
+
 class Verifier:
-    def __init__(self, *, secret: str, audience: str, allow_anonymous: bool, jwks: JWKSCache) -> None:
+    def __init__(
+        self, *, secret: str, audience: str, allow_anonymous: bool, jwks: JWKSCache, cache_size: int = 0
+    ) -> None:
         self.secret = secret
         self.audience = audience
         self.allow_anonymous = allow_anonymous
         self.jwks = jwks
+        self.cache = TokenCache(cache_size)
+
+    def _cached(self, token: str) -> Caller | None:
+        hit = self.cache.get(token)
+        if hit is None:
+            return None
+        kid, caller = hit
+        if kid is not None:  # asymmetric: only while the JWKS is fresh and still holds the key
+            fresh = time.monotonic() - self.jwks.fetched_at <= self.jwks.ttl
+            if not fresh or kid not in self.jwks.keys:
+                return None
+        return caller
 
     async def verify(self, authorization: str | None) -> Caller:
         if not authorization or not authorization.lower().startswith("bearer "):
             raise AuthError("missing bearer token")
         token = authorization[7:].strip()
+        cached = self._cached(token)
+        if cached is not None:
+            return cached
+        caller, kid, exp = await self._verify(token)
+        self.cache.put(token, exp, kid, caller)
+        return caller
+
+    async def _verify(self, token: str) -> tuple[Caller, str | None, float]:
+        """(caller, JWKS key id or None for HS256, exp) of a fully verified token."""
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
             raise AuthError("malformed token") from None
         alg = header.get("alg")
         key: Any
+        kid: str | None = None
         if alg == "HS256":
             key = self.secret
         elif alg in ASYMMETRIC:
-            key = (await self.jwks.get(header.get("kid"))).key
+            jwk = await self.jwks.get(header.get("kid"))
+            key = jwk.key
+            kid = next(k for k, v in self.jwks.keys.items() if v is jwk)
         else:
             raise AuthError("unsupported token algorithm")
         try:
@@ -120,4 +180,5 @@ class Verifier:
             raise AuthError("a signed-in user token is required")
         if claims.get("is_anonymous") and not self.allow_anonymous:
             raise AuthError("anonymous users may not use the AI proxy")
-        return Caller(user_id=str(claims["sub"]), role="authenticated", claims=claims)
+        caller = Caller(user_id=str(claims["sub"]), role="authenticated", claims=claims)
+        return caller, kid, float(claims["exp"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -34,6 +35,9 @@ def _master() -> MasterKeys:
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind (default BACKLINE_AI_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default BACKLINE_AI_PORT, 8787).")] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, max=64, help="Worker processes (default BACKLINE_AI_WORKERS, 1).")
+    ] = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Run the AI proxy (Starlette on uvicorn) until interrupted.
@@ -60,15 +64,20 @@ def serve(
             "SUPABASE_JWT_SECRET is the public development secret but the database is not local; "
             "set it to your project's JWT secret"
         )
-    app_ = create_app(settings, url)
-    uvicorn.run(
-        app_,
+    options: dict[str, Any] = dict(
         host=host or settings.ai_host,
         port=port or settings.ai_port,
         access_log=False,
         log_level="info",
         proxy_headers=True,
     )
+    n = workers or settings.ai_workers
+    if n == 1:
+        uvicorn.run(create_app(settings, url), **options)
+        return
+    # Several processes, one event loop each, sharing the port: each builds its own app.
+    os.environ["DATABASE_URL"] = url
+    uvicorn.run("workers.ai.app:app_from_env", factory=True, workers=n, **options)
 
 
 @keys_app.command("rotate")
