@@ -5,7 +5,8 @@ They are on the hot path of each request, so they run on an async connection
 role/claims `set_config` statement and the function call(s) in one implicit
 transaction and one network round trip (`as_user_script`), acting as the
 caller exactly like a PostgREST request. (psycopg's pipeline mode gives the
-same single round trip but costs ~0.3 ms of client CPU per transaction.)
+same single round trip but costs ~0.3 ms of client CPU per transaction; values
+are bound client-side by psycopg's adapters, ~8 µs vs ~55 µs for sql.Literal.)
 
 Admission returns a one-time ticket (see migration 20261125081000): only its
 holder can settle the call or admit its one fallback. It is never logged.
@@ -13,12 +14,12 @@ holder can settle the call or admit its one fallback. It is never logged.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import psycopg
-from psycopg import sql
 
 from workers.ai.auth import Caller
 from workers.ai.keys import KeyDecryptError, MasterKeys, Sealed
@@ -26,23 +27,23 @@ from workers.ai.store import StoreError, aad_for, map_error
 from workers.db.impersonate import as_user_script
 
 CENT_FRACTION = Decimal("0.00000001")  # public.ai_usage.cost_usd is numeric(14, 8)
-BEGIN_SQL = sql.SQL(
+BEGIN_SQL = (
     "select outcome, usage_id, ticket, retry_after_seconds, remaining, budget_left_usd,"
     " input_usd_per_mtok, output_usd_per_mtok, usd_per_image"
-    " from private.ai_begin({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {})"
+    " from private.ai_begin(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
-KEY_SQL = sql.SQL("select master_key_id, wrapped_dek, ciphertext from private.ai_key_secret({})")
-FINISH_SQL = sql.SQL("select private.ai_finish({}, {}, {}, {}, {}, {}, {}, null, null, {})")
+KEY_SQL = "select master_key_id, wrapped_dek, ciphertext from private.ai_key_secret(%s)"
+FINISH_SQL = "select private.ai_finish(%s, %s, %s, %s, %s, %s, %s, null, null, %s)"
 
 
 async def _run_as(
-    conn: psycopg.AsyncConnection[Any], caller: Caller, statements: list[sql.Composable]
+    conn: psycopg.AsyncConnection[Any], caller: Caller, statements: list[tuple[str, Sequence[Any]]]
 ) -> list[list[Any]]:
     """Run `statements` as the caller in one transaction and one round trip; their rows."""
-    script = as_user_script(conn, statements, caller.user_id, caller.role, claims=caller.claims)
+    query, params = as_user_script(conn, statements, caller.user_id, caller.role, claims=caller.claims)
     try:
-        cur = conn.cursor()
-        await cur.execute(script)
+        cur = psycopg.AsyncClientCursor(conn)
+        await cur.execute(query, params)
         results = []
         while cur.nextset():
             results.append(await cur.fetchall())
@@ -120,9 +121,9 @@ async def begin(
         req_id,
         req_ticket,
     )
-    statements: list[sql.Composable] = [BEGIN_SQL.format(*map(sql.Literal, params))]
+    statements: list[tuple[str, Sequence[Any]]] = [(BEGIN_SQL, params)]
     if key is not None:  # a missing/foreign key raises first: no slot is taken
-        statements.insert(0, KEY_SQL.format(sql.Literal(key[1])))
+        statements.insert(0, (KEY_SQL, (key[1],)))
     results = await _run_as(conn, caller, statements)
     row = results[-1][0]
     sealed_row = results[0][0] if key is not None else None
@@ -164,7 +165,7 @@ async def finish(
 ) -> Decimal:
     """Settle: real tokens -> cost at the admission prices; releases the reservation."""
     params = (usage_id, status, input_tokens, output_tokens, images, latency_ms, error, ticket)
-    results = await _run_as(conn, caller, [FINISH_SQL.format(*map(sql.Literal, params))])
+    results = await _run_as(conn, caller, [(FINISH_SQL, params)])
     row = results[-1][0]
     assert row is not None
     return Decimal(row[0])

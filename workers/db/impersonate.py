@@ -13,7 +13,6 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import psycopg
-from psycopg import sql
 from psycopg.pq import TransactionStatus
 
 API_ROLES = ("anon", "authenticated", "service_role")
@@ -98,27 +97,29 @@ async def async_act_as(
 
 def as_user_script(
     conn: psycopg.AsyncConnection[Any] | psycopg.Connection[Any],
-    statements: Sequence[sql.Composable],
+    statements: Sequence[tuple[str, Sequence[Any]]],
     user_id: uuid.UUID | str | None = None,
     role: str = "authenticated",
     *,
     claims: Mapping[str, Any] | None = None,
-) -> sql.Composed:
+) -> tuple[str, list[Any]]:
     """`act_as(..., rollback=False)` as ONE simple-query message: PostgREST's set_config
-    statement, then `statements`, in one implicit transaction (all committed, or none on
-    the first error) and one network round trip.
+    statement, then `statements` ((query, params) each), in one implicit transaction (all
+    committed, or none on the first error) and one network round trip.
 
-    Run it with `cursor.execute(script)` and no parameters (values are bound as quoted
-    literals by psycopg's `sql.Literal`), only on an idle autocommit connection (the
-    message is the whole transaction, so there is nothing to restore); read the result
-    sets with `cursor.nextset()` (the first one is the set_config row).
+    Returns (query, params) for a client-side-binding cursor (`psycopg.ClientCursor` /
+    `AsyncClientCursor`: values are quoted by psycopg's adapters, and the message may
+    hold several statements). Only on an idle autocommit connection: the message is the
+    whole transaction, so there is nothing to restore. Read the result sets with
+    `cursor.nextset()` (the first one is the set_config row).
     """
     if conn.info.transaction_status != TransactionStatus.IDLE or not conn.autocommit:
         raise ValueError("as_user_script needs an idle autocommit connection")
-    prelude = sql.SQL(_SET_SQL.replace("%s", "{}")).format(
-        sql.Literal(role), sql.Literal(_payload(user_id, role, claims))
-    )
-    return sql.SQL("; ").join([prelude, *statements])
+    query = "; ".join([_SET_SQL, *(q for q, _ in statements)])
+    params: list[Any] = [role, _payload(user_id, role, claims)]
+    for _, values in statements:
+        params.extend(values)
+    return query, params
 
 
 def _payload(user_id: uuid.UUID | str | None, role: str, claims: Mapping[str, Any] | None) -> str:
