@@ -71,6 +71,15 @@ class Proxy:
             conn.execute("update public.profiles set plan = %s where id = %s", (plan, uid))
         return uid, {"authorization": f"Bearer {make_token(uid, is_anonymous=anonymous)}"}
 
+    def settled(self, user_id: uuid.UUID, timeout: float = 5.0) -> None:
+        """Wait until none of the user's calls is pending: a JSON response is sent before its
+        settlement commits (it runs right after, as a background task)."""
+        deadline = time.time() + timeout
+        query = "select count(*) from public.ai_usage where user_id = %s and status = 'pending'"
+        while self.sql(query, (user_id,))[0][0]:
+            assert time.time() < deadline, "a call was never settled"
+            time.sleep(0.02)
+
     def sql(self, query: str, params: Any = ()) -> list[tuple[Any, ...]]:
         with psycopg.connect(self.db_url, autocommit=True) as conn:
             cur = conn.execute(query, params)

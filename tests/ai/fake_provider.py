@@ -3,6 +3,7 @@
 Behaviour is chosen by the model name:
   *fail500*  -> HTTP 500 with the provider's error JSON
   *slow*     -> streams one chunk every 50 ms (20 chunks)
+  *latestart* -> (OpenAI) waits 0.8 s before the first content chunk of a stream
 Any api key starting with "bad" -> 401 with the provider's auth error body.
 Every request is recorded (path, headers, JSON body) in `FakeProvider.requests`.
 """
@@ -156,6 +157,8 @@ class FakeProvider:
                 ],
             }
             yield f"data: {json.dumps(first)}\n\n".encode()
+            if "latestart" in model:
+                await asyncio.sleep(0.8)
             for w in words:
                 if "slow" in model:
                     await asyncio.sleep(0.05)

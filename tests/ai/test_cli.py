@@ -22,7 +22,7 @@ def runner(monkeypatch: pytest.MonkeyPatch) -> Any:
 
 
 def test_usage_json_and_table(proxy: Proxy, runner: CliRunner) -> None:
-    _, h = proxy.user()
+    uid, h = proxy.user()
     key = add_key(proxy, h, "openai")
     for model in ("gpt-4o-mini", "gpt-4o-mini", "gpt-fail500"):
         proxy.http.post(
@@ -30,6 +30,7 @@ def test_usage_json_and_table(proxy: Proxy, runner: CliRunner) -> None:
             headers=h,
             json={"provider": "openai", "model": model, "key_id": key, "messages": MSGS},
         )
+    proxy.settled(uid)
     result = runner.invoke(app, ["ai", "usage", "--since", "1h", "--json", "--database-url", proxy.db_url])
     assert result.exit_code == 0, result.output
     rows = {r["key"]: r for r in json.loads(result.output)["rows"]}

@@ -33,6 +33,7 @@ def test_detect_raw_upload_uses_gemini_inline_data(proxy_factory: Any) -> None:
     parts = sent["body"]["contents"][0]["parts"]
     assert parts[0]["text"].startswith("What is this")
     assert parts[1] == {"inline_data": {"mime_type": "image/png", "data": base64.b64encode(image).decode()}}
+    proxy.settled(uid)
     assert proxy.sql("select endpoint, images, status from public.ai_usage where user_id = %s", (uid,)) == [
         ("detect", 1, "ok")
     ]

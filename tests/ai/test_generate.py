@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
 from typing import Any
 
@@ -55,6 +56,7 @@ def test_generate_json_each_provider_records_usage(proxy: Proxy, provider: str, 
         assert sent["body"]["generationConfig"]["maxOutputTokens"] == 50
     else:
         assert sent["body"]["messages"][0] == {"role": "system", "content": "be brief"}
+    proxy.settled(uid)
     rows = proxy.sql(
         "select provider, model, status, input_tokens, output_tokens, cost_usd, reserved_usd,"
         " latency_ms from public.ai_usage where user_id = %s",
@@ -64,6 +66,8 @@ def test_generate_json_each_provider_records_usage(proxy: Proxy, provider: str, 
     p, m, status, tin, tout, cost, reserved, latency = rows[0]
     assert (p, m, status, tout) == (provider, model, "ok", 6) and tin > 0
     assert cost > 0 and reserved == 0 and latency >= 0
+    # The response is sent before settlement commits; its cost is the one settlement recorded.
+    assert body["usage"]["cost_usd"] == float(cost)
     assert (
         proxy.sql("select reserved_usd from private.ai_budget_months where user_id = %s", (uid,))[0][0] == 0
     )
@@ -146,6 +150,7 @@ def test_fallback_on_provider_500(proxy: Proxy) -> None:
     resp = proxy.http.post("/v1/generate", headers=h, json=body)
     assert resp.status_code == 200, resp.text
     assert resp.json()["fallback_used"] is True and resp.json()["provider"] == "anthropic"
+    proxy.settled(uid)
     rows = proxy.sql(
         "select provider, status, error from public.ai_usage where user_id = %s order by created_at", (uid,)
     )
@@ -306,3 +311,38 @@ def test_openai_compatible_local_server_needs_no_key(proxy: Proxy) -> None:
     )
     assert resp.status_code == 400 and "no openai key" in resp.json()["error"]["message"]
     assert len(proxy.fake.requests) == n
+
+
+def test_client_leaving_before_the_body_starts_settles_the_call(proxy: Proxy) -> None:
+    """The client disconnects after admission while the provider has not sent its first token:
+    the call is settled as interrupted at once (not left pending for the hourly cleanup)."""
+    uid, h = proxy.user()
+    key_id = add_key(proxy, h, "openai")
+    body = json.dumps(
+        {"provider": "openai", "model": "gpt-latestart", "key_id": key_id, "messages": MSGS, "stream": True}
+    ).encode()
+    host, port = proxy.url.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)))
+    sock.sendall(
+        b"POST /v1/generate HTTP/1.1\r\nhost: proxy\r\ncontent-type: application/json\r\n"
+        + f"authorization: {h['authorization']}\r\ncontent-length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    deadline = time.time() + 5
+    while not proxy.sql("select 1 from public.ai_usage where user_id = %s", (uid,)):
+        assert time.time() < deadline, "never admitted"
+        time.sleep(0.01)
+    sock.close()  # admitted, provider still silent (0.8 s), no response byte sent yet
+    left_at = time.time()
+    proxy.settled(uid)
+    assert time.time() - left_at < 3
+    status, error, tout, reserved, finished = proxy.sql(
+        "select status, error, output_tokens, reserved_usd, finished_at from public.ai_usage"
+        " where user_id = %s",
+        (uid,),
+    )[0]
+    assert (status, error, reserved) == ("interrupted", "client disconnected", 0) and finished is not None
+    assert tout >= 1  # the first chunk the provider produced is counted
+    assert proxy.sql("select reserved_usd from private.ai_budget_months where user_id = %s", (uid,)) == [(0,)]
+    tickets = "select count(*) from private.ai_usage_tickets t join public.ai_usage u on u.id = t.usage_id"
+    assert proxy.sql(tickets + " where u.user_id = %s", (uid,)) == [(0,)]

@@ -122,6 +122,7 @@ def test_parallel_requests_never_overspend_the_budget(proxy: Proxy) -> None:
     assert codes.count(200) == 5 and codes.count(402) == 15, codes
     refused = next(r for r in results if r.status_code == 402)
     assert "monthly AI budget" in refused.json()["error"]["message"]
+    proxy.settled(uid)
     spent, reserved = proxy.sql(
         "select spent_usd, reserved_usd from private.ai_budget_months where user_id = %s", (uid,)
     )[0]

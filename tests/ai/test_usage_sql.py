@@ -21,9 +21,7 @@ def test_usage_rows_owner_reads_stranger_and_anon_do_not(db: psycopg.Connection[
     with act_as(db, owner) as cur:
         outcome, usage_id, ticket = begin(cur)
         assert outcome == "ok"
-        cur.execute(
-            "select private.ai_finish(%s, 'ok', 100, 50, 0, 12, p_ticket => %s)", (usage_id, ticket)
-        )
+        cur.execute("select private.ai_finish(%s, 'ok', 100, 50, 0, 12, p_ticket => %s)", (usage_id, ticket))
         cost = cur.fetchone()[0]  # type: ignore[index]
         assert float(cost) == pytest.approx((2.5 * 100 + 10 * 50) / 1_000_000)
         cur.execute("select status, input_tokens, output_tokens from public.ai_usage")

@@ -267,6 +267,9 @@ class ProxyApp:
             await self.svc.db(check_chat_element, caller, element)
         if data.get("stream") is True:
             handle = await self.svc.open_stream(caller, spec)
+            if await request.is_disconnected():  # left while we waited for the first token
+                await self._settle_stream(caller, handle, "interrupted", "client disconnected")
+                return Response(status_code=499)  # nginx's "client closed request"; nobody reads it
             return SettlingStream(
                 self._sse(caller, handle, element),
                 functools.partial(self._settle_stream, caller, handle, "interrupted", "client disconnected"),
