@@ -86,8 +86,10 @@ as $$
 $$;
 revoke execute on function private.api_meter_conninfo() from public;
 
--- Take a read slot in the meter session (opened on first use, reopened once if it broke).
--- Returns null when the meter is not configured or unreachable.
+-- Take a read slot in the meter session, opened on first use and reopened
+-- once if it broke. Returns no row when the meter is not configured or
+-- cannot be reached; after a failure this connection skips the meter for
+-- 10 seconds, so a meter outage costs one connect timeout, not one per read.
 create function private.api_meter_read(p_key text, p_limit integer)
 returns table (allowed boolean, retry_after_seconds integer)
 language plpgsql volatile security definer set search_path = ''
@@ -95,28 +97,32 @@ as $$
 declare
   v_conninfo text := private.api_meter_conninfo();
   v_query text := format('select allowed, retry_after_seconds from private.api_meter_take(%L, %s)', p_key, p_limit);
-  v_attempt integer;
+  v_was_open boolean;
+  v_error text;
 begin
-  if v_conninfo is null then
+  if v_conninfo is null
+     or nullif(current_setting('backline.api_meter_retry_at', true), '')::timestamptz > clock_timestamp() then
     return;
   end if;
-  for v_attempt in 1..2 loop
+  loop
+    v_was_open := coalesce('backline_api_meter' = any(extensions.dblink_get_connections()), false);
     begin
-      if not coalesce('backline_api_meter' = any(extensions.dblink_get_connections()), false) then
+      if not v_was_open then
         perform extensions.dblink_connect('backline_api_meter', v_conninfo);
       end if;
       return query select r.allowed, r.retry_after_seconds
         from extensions.dblink('backline_api_meter', v_query) as r(allowed boolean, retry_after_seconds integer);
       return;
     exception when others then
+      v_error := sqlerrm;
       if 'backline_api_meter' = any(extensions.dblink_get_connections()) then
         perform extensions.dblink_disconnect('backline_api_meter');
       end if;
-      if v_attempt = 2 then
-        raise warning 'api read meter unavailable, reads are checked but not counted: %', sqlerrm;
-      end if;
     end;
+    exit when not v_was_open;  -- a fresh connection failed: do not try again now
   end loop;
+  perform set_config('backline.api_meter_retry_at', (clock_timestamp() + interval '10 seconds')::text, false);
+  raise warning 'api read meter unavailable, reads are checked but not counted for 10 s: %', v_error;
 end;
 $$;
 revoke execute on function private.api_meter_read(text, integer) from public;

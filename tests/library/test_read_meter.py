@@ -102,8 +102,11 @@ def test_unreachable_meter_falls_back_to_checking(metered):
     notices: list[str] = []
     metered.add_notice_handler(lambda d: notices.append(str(d.message_primary)))
     assert request(metered, user, "GET") is None  # reads are never broken by a limiter outage
+    assert request(metered, user, "GET") is None
     assert events(metered, f"api:read:{user}") == 0
-    assert any(n.startswith("api read meter unavailable") for n in notices)
+    # one warning: after a failure the connection skips the meter for 10 s instead of
+    # paying a connect timeout on every read
+    assert len(notices) == 1 and notices[0].startswith("api read meter unavailable")
     # the window is still checked
     for _ in range(4):
         assert request(metered, user, "POST", "/rpc/explore") is None

@@ -57,7 +57,8 @@ def _server_endpoint(conn: psycopg.Connection[Any]) -> tuple[str, int]:
 
 
 def _conninfo(host: str, port: int, password: str | None) -> str:
-    parts = [f"host={_quote(host)}", f"port={port}", f"user={METER_ROLE}"]
+    # A short connect timeout: a read waits for it when the meter is unreachable.
+    parts = [f"host={_quote(host)}", f"port={port}", f"user={METER_ROLE}", "connect_timeout=2"]
     if password is not None:
         parts.append(f"password={_quote(password)}")
     return " ".join(parts)
