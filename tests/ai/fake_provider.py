@@ -4,6 +4,7 @@ Behaviour is chosen by the model name:
   *fail500*  -> HTTP 500 with the provider's error JSON
   *slow*     -> streams one chunk every 50 ms (20 chunks)
   *latestart* -> (OpenAI) waits 0.8 s before the first content chunk of a stream
+OpenAI JSON answers set a cookie (as CDNs in front of real providers do).
 Any api key starting with "bad" -> 401 with the provider's auth error body.
 Every request is recorded (path, headers, JSON body) in `FakeProvider.requests`.
 """
@@ -145,7 +146,9 @@ class FakeProvider:
                         "completion_tokens": len(words),
                         "total_tokens": prompt_tokens + len(words),
                     },
-                }
+                },
+                # Like a CDN's bot cookie: a shared client must not replay it for the next user.
+                headers={"set-cookie": "fake_session=first-caller; Path=/"},
             )
 
         async def gen() -> AsyncIterator[bytes]:

@@ -346,3 +346,17 @@ def test_client_leaving_before_the_body_starts_settles_the_call(proxy: Proxy) ->
     assert proxy.sql("select reserved_usd from private.ai_budget_months where user_id = %s", (uid,)) == [(0,)]
     tickets = "select count(*) from private.ai_usage_tickets t join public.ai_usage u on u.id = t.usage_id"
     assert proxy.sql(tickets + " where u.user_id = %s", (uid,)) == [(0,)]
+
+
+def test_provider_cookies_are_not_replayed_for_other_users(proxy: Proxy) -> None:
+    for _ in range(2):
+        _, h = proxy.user()
+        key_id = add_key(proxy, h, "openai")
+        resp = proxy.http.post(
+            "/v1/generate",
+            headers=h,
+            json={"provider": "openai", "model": "gpt-4o-mini", "key_id": key_id, "messages": MSGS},
+        )
+        assert resp.status_code == 200
+    assert "set-cookie" not in resp.headers  # not passed on to the frontend either
+    assert "cookie" not in proxy.fake.requests[-1]["headers"]

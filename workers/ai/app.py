@@ -34,6 +34,7 @@ from workers.ai import store
 from workers.ai.auth import AuthError, Caller, JWKSCache, Verifier
 from workers.ai.chat import append_chat_message, check_chat_element
 from workers.ai.detect import detect_images
+from workers.ai.http_client import provider_client
 from workers.ai.keys import MasterKeys
 from workers.ai.providers import PROVIDER_NAMES
 from workers.ai.providers.base import ProviderError
@@ -164,9 +165,7 @@ class ProxyApp:
         )
         await anyio.to_thread.run_sync(lambda: self.pool.open(wait=True, timeout=10) if self.pool else None)
         await self.apool.open(wait=True, timeout=10)
-        limits = httpx.Limits(max_connections=200, max_keepalive_connections=100)
-        timeout = httpx.Timeout(s.ai_provider_timeout_seconds, connect=5.0)
-        self.client = httpx.AsyncClient(limits=limits, timeout=timeout)
+        self.client = provider_client(s.ai_provider_timeout_seconds)
         jwks_url = s.ai_jwks_url or (
             s.supabase_url.rstrip("/") + "/auth/v1/.well-known/jwks.json" if s.supabase_url else None
         )

@@ -20,11 +20,11 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
-import httpx
 import psycopg
 
 from workers.ai.auth import Caller
 from workers.ai.chat import append_chat_message, check_chat_element
+from workers.ai.http_client import provider_client
 from workers.ai.keys import MasterKeys
 from workers.ai.providers.base import ProviderError
 from workers.ai.service import AIService, CallResult, CallSpec, Target
@@ -137,8 +137,7 @@ async def _call(settings: Settings, url: str, caller: Caller, spec: CallSpec) ->
         if settings.ai_master_keys
         else None
     )
-    timeout = httpx.Timeout(settings.ai_provider_timeout_seconds, connect=5.0)
-    async with httpx.AsyncClient(timeout=timeout) as client:
+    async with provider_client(settings.ai_provider_timeout_seconds, max_connections=4) as client:
         service = AIService(settings, lambda: _conn(url), lambda: _aconn(url), client, master)
         return await service.complete(caller, spec)
 
