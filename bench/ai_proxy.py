@@ -5,8 +5,10 @@ Run: PYTHONPATH=$PWD python bench/ai_proxy.py [--requests 2000] [--workers 1] [-
 Starts the fake OpenAI-compatible provider and the proxy (uvicorn, --workers
 processes) in subprocesses, creates a throwaway migrated database with 64
 users (one stored key each), then measures with httpx at 1 and 64 concurrent
-clients: non-streaming p50/p99 direct vs through the proxy, streaming time to
-first token, the proxy's CPU time per request and its RSS. Direct and proxied
+clients (back to back: on a small machine this saturates the CPU) and at 64
+clients paced to --rate requests/s in total: non-streaming p50/p99 direct vs
+through the proxy, streaming time to first token, the proxy's CPU time per
+request and its RSS. Direct and proxied
 requests are measured in alternating rounds of the same run (`--rounds`), so a
 change in the machine's load affects both sides alike. Never run by the test suite.
 """
@@ -17,6 +19,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -50,8 +53,14 @@ PROXY_SERVER = """
 import os, sys, uvicorn
 sys.path.insert(0, {root!r})
 os.environ["DATABASE_URL"] = {db!r}
-uvicorn.run("workers.ai.app:app_from_env", factory=True, host="127.0.0.1", port={port},
-            log_level="warning", access_log=False, workers={workers})
+import workers.ai.app as proxy_app
+if {workers} == 1 or not hasattr(proxy_app, "app_from_env"):  # older code: one process
+    from workers.settings import Settings
+    app = proxy_app.create_app(Settings(), {db!r})
+    uvicorn.run(app, host="127.0.0.1", port={port}, log_level="warning", access_log=False)
+else:
+    uvicorn.run("workers.ai.app:app_from_env", factory=True, host="127.0.0.1", port={port},
+                log_level="warning", access_log=False, workers={workers})
 """
 
 
@@ -108,6 +117,36 @@ async def run_load(
         await asyncio.gather(*(worker(i) for i in range(conc)))
     if errors:
         print(f"{len(errors)} transport errors on {url}", file=sys.stderr)
+    return lat
+
+
+async def run_paced(
+    url: str, users: list[tuple[dict[str, str], dict[str, Any]]], n: int, conc: int, rate: float
+) -> list[float]:
+    """n requests from conc clients that together start `rate` requests per second on average
+    (Poisson arrivals per client; a client whose previous answer is late sends at once)."""
+    lat: list[float] = []
+    rng = random.Random(7)
+    limits = httpx.Limits(max_connections=conc, max_keepalive_connections=conc)
+    async with httpx.AsyncClient(limits=limits, timeout=60) as client:
+        for i in range(min(conc, 8)):  # warm-up connections
+            await client.post(url, headers=users[i % len(users)][0], json=users[i % len(users)][1])
+        per_client = n // conc
+        start = time.perf_counter()
+
+        async def worker(i: int) -> None:
+            headers, body = users[i % len(users)]
+            at = start + rng.expovariate(rate / conc)
+            for _ in range(per_client):
+                await asyncio.sleep(max(0.0, at - time.perf_counter()))
+                t0 = time.perf_counter()
+                r = await client.post(url, headers=headers, json=body)
+                lat.append((time.perf_counter() - t0) * 1000)
+                if r.status_code != 200:
+                    raise RuntimeError(f"{url}: {r.status_code} {r.text[:200]}")
+                at += rng.expovariate(rate / conc)
+
+        await asyncio.gather(*(worker(i) for i in range(conc)))
     return lat
 
 
@@ -180,6 +219,9 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=2000)
     ap.add_argument("--workers", type=int, default=1, help="uvicorn worker processes for the proxy")
     ap.add_argument("--rounds", type=int, default=8, help="alternating direct/proxy rounds per load")
+    ap.add_argument(
+        "--rate", type=float, default=200, help="paced 64-client run: requests/s in total (0 = skip)"
+    )
     ap.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
     args = ap.parse_args()
 
@@ -278,6 +320,20 @@ def main() -> None:
             )
             results[f"c{conc}"] = {
                 "proxy_cpu_ms_per_request": round(cpu_ms, 3),
+                "direct_p50_ms": round(statistics.median(d), 3),
+                "direct_p99_ms": round(pct(d, 99), 3),
+                "proxy_p50_ms": round(statistics.median(p), 3),
+                "proxy_p99_ms": round(pct(p, 99), 3),
+                "overhead_p50_ms": round(statistics.median(p) - statistics.median(d), 3),
+                "overhead_p99_ms": round(pct(p, 99) - pct(d, 99), 3),
+            }
+        if args.rate > 0:
+            d, p = [], []
+            for _ in range(args.rounds):
+                n = max(64, args.requests // args.rounds)
+                d += asyncio.run(run_paced(fake_url + "/v1/chat/completions", direct_users, n, 64, args.rate))
+                p += asyncio.run(run_paced(proxy_url + "/v1/generate", proxy_users, n, 64, args.rate))
+            results[f"c64_paced_{int(args.rate)}rps"] = {
                 "direct_p50_ms": round(statistics.median(d), 3),
                 "direct_p99_ms": round(pct(d, 99), 3),
                 "proxy_p50_ms": round(statistics.median(p), 3),
