@@ -125,3 +125,47 @@ def test_jwks_cache_refetches_on_unknown_kid(fake_provider: Any) -> None:
             assert fake_provider.jwks_fetches == before + 1
 
     asyncio.run(scenario())
+
+
+def test_verified_token_cache_honours_expiry_and_key_removal(fake_provider: Any) -> None:
+    import asyncio
+
+    import httpx
+    import pytest
+
+    from tests.ai.conftest import SECRET
+    from workers.ai.auth import AuthError, JWKSCache, Verifier
+
+    k1 = ec.generate_private_key(ec.SECP256R1())
+
+    async def scenario() -> None:
+        async with httpx.AsyncClient() as client:
+            jwks = JWKSCache(fake_provider.url + "/auth/v1/.well-known/jwks.json", 600, client)
+            verifier = Verifier(
+                secret=SECRET, audience="authenticated", allow_anonymous=True, jwks=jwks, cache_size=2
+            )
+            # HS256: a cached token is served from the cache only until its exp.
+            short = jwt.encode({**_claims("u1"), "exp": int(time.time()) + 2}, SECRET, algorithm="HS256")
+            assert (await verifier.verify(f"Bearer {short}")).user_id == "u1"
+            assert short in verifier.cache.entries
+            forged = short[:-2] + ("AA" if not short.endswith("AA") else "BB")
+            with pytest.raises(AuthError):  # other bytes: verified in full, refused
+                await verifier.verify(f"Bearer {forged}")
+            await asyncio.sleep(2.1)
+            assert verifier.cache.get(short) is None  # expired: dropped, verified in full again
+            # Bounded: the least recently used token leaves.
+            tokens = [make_token(f"00000000-0000-0000-0000-00000000000{i}") for i in range(3)]
+            for t in tokens:
+                await verifier.verify(f"Bearer {t}")
+            assert list(verifier.cache.entries) == tokens[1:]
+            # JWKS: once the key is gone from a refreshed JWKS, its cached tokens are refused.
+            fake_provider.jwks = {"keys": [_jwk(k1, "k1", "ES256")]}
+            es = jwt.encode(_claims("u2"), k1, algorithm="ES256", headers={"kid": "k1"})
+            assert (await verifier.verify(f"Bearer {es}")).user_id == "u2"
+            assert (await verifier.verify(f"Bearer {es}")).user_id == "u2"  # cache hit
+            fake_provider.jwks = {"keys": []}
+            jwks.fetched_at -= 601  # the JWKS is stale: the hit is not trusted, the refetch drops k1
+            with pytest.raises(AuthError):
+                await verifier.verify(f"Bearer {es}")
+
+    asyncio.run(scenario())
