@@ -46,6 +46,7 @@ import sys, uvicorn
 sys.path.insert(0, {root!r})
 from tests.ai.fake_provider import FakeProvider
 fake = FakeProvider()
+fake.cookie = None  # the bench's direct client must not carry a cookie the proxy's client drops
 fake.requests = type("Sink", (), {{"append": lambda self, x: None}})()
 uvicorn.run(fake.app, host="127.0.0.1", port={port}, log_level="warning", access_log=False)
 """

@@ -4,7 +4,7 @@ Behaviour is chosen by the model name:
   *fail500*  -> HTTP 500 with the provider's error JSON
   *slow*     -> streams one chunk every 50 ms (20 chunks)
   *latestart* -> (OpenAI) waits 0.8 s before the first content chunk of a stream
-OpenAI JSON answers set a cookie (as CDNs in front of real providers do).
+OpenAI JSON answers set a cookie (as CDNs in front of real providers do; `cookie = None` stops it).
 Any api key starting with "bad" -> 401 with the provider's auth error body.
 Every request is recorded (path, headers, JSON body) in `FakeProvider.requests`.
 """
@@ -35,6 +35,8 @@ def chunks_for(model: str, max_tokens: int | None = None) -> list[str]:
 class FakeProvider:
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
+        # Set on OpenAI JSON answers, like a CDN's bot cookie (None: no cookie, e.g. in the bench).
+        self.cookie: str | None = "fake_session=first-caller; Path=/"
         self.detect_answer = '{"items": [{"name": "vinyl record", "confidence": 0.93, "category": "music"}]}'
         self.app = Starlette(
             routes=[
@@ -148,7 +150,7 @@ class FakeProvider:
                     },
                 },
                 # Like a CDN's bot cookie: a shared client must not replay it for the next user.
-                headers={"set-cookie": "fake_session=first-caller; Path=/"},
+                headers={"set-cookie": self.cookie} if self.cookie else None,
             )
 
         async def gen() -> AsyncIterator[bytes]:
