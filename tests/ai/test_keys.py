@@ -88,13 +88,21 @@ def test_metadata_rls_owner_only(db: psycopg.Connection[Any], make_user: Any) ->
 
 
 def test_user_cannot_use_or_delete_another_users_key(proxy: Proxy) -> None:
-    _, h_owner = proxy.user()
-    _, h_other = proxy.user()
+    owner, h_owner = proxy.user()
+    other, h_other = proxy.user()
     row = store(proxy, h_owner)
     n = len(proxy.fake.requests)
     resp = generate(proxy, h_other, row["id"])
     assert resp.status_code == 404 and "not found, not yours, or expired" in resp.json()["error"]["message"]
+    # A key of the wrong provider is refused too.
+    resp = generate(proxy, h_owner, row["id"], provider="anthropic")
+    assert resp.status_code == 400 and f"key {row['id']} is a openai key" in resp.json()["error"]["message"]
     assert len(proxy.fake.requests) == n
+    # Key lookup and admission share one transaction: a refused key took no slot and left no row.
+    for uid in (owner, other):
+        assert proxy.sql("select count(*) from public.ai_usage where user_id = %s", (uid,)) == [(0,)]
+        events = "select count(*) from private.rate_limit_events where key = %s"
+        assert proxy.sql(events, (f"ai:{uid}",)) == [(0,)]
     assert proxy.http.delete(f"/v1/keys/{row['id']}", headers=h_other).status_code == 404
     assert proxy.http.delete(f"/v1/keys/{row['id']}", headers=h_owner).status_code == 204
     assert proxy.http.get("/v1/keys", headers=h_owner).json()["keys"] == []
