@@ -112,11 +112,110 @@ def report(name: str, rls_ms: float, base_ms: float, target: str = "") -> None:
     print(f"{name:<34} {rls_ms:10.2f} ms  {base_ms:10.2f} ms  {rls_ms / base_ms:6.2f}x  {target}")
 
 
+Actor = tuple[psycopg.Connection[Any], uuid.UUID | None, str]
+BLOCKS = 5
+
+
+def timed_request(actor: Actor, query: str, params: dict[str, Any], prepare: bool) -> tuple[float, list[Any]]:
+    """One request the way PostgREST runs it: a transaction with role + claims, the query, COMMIT.
+
+    prepare=True is PostgREST's default (db-prepared-statements = true: every statement is
+    parametrized and prepared once per connection, then re-executed); prepare=False is
+    db-prepared-statements = false (parametrized but parsed and planned on every request,
+    as behind a transaction-mode pooler). Only the query is timed, not the role switch.
+    """
+    conn, user, role = actor
+    with act_as(conn, user, role, rollback=False) as cur:  # db-tx-end = commit (the default)
+        start = time.perf_counter()
+        rows = cur.execute(query, params, prepare=prepare).fetchall()
+        elapsed = time.perf_counter() - start
+    return elapsed, rows
+
+
+def quartiles(samples: list[float]) -> tuple[float, float, float]:
+    q = statistics.quantiles(samples, n=4)
+    return q[0] * 1000, statistics.median(samples) * 1000, q[2] * 1000
+
+
+def plans_used(conn: psycopg.Connection[Any], query: str) -> tuple[int, int] | None:
+    """How many generic and custom plans this connection's prepared statement of `query` ran."""
+    row = conn.execute(
+        "select generic_plans, custom_plans from pg_prepared_statements where statement = %s",
+        (query.replace("%(me)s", "$1").replace("%(sort)s", "$1"),),
+    ).fetchone()
+    conn.commit()
+    return (int(row[0]), int(row[1])) if row else None
+
+
+MODES = (
+    # label, prepared, plan_cache_mode (set alike on both connections)
+    ("prepared", True, "auto"),
+    ("custom", True, "force_custom_plan"),
+    ("generic", True, "force_generic_plan"),
+    ("unprepared", False, "auto"),
+)
+
+
+def compare_requests(
+    name: str,
+    query: str,
+    params: dict[str, Any],
+    rls: Actor,
+    base: Actor,
+    requests: int,
+    check: Callable[[list[Any]], bool],
+) -> None:
+    """Median [p25-p75] of `requests` RLS and baseline requests, interleaved so both see the same
+    machine load, in each statement mode of MODES. The ratio is of the medians; "blocks" is the
+    lowest and highest ratio over BLOCKS consecutive slices of the run (how stable the ratio is).
+
+    "prepared" is what PostgREST gets: PostgreSQL plans the first 5 executions of a prepared
+    statement with the parameter values (custom plans), then keeps reusing one generic plan
+    unless its estimated cost is higher than the custom plans' average. That choice can flip
+    on a small estimate difference between the two roles, so "custom" (planned on every
+    request) and "generic" (planned once) force each side of it, for both paths alike.
+    """
+    for mode, prepare, plan_cache_mode in MODES:
+        for conn, _, _ in (rls, base):
+            conn.execute(sql.SQL("set plan_cache_mode = {}").format(sql.Literal(plan_cache_mode)))
+            conn.commit()
+        for _ in range(20):  # warm-up; prepared: the 5 custom plans before PostgreSQL's choice
+            for actor in (rls, base):
+                _, rows = timed_request(actor, query, params, prepare)
+                assert check(rows), (name, actor[2], rows[:1])
+        times: dict[str, list[float]] = {"rls": [], "base": []}
+        for i in range(requests):
+            order = (("rls", rls), ("base", base)) if i % 2 == 0 else (("base", base), ("rls", rls))
+            for label, actor in order:
+                times[label].append(timed_request(actor, query, params, prepare)[0])
+        r25, r50, r75 = quartiles(times["rls"])
+        b25, b50, b75 = quartiles(times["base"])
+        size = requests // BLOCKS
+        blocks = [
+            statistics.median(times["rls"][k * size : (k + 1) * size])
+            / statistics.median(times["base"][k * size : (k + 1) * size])
+            for k in range(BLOCKS)
+        ]
+        print(
+            f"{name:<30} {mode:<10} {r50:6.3f} ms [{r25:.3f}-{r75:.3f}]  {b50:6.3f} ms [{b25:.3f}-{b75:.3f}]"
+            f"  {r50 / b50:5.2f}x (blocks {min(blocks):.2f}-{max(blocks):.2f})"
+        )
+        if plan_cache_mode == "auto" and prepare:
+            chosen = [f"{role}: {plans_used(conn, query)}" for conn, _, role in (rls, base)]
+            print(f"{'':<30} {'':<10} plans so far (generic, custom): {'; '.join(chosen)}")
+    for conn, _, _ in (rls, base):
+        conn.execute("reset plan_cache_mode")
+        conn.commit()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
     parser.add_argument("--repeat", type=int, default=50)
     parser.add_argument("--documents", type=int, default=1_000_000)
+    parser.add_argument(
+        "--requests", type=int, default=2000, help="timed requests per role and mode on the big table"
+    )
     args = parser.parse_args()
     admin = (
         args.database_url or EmbeddedServer(Path(PROJECT_ROOT / ".backline-bench")).ensure_running().tcp_url()
@@ -229,49 +328,31 @@ def main() -> None:
             c.execute("vacuum analyze public.documents")
         total = psycopg.connect(url).execute("select count(*) from public.documents").fetchone()[0]  # type: ignore[index]
         print(f"(seeded {total:,} documents from {USERS:,} users in {time.perf_counter() - t0:.1f}s)")
-        with psycopg.connect(url) as conn:
-            params: dict[str, Any] = {"me": me, "sort": "newest"}
-
-            elapsed = 0.0
-
-            def q(user: uuid.UUID | None, role: str, query: str) -> Callable[[], Any]:
-                """One request as `role`; times only the query (like bench/rooms.py), not the role switch."""
-
-                def run() -> Any:
-                    nonlocal elapsed
-                    with act_as(conn, user, role) as cur:
-                        start = time.perf_counter()
-                        rows = cur.execute(query, params).fetchall()
-                        elapsed = time.perf_counter() - start
-                        return rows
-
-                return run
-
-            def median_q(fn: Callable[[], Any], repeat: int) -> float:
-                samples = []
-                for _ in range(repeat):
-                    fn()
-                    samples.append(elapsed)
-                return statistics.median(samples) * 1000
-
-            for fn in (q(me, "authenticated", MY_NEWEST), q(None, "service_role", MY_NEWEST)):
-                fn()
-            assert len(q(me, "authenticated", MY_NEWEST)()) == min(50, args.documents // USERS)
-            report(
+        # One connection per role, like a PostgREST pool whose connections serve one kind of
+        # request: each keeps its own prepared statement and cached plan (a plan made under RLS
+        # is re-made when the role changes, so sharing one connection would time replanning).
+        print(f"{'request':<30} {'statements':<10} {'RLS median [p25-p75]':>26}  {'no RLS':>24}  ratio")
+        with psycopg.connect(url) as rls_conn, psycopg.connect(url) as base_conn:
+            newest = min(50, args.documents // USERS)
+            compare_requests(
                 "my 50 newest (1M documents)",
-                median_q(q(me, "authenticated", MY_NEWEST), args.repeat),
-                median_q(q(None, "service_role", MY_NEWEST), args.repeat),
-                "(target <= 1.5x)",
+                MY_NEWEST,
+                {"me": me},
+                (rls_conn, me, "authenticated"),
+                (base_conn, None, "service_role"),
+                args.requests,
+                lambda rows: len(rows) == newest,
             )
+            page_size = min(20, args.documents * 3 // 10)
             for sort in ("newest", "most_viewed"):
-                params["sort"] = sort
-                page = q(None, "anon", EXPLORE)()[0][0]
-                assert len(page["items"]) == min(20, args.documents * 3 // 10)
-                report(
+                compare_requests(
                     f"explore page, {sort} (1M docs)",
-                    median_q(q(None, "anon", EXPLORE), args.repeat),
-                    median_q(q(None, "service_role", EXPLORE), args.repeat),
-                    "(target <= 1.5x)",
+                    EXPLORE,
+                    {"sort": sort},
+                    (rls_conn, None, "anon"),
+                    (base_conn, None, "service_role"),
+                    args.requests,
+                    lambda rows: len(rows[0][0]["items"]) == page_size,
                 )
     finally:
         with psycopg.connect(admin, autocommit=True) as c:
