@@ -72,6 +72,7 @@ def test_stranger_cannot_update_a_public_document_it_can_read(db, docs):
 def test_policy_is_the_case_shape_with_an_initplan(db):
     expr = db.execute(
         "select pg_get_expr(polqual, polrelid) from pg_policy"
-        " where polrelid = 'public.documents'::regclass and polname = 'users read their own and public documents'"
+        " where polrelid = 'public.documents'::regclass and polname = %s",
+        ("users read their own and public documents",),
     ).fetchone()[0]
     assert expr.strip().lower().startswith("case") and "select auth.uid()" in expr.lower(), expr
