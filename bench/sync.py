@@ -1,18 +1,34 @@
 """Benchmark: library sync, import and the hot read paths, with RLS versus without.
 
-Seeds a fresh migrated database, then times (median of --repeat runs):
+Seeds a fresh migrated database, then times:
   - sync_pull of 10,000 changes (one page),
   - sync_push of 1,000 changes (updates with base versions),
   - import_local of 10,000 local documents,
+  (median of --repeat runs), and
   - "my 50 newest documents" and an explore page, on a table of 1,000,000
-    documents from 10,000 users,
+    documents from 10,000 users (median [p25-p75] of --requests requests),
 each as a signed-in user through RLS (`act_as`, exactly like PostgREST) and the
 same SQL without RLS: service_role for the queries and explore; for the RPCs
 that need a user (pull, push, import) the table owner with the same JWT claims
 (service_role is not granted those RPCs). Prints times and ratios
 (targets: RLS overhead <= 1.5x, pull 10k < 1 s, import 10k < 3 s).
 
+The big-table requests run the way PostgREST runs them, for the RLS path and
+the baseline alike: one transaction per request (role, claims and search_path
+set with set_config, then the query, then COMMIT: db-tx-end = commit) with the
+filter values as parameters ($1) in a statement that is prepared once per
+connection and re-executed (db-prepared-statements = true, PostgREST's
+default; "prepared"). Each role has its own connection, as the plan of a
+prepared statement made under RLS is re-made when the role changes. Because
+PostgreSQL may keep planning a prepared statement per execution (custom plans)
+or reuse one generic plan, decided per statement by cost estimates, the same
+requests are also timed with plan_cache_mode forced to each side ("custom",
+"generic") and without prepared statements ("unprepared", as with
+db-prepared-statements = false behind a transaction pooler). RLS and baseline
+requests alternate, so both see the same machine load; only the query is timed.
+
     PYTHONPATH=$PWD python bench/sync.py [--database-url ADMIN_URL] [--repeat 50] [--documents 1000000]
+        [--requests 2000]
 
 Without --database-url (or DATABASE_URL) it uses the embedded server in
 .backline-bench. The benchmark database is dropped afterwards.
