@@ -18,8 +18,10 @@ the baseline alike: one transaction per request (role, claims and search_path
 set with set_config, then the query, then COMMIT: db-tx-end = commit) with the
 filter values as parameters ($1) in a statement that is prepared once per
 connection and re-executed (db-prepared-statements = true, PostgREST's
-default; "prepared"). Each role has its own connection, as the plan of a
-prepared statement made under RLS is re-made when the role changes. Because
+default; "prepared"). Two connections serve both roles, half of each side's
+requests on each; each role has its own prepared statement (the query after a
+comment naming the role), as a plan made under RLS is re-made when the role
+changes. Because
 PostgreSQL may keep planning a prepared statement per execution (custom plans)
 or reuse one generic plan, decided per statement by cost estimates, the same
 requests are also timed with plan_cache_mode forced to each side ("custom",
@@ -128,11 +130,20 @@ def report(name: str, rls_ms: float, base_ms: float, target: str = "") -> None:
     print(f"{name:<34} {rls_ms:10.2f} ms  {base_ms:10.2f} ms  {rls_ms / base_ms:6.2f}x  {target}")
 
 
-Actor = tuple[psycopg.Connection[Any], uuid.UUID | None, str]
+Caller = tuple[uuid.UUID | None, str]  # (user, role)
 BLOCKS = 5
 
 
-def timed_request(actor: Actor, query: str, params: dict[str, Any], prepare: bool) -> tuple[float, list[Any]]:
+def tagged(query: str, role: str) -> str:
+    """The query with a leading comment naming the role: the same SQL, but its own prepared
+    statement (psycopg prepares per query text), so a plan made under RLS is never re-made
+    because the other role used the statement on the same connection."""
+    return f"/* {role} */ {query}"
+
+
+def timed_request(
+    conn: psycopg.Connection[Any], caller: Caller, query: str, params: dict[str, Any], prepare: bool
+) -> tuple[float, list[Any]]:
     """One request the way PostgREST runs it: a transaction with role + claims, the query, COMMIT.
 
     prepare=True is PostgREST's default (db-prepared-statements = true: every statement is
@@ -140,10 +151,10 @@ def timed_request(actor: Actor, query: str, params: dict[str, Any], prepare: boo
     db-prepared-statements = false (parametrized but parsed and planned on every request,
     as behind a transaction-mode pooler). Only the query is timed, not the role switch.
     """
-    conn, user, role = actor
+    user, role = caller
     with act_as(conn, user, role, rollback=False) as cur:  # db-tx-end = commit (the default)
         start = time.perf_counter()
-        rows = cur.execute(query, params, prepare=prepare).fetchall()
+        rows = cur.execute(tagged(query, role), params, prepare=prepare).fetchall()
         elapsed = time.perf_counter() - start
     return elapsed, rows
 
@@ -153,14 +164,18 @@ def quartiles(samples: list[float]) -> tuple[float, float, float]:
     return q[0] * 1000, statistics.median(samples) * 1000, q[2] * 1000
 
 
-def plans_used(conn: psycopg.Connection[Any], query: str) -> tuple[int, int] | None:
-    """How many generic and custom plans this connection's prepared statement of `query` ran."""
-    row = conn.execute(
-        "select generic_plans, custom_plans from pg_prepared_statements where statement = %s",
-        (query.replace("%(me)s", "$1").replace("%(sort)s", "$1"),),
-    ).fetchone()
-    conn.commit()
-    return (int(row[0]), int(row[1])) if row else None
+def plans_used(conns: tuple[psycopg.Connection[Any], ...], query: str, role: str) -> tuple[int, int]:
+    """Generic and custom plans run by the role's prepared statement of `query`, all connections."""
+    generic = custom = 0
+    text = tagged(query, role).replace("%(me)s", "$1").replace("%(sort)s", "$1")
+    for conn in conns:
+        row = conn.execute(
+            "select generic_plans, custom_plans from pg_prepared_statements where statement = %s", (text,)
+        ).fetchone()
+        conn.commit()
+        if row:
+            generic, custom = generic + int(row[0]), custom + int(row[1])
+    return generic, custom
 
 
 MODES = (
@@ -176,14 +191,20 @@ def compare_requests(
     name: str,
     query: str,
     params: dict[str, Any],
-    rls: Actor,
-    base: Actor,
+    conns: tuple[psycopg.Connection[Any], psycopg.Connection[Any]],
+    rls: Caller,
+    base: Caller,
     requests: int,
     check: Callable[[list[Any]], bool],
 ) -> None:
-    """Median [p25-p75] of `requests` RLS and baseline requests, interleaved so both see the same
-    machine load, in each statement mode of MODES. The ratio is of the medians; "blocks" is the
-    lowest and highest ratio over BLOCKS consecutive slices of the run (how stable the ratio is).
+    """Median [p25-p75] of `requests` RLS and baseline requests in each statement mode of MODES.
+
+    Fairness: RLS and baseline requests alternate (both see the same machine load), and each
+    side runs half of its requests on each of the two connections, in both orders. Two
+    backends running the very same query and role can differ by up to 1.8x for a while
+    (which core the scheduler puts each next to the client on a 2-core machine), so a
+    connection per side would measure the connections, not RLS. The ratio is of the
+    medians; "blocks" is the lowest and highest ratio over BLOCKS consecutive slices.
 
     "prepared" is what PostgREST gets: PostgreSQL plans the first 5 executions of a prepared
     statement with the parameter values (custom plans), then keeps reusing one generic plan
@@ -192,18 +213,20 @@ def compare_requests(
     request) and "generic" (planned once) force each side of it, for both paths alike.
     """
     for mode, prepare, plan_cache_mode in MODES:
-        for conn, _, _ in (rls, base):
+        for conn in conns:
             conn.execute(sql.SQL("set plan_cache_mode = {}").format(sql.Literal(plan_cache_mode)))
             conn.commit()
         for _ in range(20):  # warm-up; prepared: the 5 custom plans before PostgreSQL's choice
-            for actor in (rls, base):
-                _, rows = timed_request(actor, query, params, prepare)
-                assert check(rows), (name, actor[2], rows[:1])
+            for conn in conns:
+                for caller in (rls, base):
+                    _, rows = timed_request(conn, caller, query, params, prepare)
+                    assert check(rows), (name, caller[1], rows[:1])
         times: dict[str, list[float]] = {"rls": [], "base": []}
         for i in range(requests):
-            order = (("rls", rls), ("base", base)) if i % 2 == 0 else (("base", base), ("rls", rls))
-            for label, actor in order:
-                times[label].append(timed_request(actor, query, params, prepare)[0])
+            first, second = conns if (i // 2) % 2 == 0 else conns[::-1]
+            order = ((first, "rls", rls), (second, "base", base))
+            for conn, label, caller in order if i % 2 == 0 else order[::-1]:
+                times[label].append(timed_request(conn, caller, query, params, prepare)[0])
         r25, r50, r75 = quartiles(times["rls"])
         b25, b50, b75 = quartiles(times["base"])
         size = requests // BLOCKS
@@ -217,9 +240,9 @@ def compare_requests(
             f"  {r50 / b50:5.2f}x (blocks {min(blocks):.2f}-{max(blocks):.2f})"
         )
         if plan_cache_mode == "auto" and prepare:
-            chosen = [f"{role}: {plans_used(conn, query)}" for conn, _, role in (rls, base)]
+            chosen = [f"{role}: {plans_used(conns, query, role)}" for _, role in (rls, base)]
             print(f"{'':<30} {'':<10} plans so far (generic, custom): {'; '.join(chosen)}")
-    for conn, _, _ in (rls, base):
+    for conn in conns:
         conn.execute("reset plan_cache_mode")
         conn.commit()
 
@@ -344,18 +367,17 @@ def main() -> None:
             c.execute("vacuum analyze public.documents")
         total = psycopg.connect(url).execute("select count(*) from public.documents").fetchone()[0]  # type: ignore[index]
         print(f"(seeded {total:,} documents from {USERS:,} users in {time.perf_counter() - t0:.1f}s)")
-        # One connection per role, like a PostgREST pool whose connections serve one kind of
-        # request: each keeps its own prepared statement and cached plan (a plan made under RLS
-        # is re-made when the role changes, so sharing one connection would time replanning).
+        # Two connections serving both roles, like a PostgREST pool (see compare_requests).
         print(f"{'request':<30} {'statements':<10} {'RLS median [p25-p75]':>26}  {'no RLS':>24}  ratio")
-        with psycopg.connect(url) as rls_conn, psycopg.connect(url) as base_conn:
+        with psycopg.connect(url) as conn1, psycopg.connect(url) as conn2:
             newest = min(50, args.documents // USERS)
             compare_requests(
                 "my 50 newest (1M documents)",
                 MY_NEWEST,
                 {"me": me},
-                (rls_conn, me, "authenticated"),
-                (base_conn, None, "service_role"),
+                (conn1, conn2),
+                (me, "authenticated"),
+                (None, "service_role"),
                 args.requests,
                 lambda rows: len(rows) == newest,
             )
@@ -365,8 +387,9 @@ def main() -> None:
                     f"explore page, {sort} (1M docs)",
                     EXPLORE,
                     {"sort": sort},
-                    (rls_conn, None, "anon"),
-                    (base_conn, None, "service_role"),
+                    (conn1, conn2),
+                    (None, "anon"),
+                    (None, "service_role"),
                     args.requests,
                     lambda rows: len(rows[0][0]["items"]) == page_size,
                 )
