@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import uuid
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Any
 
 import psycopg
 
 from workers.db.impersonate import act_as, claims_for
+from workers.settings import PROJECT_ROOT
 
 __all__ = ["act_as", "claims_for", "create_user", "keep_as"]
 
@@ -44,3 +49,27 @@ def keep_as(
     act_as itself puts the caller's role, claims and search_path back afterwards.
     """
     return act_as(conn, user_id, role, rollback=False)
+
+
+def backline(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SUPABASE_DB_URL")}
+    base["PYTHONPATH"] = str(PROJECT_ROOT)
+    base["COLUMNS"] = "200"
+    return subprocess.run(
+        [sys.executable, "-m", "workers.cli.main", *args],
+        env={**base, **(env or {})},
+        cwd=cwd or PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = [line for line in result.stderr.strip().splitlines() if line]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("backline: ")
+    return lines[0]

@@ -3,40 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import jwt
 import psycopg
 import pytest
 
+from tests.helpers import backline, one_line_error
 from workers.settings import PROJECT_ROOT
-
-
-def backline(
-    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SUPABASE_DB_URL")}
-    base["PYTHONPATH"] = str(PROJECT_ROOT)
-    base["COLUMNS"] = "200"
-    return subprocess.run(
-        [sys.executable, "-m", "workers.cli.main", *args],
-        env={**base, **(env or {})},
-        cwd=cwd or PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
-def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
-    assert "Traceback" not in result.stderr, result.stderr
-    lines = [line for line in result.stderr.strip().splitlines() if line]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("backline: ")
-    return lines[0]
 
 
 def test_migrate_twice_status_and_check_exit_zero(make_database):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 import uuid
 from typing import Any
 
@@ -11,40 +10,7 @@ import psycopg
 import pytest
 
 from tests.helpers import create_user
-
-HOOK = "select private.api_pre_request()"
-
-
-def request(
-    conn: psycopg.Connection[Any],
-    user: uuid.UUID | None,
-    method: str,
-    path: str = "/documents",
-    role: str = "authenticated",
-    headers: dict[str, str] | None = None,
-) -> str | None:
-    """One PostgREST request: BEGIN (READ ONLY for GET/HEAD), role, claims, method/path/headers, hook.
-
-    Returns the SQLSTATE the hook raised (None if the request may proceed); commits like PostgREST.
-    """
-    claims: dict[str, Any] = {"role": role}
-    if user is not None:
-        claims["sub"] = str(user)
-    mode = "read only" if method in ("GET", "HEAD") else "read write"
-    try:
-        conn.execute(f"begin isolation level read committed {mode}")
-        conn.execute(psycopg.sql.SQL("set local role {}").format(psycopg.sql.Identifier(role)))
-        conn.execute(
-            "select set_config('request.jwt.claims', %s, true), set_config('request.method', %s, true),"
-            " set_config('request.path', %s, true), set_config('request.headers', %s, true)",
-            (json.dumps(claims), method, path, json.dumps(headers or {})),
-        )
-        conn.execute(HOOK)
-        conn.execute("commit")
-        return None
-    except psycopg.Error as exc:
-        conn.execute("rollback")
-        return exc.sqlstate
+from tests.library.postgrest import HOOK, concurrent_requests, events, request
 
 
 @pytest.fixture
@@ -57,10 +23,6 @@ def conn(clone_url: str) -> Any:
 def user(conn: psycopg.Connection[Any]) -> uuid.UUID:
     conn.execute("update public.plans set api_writes_per_hour = 3, api_reads_per_hour = 4 where id = 'free'")
     return create_user(conn)
-
-
-def events(conn: psycopg.Connection[Any], key: str) -> int:
-    return conn.execute("select count(*) from private.rate_limit_events where key = %s", (key,)).fetchone()[0]
 
 
 def test_hook_is_registered_for_postgrest(conn):
@@ -145,26 +107,7 @@ def test_pro_plan_gets_its_own_limits(conn, user):
 def test_fifty_concurrent_requests_at_limit_ten_let_exactly_ten_through(clone_url, conn):
     conn.execute("update public.plans set api_writes_per_hour = 10 where id = 'free'")
     uid = create_user(conn)
-    conns = [psycopg.connect(clone_url, autocommit=True) for _ in range(50)]
-    barrier = threading.Barrier(50)
-    results: list[str | None] = []
-    lock = threading.Lock()
-
-    def worker(c: psycopg.Connection[Any]) -> None:
-        barrier.wait()
-        outcome = request(c, uid, "POST")
-        with lock:
-            results.append(outcome)
-
-    try:
-        threads = [threading.Thread(target=worker, args=(c,)) for c in conns]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(60)
-    finally:
-        for c in conns:
-            c.close()
+    results = concurrent_requests(clone_url, uid, "POST", 50)
     assert len(results) == 50
     assert results.count(None) == 10 and results.count("PT429") == 40
     assert events(conn, f"api:write:{uid}") == 10

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 from rich.progress import Progress
 
+from workers.cli import read_meter
 from workers.cli.common import (
     AsJson,
     DatabaseUrl,
@@ -25,6 +26,7 @@ from workers.errors import BacklineError
 from workers.settings import get_settings
 
 app = typer.Typer(help="Migrate, check, reset and seed the database.", no_args_is_help=True)
+app.add_typer(read_meter.app, name="read-meter")
 
 
 def apply_migrations(url: str, *, quiet: bool = False) -> list[migrations.MigrationFile]:

@@ -13,7 +13,8 @@ import typer
 from workers.cli.common import DatabaseUrl, target_url, targets_embedded
 from workers.cli.db import apply_migrations
 from workers.cli.services import Service, Services
-from workers.db.connect import redact
+from workers.db import read_meter
+from workers.db.connect import connect, redact
 from workers.db.embedded import EmbeddedServer
 from workers.db.reset import seed
 from workers.settings import get_settings
@@ -51,6 +52,10 @@ def up(
     typer.echo(f"migrations {len(applied)} applied now, schema up to date")
     if seeded:
         typer.echo("seed       supabase/seed.sql loaded (idempotent)")
+    if embedded:
+        with connect(url, autocommit=True) as conn:
+            meter = read_meter.enable(conn)
+        typer.echo(f"api reads  counted by the read meter ({meter.user}@{meter.host}:{meter.port})")
     if services:
         settings = get_settings()
         supervisor = Services(settings.data_dir)

@@ -1,0 +1,204 @@
+-- library: count Data API reads, which PostgREST runs in READ ONLY transactions.
+-- Why: the API rate limit must count every request, reads included (1,000
+-- reads per hour for the music sketchpad). PostgREST runs GET/HEAD requests
+-- in READ ONLY transactions, where the pre-request hook cannot write, so
+-- until now it only checked the read window. A read is now counted in an
+-- autonomous transaction: through dblink the hook opens, once per PostgREST
+-- connection, a session as the role `backline_api_meter`, which can do one
+-- thing: take a read slot with the same exact limiter (so 50 concurrent GETs
+-- at a limit of 10 let exactly 10 through).
+--
+-- The meter is configured by the operator (`backline db read-meter enable`,
+-- done by `backline up` on the embedded server): the connection parameters
+-- live in private.api_read_meter, never the database name (the meter always
+-- connects to current_database(), so clones and restores meter themselves).
+-- Unconfigured, or if the meter connection fails, reads fall back to
+-- check-only (the earlier behaviour) with a warning in the server log:
+-- a limiter outage must not take every read down with it.
+
+create extension if not exists dblink with schema extensions;
+
+-- Nothing but the definer functions below may open connections: API roles
+-- must not reach dblink (it is granted to PUBLIC by default).
+do $$
+declare
+  f regprocedure;
+begin
+  for f in
+    select p.oid::regprocedure from pg_catalog.pg_proc p
+      join pg_catalog.pg_depend d on d.classid = 'pg_catalog.pg_proc'::regclass and d.objid = p.oid and d.deptype = 'e'
+      join pg_catalog.pg_extension e on e.oid = d.refobjid and e.extname = 'dblink'
+  loop
+    execute format('revoke execute on function %s from public, anon, authenticated, service_role', f);
+  end loop;
+end;
+$$;
+
+-- The meter's login role (cluster-wide, so created only once per cluster).
+do $$
+begin
+  if not exists (select from pg_catalog.pg_roles where rolname = 'backline_api_meter') then
+    create role backline_api_meter nologin noinherit;
+  end if;
+end;
+$$;
+comment on role backline_api_meter is
+  'Backline: the autonomous session that counts Data API reads; may only call private.api_meter_take.';
+grant usage on schema private to backline_api_meter;
+
+-- == configuration ==
+create table private.api_read_meter (
+  id boolean primary key default true constraint api_read_meter_single_row check (id),
+  conninfo text not null constraint api_read_meter_conninfo_has_no_dbname check (conninfo !~* '(^|\s)dbname\s*='),
+  updated_at timestamptz not null default now()
+);
+alter table private.api_read_meter enable row level security;
+revoke all on private.api_read_meter from public, anon, authenticated, service_role;
+
+comment on table private.api_read_meter is
+  'How the API hook reaches its meter session (libpq conninfo without dbname; may hold the meter role''s '
+  'password, so no API role can read it). Empty: reads are checked, not counted.';
+
+-- == functions (schema private: not exposed) ==
+
+-- What the meter session runs: a read slot and nothing else.
+create function private.api_meter_take(p_key text, p_limit integer)
+returns table (allowed boolean, retry_after_seconds integer)
+language plpgsql security definer set search_path = ''
+as $$
+begin
+  if p_key is null or p_key !~ '^api:read:' then
+    raise exception 'the read meter only takes api:read: keys' using errcode = '22023';
+  end if;
+  return query select t.allowed, t.retry_after_seconds
+    from private.rate_limit_take(p_key, p_limit, interval '1 hour') t;
+end;
+$$;
+revoke execute on function private.api_meter_take(text, integer) from public;
+grant execute on function private.api_meter_take(text, integer) to backline_api_meter;
+
+-- The meter's full conninfo: the stored parameters plus this database.
+create function private.api_meter_conninfo() returns text
+language sql stable security definer set search_path = ''
+as $$
+  select m.conninfo || ' dbname=''' || replace(replace(current_database(), '\', '\\'), '''', '\''') || ''''
+    from private.api_read_meter m
+$$;
+revoke execute on function private.api_meter_conninfo() from public;
+
+-- Take a read slot in the meter session, opened on first use and reopened
+-- once if it broke. Returns no row when the meter is not configured or
+-- cannot be reached; after a failure this connection skips the meter for
+-- 10 seconds, so a meter outage costs one connect timeout, not one per read.
+create function private.api_meter_read(p_key text, p_limit integer)
+returns table (allowed boolean, retry_after_seconds integer)
+language plpgsql volatile security definer set search_path = ''
+as $$
+declare
+  v_conninfo text := private.api_meter_conninfo();
+  v_query text := format('select allowed, retry_after_seconds from private.api_meter_take(%L, %s)', p_key, p_limit);
+  v_was_open boolean;
+  v_error text;
+begin
+  if v_conninfo is null
+     or nullif(current_setting('backline.api_meter_retry_at', true), '')::timestamptz > clock_timestamp() then
+    return;
+  end if;
+  loop
+    v_was_open := coalesce('backline_api_meter' = any(extensions.dblink_get_connections()), false);
+    begin
+      if not v_was_open then
+        perform extensions.dblink_connect('backline_api_meter', v_conninfo);
+      end if;
+      return query select r.allowed, r.retry_after_seconds
+        from extensions.dblink('backline_api_meter', v_query) as r(allowed boolean, retry_after_seconds integer);
+      return;
+    exception when others then
+      v_error := sqlerrm;
+      if 'backline_api_meter' = any(extensions.dblink_get_connections()) then
+        perform extensions.dblink_disconnect('backline_api_meter');
+      end if;
+    end;
+    exit when not v_was_open;  -- a fresh connection failed: do not try again now
+  end loop;
+  perform set_config('backline.api_meter_retry_at', (clock_timestamp() + interval '10 seconds')::text, false);
+  raise warning 'api read meter unavailable, reads are checked but not counted for 10 s: %', v_error;
+end;
+$$;
+revoke execute on function private.api_meter_read(text, integer) from public;
+
+-- Used by `backline db read-meter enable` before it keeps a configuration:
+-- who the meter session is and whether it may take read slots.
+create function private.api_meter_probe(p_conninfo text)
+returns table (meter_user text, can_take boolean)
+language plpgsql volatile security definer set search_path = ''
+as $$
+begin
+  return query select r.meter_user, r.can_take from extensions.dblink(
+    p_conninfo || ' dbname=''' || replace(replace(current_database(), '\', '\\'), '''', '\''') || '''',
+    'select current_user::text, has_function_privilege(''private.api_meter_take(text, integer)'', ''execute'')'
+  ) as r(meter_user text, can_take boolean);
+end;
+$$;
+revoke execute on function private.api_meter_probe(text) from public;
+
+-- The pre-request hook again, now counting reads through the meter.
+create or replace function private.api_pre_request() returns void
+language plpgsql volatile security definer set search_path = ''
+as $$
+declare
+  v_claims jsonb := nullif(current_setting('request.jwt.claims', true), '')::jsonb;
+  v_method text := upper(coalesce(current_setting('request.method', true), ''));
+  v_path text := coalesce(current_setting('request.path', true), '');
+  v_sub text := v_claims ->> 'sub';
+  v_role text := coalesce(v_claims ->> 'role', 'anon');
+  v_plan public.plans;
+  v_is_read boolean;
+  v_key text;
+  v_limit integer;
+  v_meter record;
+begin
+  if v_role = 'service_role' or v_method = '' or v_method = 'OPTIONS' then
+    return;
+  end if;
+  if v_sub is null then
+    -- A request with the anon key and no user: count per client address when known.
+    v_sub := 'ip:' || coalesce(private.client_address(), 'unknown');
+    v_plan := private.plan_of(null);
+  elsif v_sub ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then
+    v_plan := private.plan_of(v_sub::uuid);
+  else
+    v_plan := private.plan_of(null);  -- a custom token whose sub is not a user id: free limits
+  end if;
+  v_is_read := v_method in ('GET', 'HEAD')
+    or (v_method = 'POST' and v_path in ('/rpc/sync_pull', '/rpc/open_share', '/rpc/explore',
+                                         '/rpc/public_profile', '/rpc/get_backup'));
+  v_key := 'api:' || case when v_is_read then 'read:' else 'write:' end || v_sub;
+  v_limit := case when v_is_read then v_plan.api_reads_per_hour else v_plan.api_writes_per_hour end;
+  if current_setting('transaction_read_only') = 'off' then
+    perform private.rate_limit_enforce(v_key, v_limit, interval '1 hour');
+    return;
+  end if;
+  select * into v_meter from private.api_meter_read(v_key, v_limit);
+  if v_meter.allowed is null then
+    perform private.rate_limit_check(v_key, v_limit, interval '1 hour');
+  elsif not v_meter.allowed then
+    raise sqlstate 'PT429' using
+      message = format('rate limit exceeded: at most %s per %s; retry in %s seconds',
+                       v_limit, interval '1 hour', v_meter.retry_after_seconds),
+      detail = format('retry_after_seconds=%s', v_meter.retry_after_seconds),
+      hint = format('Retry after %s seconds.', v_meter.retry_after_seconds);
+  end if;
+end;
+$$;
+
+comment on function private.api_pre_request() is
+  'PostgREST db-pre-request hook: counts each Data API request per user and plan (reads vs writes, sliding hour); '
+  'reads in READ ONLY transactions are counted through the read meter (private.api_read_meter) when configured. '
+  'Raises PT429 (HTTP 429) with the retry time when over the limit. Service role is not limited.';
+comment on function private.api_meter_read(text, integer) is
+  'Take a Data API read slot in the autonomous meter session; null when the meter is not configured or down.';
+comment on function private.api_meter_take(text, integer) is
+  'The only thing the meter role may do: take an api:read: slot (one hour window).';
+comment on function private.api_meter_probe(text) is
+  'Connect as the meter would with these parameters; returns the session user and whether it may take slots.';

@@ -1,0 +1,216 @@
+"""The read meter: GET/HEAD requests (READ ONLY transactions in PostgREST) are counted exactly."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import psycopg
+import pytest
+
+from tests.helpers import backline, create_user, one_line_error
+from tests.library.postgrest import concurrent_requests, events, request
+from workers.db import read_meter
+from workers.errors import BacklineError
+
+
+@pytest.fixture
+def conn(clone_url: str) -> Any:
+    with psycopg.connect(clone_url, autocommit=True) as c:
+        yield c
+
+
+@pytest.fixture
+def metered(conn: psycopg.Connection[Any]) -> psycopg.Connection[Any]:
+    read_meter.enable(conn)
+    conn.execute(
+        "update public.plans set api_reads_per_hour = 4, api_writes_per_hour = 100 where id = 'free'"
+    )
+    return conn
+
+
+def meter_sessions(conn: psycopg.Connection[Any]) -> list[int]:
+    rows = conn.execute(
+        "select pid from pg_stat_activity"
+        " where usename = 'backline_api_meter' and datname = current_database()"
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def test_gets_are_counted_and_refused_past_the_limit(metered):
+    user = create_user(metered)
+    assert [request(metered, user, m) for m in ("GET", "HEAD", "GET", "GET")] == [None] * 4
+    assert events(metered, f"api:read:{user}") == 4
+    assert request(metered, user, "GET") == "PT429"
+    assert events(metered, f"api:read:{user}") == 4  # a refused read takes no slot
+    # reads and writes keep separate budgets
+    assert request(metered, user, "POST") is None
+    assert events(metered, f"api:write:{user}") == 1
+
+
+def test_the_refusal_says_when_to_retry(metered):
+    user = create_user(metered)
+    for _ in range(4):
+        request(metered, user, "GET")
+    metered.execute("begin read only")
+    metered.execute("set local role authenticated")
+    metered.execute(
+        "select set_config('request.jwt.claims', %s, true), set_config('request.method', 'GET', true)",
+        (json.dumps({"sub": str(user), "role": "authenticated"}),),
+    )
+    with pytest.raises(psycopg.Error) as exc:
+        metered.execute("select private.api_pre_request()")
+    metered.execute("rollback")
+    assert exc.value.sqlstate == "PT429"
+    assert "at most 4 per 01:00:00; retry in" in str(exc.value)
+    assert exc.value.diag.message_hint.startswith("Retry after ")
+
+
+def test_anonymous_gets_are_counted_per_client_address(metered):
+    headers = {"x-forwarded-for": "198.51.100.7"}
+    outcomes = [request(metered, None, "GET", role="anon", headers=headers) for _ in range(5)]
+    assert outcomes == [None] * 4 + ["PT429"]
+    assert events(metered, "api:read:ip:198.51.100.7") == 4
+
+
+def test_fifty_concurrent_gets_at_limit_ten_let_exactly_ten_through(clone_url, metered):
+    metered.execute("update public.plans set api_reads_per_hour = 10 where id = 'free'")
+    user = create_user(metered)
+    results = concurrent_requests(clone_url, user, "GET", 50)
+    assert len(results) == 50
+    assert results.count(None) == 10 and results.count("PT429") == 40
+    assert events(metered, f"api:read:{user}") == 10
+
+
+def test_one_meter_session_per_connection_reopened_when_it_breaks(metered):
+    user = create_user(metered)
+    assert request(metered, user, "GET") is None
+    assert request(metered, user, "GET") is None
+    sessions = meter_sessions(metered)
+    assert len(sessions) == 1  # reused, not one per request
+    metered.execute("select pg_terminate_backend(%s)", (sessions[0],))
+    assert request(metered, user, "GET") is None
+    assert events(metered, f"api:read:{user}") == 3  # the read after the break was counted too
+    assert meter_sessions(metered) not in ([], sessions)
+
+
+def test_unreachable_meter_falls_back_to_checking(metered):
+    user = create_user(metered)
+    metered.execute(
+        "update private.api_read_meter set conninfo = 'host=127.0.0.1 port=1 user=backline_api_meter'"
+    )
+    notices: list[str] = []
+    metered.add_notice_handler(lambda d: notices.append(str(d.message_primary)))
+    assert request(metered, user, "GET") is None  # reads are never broken by a limiter outage
+    assert request(metered, user, "GET") is None
+    assert events(metered, f"api:read:{user}") == 0
+    # one warning: after a failure the connection skips the meter for 10 s instead of
+    # paying a connect timeout on every read
+    assert len(notices) == 1 and notices[0].startswith("api read meter unavailable")
+    # the window is still checked
+    for _ in range(4):
+        assert request(metered, user, "POST", "/rpc/explore") is None
+    assert request(metered, user, "GET") == "PT429"
+
+
+def test_the_meter_role_can_only_take_read_slots(metered):
+    user = create_user(metered)
+    metered.execute("begin")
+    try:
+        metered.execute("set local role backline_api_meter")
+        row = metered.execute("select * from private.api_meter_take(%s, 5)", (f"api:read:{user}",)).fetchone()
+        assert row == (True, 0)
+        for statement in (
+            "select * from private.api_meter_take('api:write:someone', 5)",
+            "select * from private.rate_limit_take('api:read:x', 5, interval '1 hour')",
+            "select count(*) from public.documents",
+            "select count(*) from private.rate_limit_events",
+            "select conninfo from private.api_read_meter",
+        ):
+            metered.execute("savepoint s")
+            with pytest.raises(psycopg.Error) as exc:
+                metered.execute(statement)
+            metered.execute("rollback to savepoint s")
+            assert exc.value.sqlstate in ("42501", "22023"), statement
+    finally:
+        metered.execute("rollback")
+
+
+@pytest.mark.parametrize("role", ["anon", "authenticated", "service_role"])
+def test_api_roles_cannot_reach_the_meter(conn, role):
+    for function in (
+        "extensions.dblink(text, text)",
+        "extensions.dblink_connect(text, text)",
+        "extensions.dblink_exec(text, text)",
+        "private.api_meter_read(text, integer)",
+        "private.api_meter_take(text, integer)",
+        "private.api_meter_probe(text)",
+        "private.api_meter_conninfo()",
+    ):
+        allowed = conn.execute(
+            "select has_function_privilege(%s, %s, 'execute')", (role, function)
+        ).fetchone()
+        assert allowed == (False,), (role, function)
+    readable = conn.execute("select has_table_privilege(%s, 'private.api_read_meter', 'select')", (role,))
+    assert readable.fetchone() == (False,)
+
+
+def test_enable_refuses_a_connection_that_does_not_work_and_stores_nothing(conn):
+    with pytest.raises(BacklineError, match=r"could not open the meter session at 127\.0\.0\.1:1"):
+        read_meter.enable(conn, host="127.0.0.1", port=1)
+    assert read_meter.status(conn).enabled is False
+    for bad in ({"port": 0}, {"host": " "}, {"password": ""}):
+        with pytest.raises(BacklineError):
+            read_meter.enable(conn, **bad)  # type: ignore[arg-type]
+    assert read_meter.status(conn).enabled is False
+
+
+def test_conninfo_never_names_a_database(conn):
+    with pytest.raises(psycopg.errors.CheckViolation):
+        conn.execute("insert into private.api_read_meter (conninfo) values ('host=/tmp dbname=other')")
+
+
+def test_meter_follows_the_database_it_runs_in(make_database):
+    """The stored parameters never carry a database: the meter connects to the one it serves."""
+    first = make_database()
+    with psycopg.connect(first, autocommit=True) as c:
+        read_meter.enable(c)
+        name = c.execute("select current_database()").fetchone()[0]
+        info = c.execute("select private.api_meter_conninfo()").fetchone()[0]
+    assert f"dbname='{name}'" in info
+
+
+def test_cli_enable_status_disable_json(clone_url):
+    enabled = backline("db", "read-meter", "enable", "--database-url", clone_url, "--json")
+    assert enabled.returncode == 0, enabled.stderr
+    state = json.loads(enabled.stdout)
+    assert state["enabled"] is True and state["user"] == "backline_api_meter"
+    assert state["has_password"] is False
+    shown = backline("db", "read-meter", "status", "--json", env={"DATABASE_URL": clone_url})
+    assert json.loads(shown.stdout) == state
+    disabled = backline("db", "read-meter", "disable", "--database-url", clone_url, "--json")
+    assert json.loads(disabled.stdout)["enabled"] is False
+    with psycopg.connect(clone_url) as c:
+        assert c.execute("select count(*) from private.api_read_meter").fetchone() == (0,)
+
+
+def test_cli_bad_input_is_one_line_and_exit_one(clone_url):
+    unreachable = backline("db", "read-meter", "enable", "--database-url", clone_url, "--port", "1")
+    assert unreachable.returncode == 1
+    assert "could not open the meter session" in one_line_error(unreachable)
+    out_of_range = backline("db", "read-meter", "enable", "--database-url", clone_url, "--port", "70000")
+    assert out_of_range.returncode == 1 and "--port must be 1-65535" in one_line_error(out_of_range)
+    with psycopg.connect(clone_url) as c:
+        assert c.execute("select count(*) from private.api_read_meter").fetchone() == (0,)
+
+
+def test_enable_with_a_password_stores_it_but_never_shows_it(conn):
+    state = read_meter.enable(conn, password="s3cret-meter-pass")
+    assert state.enabled and state.has_password
+    stored = conn.execute("select conninfo from private.api_read_meter").fetchone()[0]
+    assert "s3cret-meter-pass" in stored
+    assert "s3cret-meter-pass" not in json.dumps(state.as_dict())
+    verifier = conn.execute(
+        "select rolpassword from pg_authid where rolname = 'backline_api_meter'"
+    ).fetchone()[0]
+    assert verifier.startswith("SCRAM-SHA-256$")  # hashed client-side, never sent in clear

@@ -1,0 +1,61 @@
+"""`backline db read-meter ...`: count Data API reads (GET/HEAD) against the API rate limit."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from workers.cli.common import AsJson, DatabaseUrl, info, print_json, target_url
+from workers.db import read_meter
+from workers.db.connect import connect
+
+app = typer.Typer(
+    help="Count Data API reads: PostgREST runs them read-only, so the hook counts them in a meter session.",
+    no_args_is_help=True,
+)
+
+
+def _report(state: read_meter.MeterStatus, as_json: bool) -> None:
+    if as_json:
+        print_json(state.as_dict())
+    elif state.enabled:
+        info(f"reads are counted: meter session {state.user}@{state.host}:{state.port}")
+    else:
+        info("reads are checked against the limit but not counted (read meter disabled)")
+
+
+@app.command()
+def enable(
+    database_url: DatabaseUrl = None,
+    host: Annotated[
+        str | None, typer.Option(help="Host the server reaches itself on. Default: its own Unix socket.")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port for --host. Default: the server's port.")] = None,
+    password: Annotated[
+        str | None,
+        typer.Option(
+            envvar="BACKLINE_API_METER_PASSWORD",
+            show_envvar=True,
+            help="Password for the meter role, for servers that ask for one (hosted Supabase).",
+        ),
+    ] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Count reads: let the meter role log in, prove the hook can connect, then store the settings."""
+    with connect(target_url(database_url), autocommit=True) as conn:
+        _report(read_meter.enable(conn, host=host, port=port, password=password), as_json)
+
+
+@app.command()
+def disable(database_url: DatabaseUrl = None, as_json: AsJson = False) -> None:
+    """Stop counting reads; they are still refused once the window is full."""
+    with connect(target_url(database_url), autocommit=True) as conn:
+        _report(read_meter.disable(conn), as_json)
+
+
+@app.command()
+def status(database_url: DatabaseUrl = None, as_json: AsJson = False) -> None:
+    """Show whether reads are counted and where the meter connects (never the password)."""
+    with connect(target_url(database_url), autocommit=True) as conn:
+        _report(read_meter.status(conn), as_json)

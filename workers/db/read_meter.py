@@ -1,0 +1,137 @@
+"""Configure the API read meter: the session through which the pre-request hook counts reads.
+
+PostgREST runs reads in READ ONLY transactions, so the hook counts them in an
+autonomous dblink session as the role `backline_api_meter` (see migration
+20261125080000). This module gives that role LOGIN (and a password when the
+server needs one), builds the connection parameters, proves they work by
+connecting the way the hook will, and only then stores them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from workers.errors import BacklineError
+
+METER_ROLE = "backline_api_meter"
+
+
+@dataclass(frozen=True)
+class MeterStatus:
+    """Whether reads are counted, and where the meter connects (never the password)."""
+
+    enabled: bool
+    host: str | None = None
+    port: int | None = None
+    user: str | None = None
+    has_password: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "enabled": self.enabled,
+            "host": self.host,
+            "port": self.port,
+            "user": self.user,
+            "has_password": self.has_password,
+        }
+
+
+def _quote(value: str) -> str:
+    """A libpq conninfo value in single quotes."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _server_endpoint(conn: psycopg.Connection[Any]) -> tuple[str, int]:
+    """Where the server itself listens: its first Unix socket directory, else loopback TCP."""
+    row = conn.execute(
+        "select current_setting('unix_socket_directories'), current_setting('port')::integer"
+    ).fetchone()
+    assert row is not None
+    sockets, port = str(row[0]), int(row[1])
+    first = next((s.strip() for s in sockets.split(",") if s.strip()), "")
+    return (first if first.startswith("/") else "127.0.0.1"), port
+
+
+def _conninfo(host: str, port: int, password: str | None) -> str:
+    # A short connect timeout: a read waits for it when the meter is unreachable.
+    parts = [f"host={_quote(host)}", f"port={port}", f"user={METER_ROLE}", "connect_timeout=2"]
+    if password is not None:
+        parts.append(f"password={_quote(password)}")
+    return " ".join(parts)
+
+
+def _encrypted_password(conn: psycopg.Connection[Any], password: str) -> str:
+    """The SCRAM verifier libpq computes client-side, so the password never appears in SQL."""
+    return conn.pgconn.encrypt_password(password.encode(), METER_ROLE.encode(), b"scram-sha-256").decode()
+
+
+def enable(
+    conn: psycopg.Connection[Any],
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    password: str | None = None,
+) -> MeterStatus:
+    """Let the meter role log in, probe the connection as the hook will, then store it.
+
+    `conn` must be in autocommit mode: the probe opens a new session, which
+    sees only committed role changes. A failed probe stores nothing and keeps
+    the previous configuration (or none). The role's LOGIN and password are
+    cluster-wide.
+    """
+    if host is not None and not host.strip():
+        raise BacklineError("--host must not be empty")
+    if port is not None and not 1 <= port <= 65535:
+        raise BacklineError(f"--port must be 1-65535, got {port}")
+    if password is not None and not password:
+        raise BacklineError("--password must not be empty")
+    default_host, default_port = _server_endpoint(conn)
+    host = host or default_host
+    port = port or default_port
+    info = _conninfo(host, port, password)
+    role = sql.Identifier(METER_ROLE)
+    try:
+        if password is None:
+            conn.execute(sql.SQL("alter role {} login").format(role))
+        else:
+            verifier = _encrypted_password(conn, password)
+            conn.execute(sql.SQL("alter role {} login password {}").format(role, sql.Literal(verifier)))
+        row = conn.execute("select meter_user, can_take from private.api_meter_probe(%s)", (info,)).fetchone()
+    except psycopg.Error as exc:
+        detail = (exc.diag.message_detail or exc.diag.message_primary or str(exc)).strip().splitlines()[0]
+        raise BacklineError(
+            f"the database could not open the meter session at {host}:{port}: {detail}"
+            " (a server that asks for passwords needs --password; hosted Supabase: see README)"
+        ) from None
+    if row is None or row[0] != METER_ROLE or not row[1]:
+        raise BacklineError(f"the meter session runs as {row and row[0]!r} and cannot take read slots")
+    conn.execute(
+        "insert into private.api_read_meter (conninfo) values (%s)"
+        " on conflict (id) do update set conninfo = excluded.conninfo, updated_at = now()",
+        (info,),
+    )
+    return status(conn)
+
+
+def disable(conn: psycopg.Connection[Any]) -> MeterStatus:
+    """Stop counting reads (they are checked only); the role keeps its login for other databases."""
+    conn.execute("delete from private.api_read_meter")
+    return MeterStatus(enabled=False)
+
+
+def status(conn: psycopg.Connection[Any]) -> MeterStatus:
+    row = conn.execute("select conninfo from private.api_read_meter").fetchone()
+    if row is None:
+        return MeterStatus(enabled=False)
+    params = psycopg.conninfo.conninfo_to_dict(str(row[0]))
+    return MeterStatus(
+        enabled=True,
+        host=str(params.get("host")),
+        port=int(str(params.get("port"))),
+        user=str(params.get("user")),
+        has_password="password" in params,
+    )
