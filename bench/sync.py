@@ -1,18 +1,36 @@
 """Benchmark: library sync, import and the hot read paths, with RLS versus without.
 
-Seeds a fresh migrated database, then times (median of --repeat runs):
+Seeds a fresh migrated database, then times:
   - sync_pull of 10,000 changes (one page),
   - sync_push of 1,000 changes (updates with base versions),
   - import_local of 10,000 local documents,
+  (median of --repeat runs), and
   - "my 50 newest documents" and an explore page, on a table of 1,000,000
-    documents from 10,000 users,
+    documents from 10,000 users (median [p25-p75] of --requests requests),
 each as a signed-in user through RLS (`act_as`, exactly like PostgREST) and the
 same SQL without RLS: service_role for the queries and explore; for the RPCs
 that need a user (pull, push, import) the table owner with the same JWT claims
 (service_role is not granted those RPCs). Prints times and ratios
 (targets: RLS overhead <= 1.5x, pull 10k < 1 s, import 10k < 3 s).
 
+The big-table requests run the way PostgREST runs them, for the RLS path and
+the baseline alike: one transaction per request (role, claims and search_path
+set with set_config, then the query, then COMMIT: db-tx-end = commit) with the
+filter values as parameters ($1) in a statement that is prepared once per
+connection and re-executed (db-prepared-statements = true, PostgREST's
+default; "prepared"). Two connections serve both roles, half of each side's
+requests on each; each role has its own prepared statement (the query after a
+comment naming the role), as a plan made under RLS is re-made when the role
+changes. Because
+PostgreSQL may keep planning a prepared statement per execution (custom plans)
+or reuse one generic plan, decided per statement by cost estimates, the same
+requests are also timed with plan_cache_mode forced to each side ("custom",
+"generic") and without prepared statements ("unprepared", as with
+db-prepared-statements = false behind a transaction pooler). RLS and baseline
+requests alternate, so both see the same machine load; only the query is timed.
+
     PYTHONPATH=$PWD python bench/sync.py [--database-url ADMIN_URL] [--repeat 50] [--documents 1000000]
+        [--requests 2000]
 
 Without --database-url (or DATABASE_URL) it uses the embedded server in
 .backline-bench. The benchmark database is dropped afterwards.
@@ -112,11 +130,131 @@ def report(name: str, rls_ms: float, base_ms: float, target: str = "") -> None:
     print(f"{name:<34} {rls_ms:10.2f} ms  {base_ms:10.2f} ms  {rls_ms / base_ms:6.2f}x  {target}")
 
 
+Caller = tuple[uuid.UUID | None, str]  # (user, role)
+BLOCKS = 5
+
+
+def tagged(query: str, role: str) -> str:
+    """The query with a leading comment naming the role: the same SQL, but its own prepared
+    statement (psycopg prepares per query text), so a plan made under RLS is never re-made
+    because the other role used the statement on the same connection."""
+    return f"/* {role} */ {query}"
+
+
+def timed_request(
+    conn: psycopg.Connection[Any], caller: Caller, query: str, params: dict[str, Any], prepare: bool
+) -> tuple[float, list[Any]]:
+    """One request the way PostgREST runs it: a transaction with role + claims, the query, COMMIT.
+
+    prepare=True is PostgREST's default (db-prepared-statements = true: every statement is
+    parametrized and prepared once per connection, then re-executed); prepare=False is
+    db-prepared-statements = false (parametrized but parsed and planned on every request,
+    as behind a transaction-mode pooler). Only the query is timed, not the role switch.
+    """
+    user, role = caller
+    with act_as(conn, user, role, rollback=False) as cur:  # db-tx-end = commit (the default)
+        start = time.perf_counter()
+        rows = cur.execute(tagged(query, role), params, prepare=prepare).fetchall()
+        elapsed = time.perf_counter() - start
+    return elapsed, rows
+
+
+def quartiles(samples: list[float]) -> tuple[float, float, float]:
+    q = statistics.quantiles(samples, n=4)
+    return q[0] * 1000, statistics.median(samples) * 1000, q[2] * 1000
+
+
+def plans_used(conns: tuple[psycopg.Connection[Any], ...], query: str, role: str) -> tuple[int, int]:
+    """Generic and custom plans run by the role's prepared statement of `query`, all connections."""
+    generic = custom = 0
+    text = tagged(query, role).replace("%(me)s", "$1").replace("%(sort)s", "$1")
+    for conn in conns:
+        row = conn.execute(
+            "select generic_plans, custom_plans from pg_prepared_statements where statement = %s", (text,)
+        ).fetchone()
+        conn.commit()
+        if row:
+            generic, custom = generic + int(row[0]), custom + int(row[1])
+    return generic, custom
+
+
+MODES = (
+    # label, prepared, plan_cache_mode (set alike on both connections)
+    ("prepared", True, "auto"),
+    ("custom", True, "force_custom_plan"),
+    ("generic", True, "force_generic_plan"),
+    ("unprepared", False, "auto"),
+)
+
+
+def compare_requests(
+    name: str,
+    query: str,
+    params: dict[str, Any],
+    conns: tuple[psycopg.Connection[Any], psycopg.Connection[Any]],
+    rls: Caller,
+    base: Caller,
+    requests: int,
+    check: Callable[[list[Any]], bool],
+) -> None:
+    """Median [p25-p75] of `requests` RLS and baseline requests in each statement mode of MODES.
+
+    Fairness: RLS and baseline requests alternate (both see the same machine load), and each
+    side runs half of its requests on each of the two connections, in both orders. Two
+    backends running the very same query and role can differ by up to 1.8x for a while
+    (which core the scheduler puts each next to the client on a 2-core machine), so a
+    connection per side would measure the connections, not RLS. The ratio is of the
+    medians; "blocks" is the lowest and highest ratio over BLOCKS consecutive slices.
+
+    "prepared" is what PostgREST gets: PostgreSQL plans the first 5 executions of a prepared
+    statement with the parameter values (custom plans), then keeps reusing one generic plan
+    unless its estimated cost is higher than the custom plans' average. That choice can flip
+    on a small estimate difference between the two roles, so "custom" (planned on every
+    request) and "generic" (planned once) force each side of it, for both paths alike.
+    """
+    for mode, prepare, plan_cache_mode in MODES:
+        for conn in conns:
+            conn.execute(sql.SQL("set plan_cache_mode = {}").format(sql.Literal(plan_cache_mode)))
+            conn.commit()
+        for _ in range(20):  # warm-up; prepared: the 5 custom plans before PostgreSQL's choice
+            for conn in conns:
+                for caller in (rls, base):
+                    _, rows = timed_request(conn, caller, query, params, prepare)
+                    assert check(rows), (name, caller[1], rows[:1])
+        times: dict[str, list[float]] = {"rls": [], "base": []}
+        for i in range(requests):
+            first, second = conns if (i // 2) % 2 == 0 else conns[::-1]
+            order = ((first, "rls", rls), (second, "base", base))
+            for conn, label, caller in order if i % 2 == 0 else order[::-1]:
+                times[label].append(timed_request(conn, caller, query, params, prepare)[0])
+        r25, r50, r75 = quartiles(times["rls"])
+        b25, b50, b75 = quartiles(times["base"])
+        size = requests // BLOCKS
+        blocks = [
+            statistics.median(times["rls"][k * size : (k + 1) * size])
+            / statistics.median(times["base"][k * size : (k + 1) * size])
+            for k in range(BLOCKS)
+        ]
+        print(
+            f"{name:<30} {mode:<10} {r50:6.3f} ms [{r25:.3f}-{r75:.3f}]  {b50:6.3f} ms [{b25:.3f}-{b75:.3f}]"
+            f"  {r50 / b50:5.2f}x (blocks {min(blocks):.2f}-{max(blocks):.2f})"
+        )
+        if plan_cache_mode == "auto" and prepare:
+            chosen = [f"{role}: {plans_used(conns, query, role)}" for _, role in (rls, base)]
+            print(f"{'':<30} {'':<10} plans so far (generic, custom): {'; '.join(chosen)}")
+    for conn in conns:
+        conn.execute("reset plan_cache_mode")
+        conn.commit()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
     parser.add_argument("--repeat", type=int, default=50)
     parser.add_argument("--documents", type=int, default=1_000_000)
+    parser.add_argument(
+        "--requests", type=int, default=2000, help="timed requests per role and mode on the big table"
+    )
     args = parser.parse_args()
     admin = (
         args.database_url or EmbeddedServer(Path(PROJECT_ROOT / ".backline-bench")).ensure_running().tcp_url()
@@ -229,49 +367,31 @@ def main() -> None:
             c.execute("vacuum analyze public.documents")
         total = psycopg.connect(url).execute("select count(*) from public.documents").fetchone()[0]  # type: ignore[index]
         print(f"(seeded {total:,} documents from {USERS:,} users in {time.perf_counter() - t0:.1f}s)")
-        with psycopg.connect(url) as conn:
-            params: dict[str, Any] = {"me": me, "sort": "newest"}
-
-            elapsed = 0.0
-
-            def q(user: uuid.UUID | None, role: str, query: str) -> Callable[[], Any]:
-                """One request as `role`; times only the query (like bench/rooms.py), not the role switch."""
-
-                def run() -> Any:
-                    nonlocal elapsed
-                    with act_as(conn, user, role) as cur:
-                        start = time.perf_counter()
-                        rows = cur.execute(query, params).fetchall()
-                        elapsed = time.perf_counter() - start
-                        return rows
-
-                return run
-
-            def median_q(fn: Callable[[], Any], repeat: int) -> float:
-                samples = []
-                for _ in range(repeat):
-                    fn()
-                    samples.append(elapsed)
-                return statistics.median(samples) * 1000
-
-            for fn in (q(me, "authenticated", MY_NEWEST), q(None, "service_role", MY_NEWEST)):
-                fn()
-            assert len(q(me, "authenticated", MY_NEWEST)()) == min(50, args.documents // USERS)
-            report(
+        # Two connections serving both roles, like a PostgREST pool (see compare_requests).
+        print(f"{'request':<30} {'statements':<10} {'RLS median [p25-p75]':>26}  {'no RLS':>24}  ratio")
+        with psycopg.connect(url) as conn1, psycopg.connect(url) as conn2:
+            newest = min(50, args.documents // USERS)
+            compare_requests(
                 "my 50 newest (1M documents)",
-                median_q(q(me, "authenticated", MY_NEWEST), args.repeat),
-                median_q(q(None, "service_role", MY_NEWEST), args.repeat),
-                "(target <= 1.5x)",
+                MY_NEWEST,
+                {"me": me},
+                (conn1, conn2),
+                (me, "authenticated"),
+                (None, "service_role"),
+                args.requests,
+                lambda rows: len(rows) == newest,
             )
+            page_size = min(20, args.documents * 3 // 10)
             for sort in ("newest", "most_viewed"):
-                params["sort"] = sort
-                page = q(None, "anon", EXPLORE)()[0][0]
-                assert len(page["items"]) == min(20, args.documents * 3 // 10)
-                report(
+                compare_requests(
                     f"explore page, {sort} (1M docs)",
-                    median_q(q(None, "anon", EXPLORE), args.repeat),
-                    median_q(q(None, "service_role", EXPLORE), args.repeat),
-                    "(target <= 1.5x)",
+                    EXPLORE,
+                    {"sort": sort},
+                    (conn1, conn2),
+                    (None, "anon"),
+                    (None, "service_role"),
+                    args.requests,
+                    lambda rows: len(rows[0][0]["items"]) == page_size,
                 )
     finally:
         with psycopg.connect(admin, autocommit=True) as c:
