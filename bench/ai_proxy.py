@@ -224,6 +224,10 @@ def main() -> None:
         "--rate", type=float, default=200, help="paced 64-client run: requests/s in total (0 = skip)"
     )
     ap.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
+    ap.add_argument(
+        "--clients", default="1,64", help="back-to-back concurrency levels, comma separated (e.g. 1)"
+    )
+    ap.add_argument("--no-stream", action="store_true", help="skip the streaming first-token row")
     args = ap.parse_args()
 
     admin = args.database_url or EmbeddedServer(ROOT / ".backline-bench").ensure_running().tcp_url()
@@ -310,7 +314,7 @@ def main() -> None:
             "workers": args.workers,
             "load_average_before": os.getloadavg()[0],
         }
-        for conc in (1, 64):
+        for conc in (int(c) for c in args.clients.split(",")):
             d, p, cpu_ms = interleaved(
                 (fake_url + "/v1/chat/completions", direct_users),
                 (proxy_url + "/v1/generate", proxy_users),
@@ -345,7 +349,7 @@ def main() -> None:
         n_stream = max(50, args.requests // 20)
         d_ft: list[float] = []
         p_ft: list[float] = []
-        for _ in range(args.rounds):
+        for _ in range(0 if args.no_stream else args.rounds):
             d_ft += asyncio.run(
                 first_token(
                     fake_url + "/v1/chat/completions",
@@ -362,11 +366,12 @@ def main() -> None:
                     n_stream // args.rounds,
                 )
             )
-        results["stream_first_token"] = {
-            "direct_p50_ms": round(statistics.median(d_ft), 3),
-            "proxy_p50_ms": round(statistics.median(p_ft), 3),
-            "overhead_p50_ms": round(statistics.median(p_ft) - statistics.median(d_ft), 3),
-        }
+        if d_ft:
+            results["stream_first_token"] = {
+                "direct_p50_ms": round(statistics.median(d_ft), 3),
+                "proxy_p50_ms": round(statistics.median(p_ft), 3),
+                "overhead_p50_ms": round(statistics.median(p_ft) - statistics.median(d_ft), 3),
+            }
         results["proxy_rss_mb"] = round(rss_kb(procs[1].pid) / 1024, 1)
         results["load_average_after"] = os.getloadavg()[0]
         print(json.dumps(results, indent=2))
