@@ -34,7 +34,7 @@ from workers.ai import store
 from workers.ai.auth import AuthError, Caller, JWKSCache, Verifier
 from workers.ai.chat import append_chat_message, check_chat_element
 from workers.ai.detect import detect_images
-from workers.ai.http_client import provider_client
+from workers.ai.http_client import ProviderClient, ProviderTransportError, provider_client, side_client
 from workers.ai.keys import MasterKeys
 from workers.ai.providers import PROVIDER_NAMES
 from workers.ai.providers.base import ProviderError
@@ -134,7 +134,8 @@ class ProxyApp:
         self.database_url = database_url
         self.pool: ConnectionPool[psycopg.Connection[Any]] | None = None
         self.apool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] | None = None
-        self.client: httpx.AsyncClient | None = None
+        self.client: httpx.AsyncClient | None = None  # JWKS and storage reads (not the hot path)
+        self.provider_client: ProviderClient | None = None
         self.service: AIService | None = None
         self.verifier: Verifier | None = None
         self.master = (
@@ -165,7 +166,8 @@ class ProxyApp:
         )
         await anyio.to_thread.run_sync(lambda: self.pool.open(wait=True, timeout=10) if self.pool else None)
         await self.apool.open(wait=True, timeout=10)
-        self.client = provider_client(s.ai_provider_timeout_seconds)
+        self.client = side_client(s.ai_provider_timeout_seconds)
+        self.provider_client = provider_client(s.ai_provider_timeout_seconds)
         jwks_url = s.ai_jwks_url or (
             s.supabase_url.rstrip("/") + "/auth/v1/.well-known/jwks.json" if s.supabase_url else None
         )
@@ -176,10 +178,11 @@ class ProxyApp:
             jwks=JWKSCache(jwks_url, s.ai_jwks_ttl_seconds, self.client),
             cache_size=s.ai_jwt_cache_size,
         )
-        self.service = AIService(s, self.connection, self.aconnection, self.client, self.master)
+        self.service = AIService(s, self.connection, self.aconnection, self.provider_client, self.master)
         try:
             yield
         finally:
+            await self.provider_client.aclose()
             await self.client.aclose()
             await self.apool.close()
             await anyio.to_thread.run_sync(self.pool.close)
@@ -351,7 +354,7 @@ class ProxyApp:
             status, error = "ok", None
         except ProviderError as exc:
             status, error = "error", f"{exc.provider} {exc.status}: {exc.message}"[:500]
-        except httpx.HTTPError:
+        except ProviderTransportError:
             status, error = "error", "provider connection lost"
         finally:
             with anyio.CancelScope(shield=True):

@@ -1,20 +1,171 @@
-"""The shared provider HTTP client: keep-alive pool, timeouts, and no cookie jar.
+"""The provider HTTP client (aiohttp): keep-alive pool, timeouts, TLS verification, no cookies.
+
+Provider calls are the proxy's hot path. httpx cost ~0.48 ms of CPU per call here
+(measured, docs/benchmarks-ai.md); aiohttp's C-accelerated HTTP parser a fraction
+of that. This module is the only one that knows about aiohttp: adapters see
+`ProviderClient.post()` and a `ProviderResponse` with `status_code`, `aread()` and
+`aiter_lines()` (incremental, for SSE), and two exceptions for the retry logic.
 
 One client serves every user's calls, so a cookie a provider sets (CDN bot
-cookies, session affinity) must not be stored and replayed on the next user's
-request; skipping the jar also saves its per-response bookkeeping.
+cookies, session affinity) must never be stored and replayed on the next user's
+request: the session uses aiohttp's `DummyCookieJar`.
 """
 
 from __future__ import annotations
 
+import codecs
 import http.cookiejar
+import json
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from typing import Any
 
+import aiohttp
 import httpx
+from aiohttp.helpers import get_env_proxy_for_url
+from yarl import URL
+
+
+class ProviderTransportError(Exception):
+    """No usable answer from the provider: connection refused/reset/closed, bad HTTP."""
+
+
+class ProviderTimeout(ProviderTransportError):
+    """Connecting, waiting for the pool, or reading took longer than the configured timeout."""
+
+
+def _dumps(body: Any) -> bytes:
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+class ProviderResponse:
+    """One provider response; the body is read with aread() or, streamed, with aiter_lines()."""
+
+    def __init__(self, resp: aiohttp.ClientResponse) -> None:
+        self._resp = resp
+        self.status_code = resp.status
+        self.headers: Mapping[str, str] = resp.headers
+
+    async def aread(self) -> bytes:
+        try:
+            return await self._resp.read()
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            raise ProviderTimeout("provider read timed out") from exc
+        except aiohttp.ClientError as exc:
+            raise ProviderTransportError(f"provider connection failed: {type(exc).__name__}") from exc
+
+    async def aiter_lines(self) -> AsyncIterator[str]:
+        """Lines as they arrive, split on \r\n, \n or \r as the SSE spec says (not on the
+        other characters str.splitlines() knows, which may occur inside JSON data)."""
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        pending = ""
+        skip_lf = False  # the last chunk ended in "\r": a "\n" starting the next one belongs to it
+        try:
+            async for chunk in self._resp.content.iter_any():
+                pending += decoder.decode(chunk)
+                if skip_lf and pending:
+                    skip_lf = False
+                    if pending[0] == "\n":
+                        pending = pending[1:]
+                while pending:
+                    n = pending.find("\n")
+                    r = pending.find("\r", 0, n if n >= 0 else len(pending))
+                    if r >= 0:
+                        yield pending[:r]
+                        if r + 1 == len(pending):
+                            skip_lf, pending = True, ""
+                        else:
+                            pending = pending[r + 2 if pending[r + 1] == "\n" else r + 1 :]
+                    elif n >= 0:
+                        yield pending[:n]
+                        pending = pending[n + 1 :]
+                    else:
+                        break
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            raise ProviderTimeout("provider read timed out") from exc
+        except aiohttp.ClientError as exc:
+            raise ProviderTransportError(f"provider connection failed: {type(exc).__name__}") from exc
+        pending += decoder.decode(b"", final=True)
+        if pending:  # a last line without its line end
+            yield pending
+
+
+class ProviderClient:
+    """The shared provider client. Create it inside the running event loop (app lifespan)."""
+
+    def __init__(self, timeout_seconds: float, *, max_connections: int = 200) -> None:
+        # connect: waiting for a pooled connection + connecting; sock_connect: the TCP/TLS
+        # handshake alone; sock_read: each read (a stream may run long, but never stall).
+        timeout = aiohttp.ClientTimeout(
+            total=None, connect=timeout_seconds, sock_connect=5.0, sock_read=timeout_seconds
+        )
+        connector = aiohttp.TCPConnector(limit=max_connections, limit_per_host=0, ssl=True)
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=timeout,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            raise_for_status=False,
+            # trust_env=True would look up HTTP(S)_PROXY/NO_PROXY and ~/.netrc in a worker thread on
+            # every request (measured: thread hops on the hot path); _proxy() does it once per host.
+            # Certificates: ssl=True verifies with OpenSSL's defaults (which honour SSL_CERT_FILE).
+            trust_env=False,
+        )
+        self._proxies: dict[tuple[str, str], tuple[URL | None, aiohttp.BasicAuth | None]] = {}
+
+    def _proxy(self, url: str) -> tuple[URL | None, aiohttp.BasicAuth | None]:
+        """The environment's proxy for this URL's scheme and host (HTTPS_PROXY etc., NO_PROXY), as
+        httpx's trust_env did; looked up once per host, since the environment does not change."""
+        u = URL(url)
+        key = (u.scheme, u.host or "")
+        found = self._proxies.get(key)
+        if found is None:
+            try:
+                found = get_env_proxy_for_url(u)
+            except LookupError:
+                found = (None, None)
+            self._proxies[key] = found
+        return found
+
+    @asynccontextmanager
+    async def post(self, url: str, body: Any, headers: Mapping[str, str]) -> AsyncIterator[ProviderResponse]:
+        """POST a JSON body; the response is open (unread) inside the block and released after
+        it (an unfinished body closes the connection rather than returning it to the pool)."""
+        try:
+            proxy, proxy_auth = self._proxy(url)
+            cm = self._session.post(
+                url,
+                data=_dumps(body),
+                headers=headers,
+                allow_redirects=False,
+                proxy=proxy,
+                proxy_auth=proxy_auth,
+            )
+            resp = await cm.__aenter__()
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            raise ProviderTimeout("provider request timed out") from exc
+        except aiohttp.ClientError as exc:
+            raise ProviderTransportError(f"cannot reach provider: {type(exc).__name__}") from exc
+        try:
+            yield ProviderResponse(resp)
+        finally:
+            resp.release()
+
+    async def aclose(self) -> None:
+        await self._session.close()
+
+    async def __aenter__(self) -> ProviderClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+def provider_client(timeout_seconds: float, *, max_connections: int = 200) -> ProviderClient:
+    return ProviderClient(timeout_seconds, max_connections=max_connections)
 
 
 class NoCookies(http.cookiejar.CookieJar):
-    """A cookie jar that never stores or sends anything."""
+    """A cookie jar that never stores or sends anything (for the httpx client below)."""
 
     def extract_cookies(self, response: Any, request: Any) -> None:
         return None
@@ -23,7 +174,7 @@ class NoCookies(http.cookiejar.CookieJar):
         return None
 
 
-def provider_client(timeout_seconds: float, *, max_connections: int = 200) -> httpx.AsyncClient:
-    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections // 2)
-    timeout = httpx.Timeout(timeout_seconds, connect=5.0)
-    return httpx.AsyncClient(limits=limits, timeout=timeout, cookies=NoCookies())
+def side_client(timeout_seconds: float) -> httpx.AsyncClient:
+    """httpx for the rare non-provider calls (JWKS refresh, storage reads with the user's token):
+    the same no-cookie rule, since it is shared by every user too."""
+    return httpx.AsyncClient(timeout=httpx.Timeout(timeout_seconds, connect=5.0), cookies=NoCookies())

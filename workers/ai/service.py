@@ -15,12 +15,12 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 import anyio
-import httpx
 import psycopg
 from starlette.concurrency import run_in_threadpool
 
 from workers.ai import ledger
 from workers.ai.auth import Caller
+from workers.ai.http_client import ProviderClient, ProviderTimeout, ProviderTransportError
 from workers.ai.keys import KeyDecryptError, MasterKeys
 from workers.ai.ledger import Admission
 from workers.ai.providers import make_provider
@@ -109,7 +109,7 @@ class AIService:
         settings: Settings,
         connection: ConnFactory,
         aconnection: AsyncConnFactory,
-        client: httpx.AsyncClient,
+        client: ProviderClient,
         master: MasterKeys | None,
     ) -> None:
         self.settings = settings
@@ -321,11 +321,11 @@ class AIService:
                     first = await gen.__anext__()
                 except StopAsyncIteration:
                     first = ""
-                except httpx.TimeoutException:
+                except ProviderTimeout:
                     await gen.aclose()  # type: ignore[attr-defined]
                     failure = ProviderError(target.provider, None, f"{target.provider} timed out")
                     break
-                except httpx.TransportError:
+                except ProviderTransportError:
                     await gen.aclose()  # type: ignore[attr-defined]
                     if attempt == 0:
                         continue
@@ -361,9 +361,9 @@ class AIService:
         for attempt in range(2):
             try:
                 return str(await call())
-            except httpx.TimeoutException:
+            except ProviderTimeout:
                 raise ProviderError(target.provider, None, f"{target.provider} timed out") from None
-            except httpx.TransportError:
+            except ProviderTransportError:
                 if attempt == 1:
                     raise ProviderError(target.provider, None, f"cannot reach {target.provider}") from None
         raise AssertionError("unreachable")

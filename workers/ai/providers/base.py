@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import httpx
+from workers.ai.http_client import ProviderClient, ProviderResponse
 
 
 @dataclass
@@ -72,9 +72,9 @@ class ProviderError(Exception):
 class Provider(Protocol):
     name: str
 
-    async def complete(self, client: httpx.AsyncClient, req: ChatRequest, tally: Tally) -> str: ...
+    async def complete(self, client: ProviderClient, req: ChatRequest, tally: Tally) -> str: ...
 
-    def stream(self, client: httpx.AsyncClient, req: ChatRequest, tally: Tally) -> AsyncIterator[str]: ...
+    def stream(self, client: ProviderClient, req: ChatRequest, tally: Tally) -> AsyncIterator[str]: ...
 
 
 @dataclass
@@ -83,7 +83,7 @@ class SSEEvent:
     data: str
 
 
-async def iter_sse(resp: httpx.Response) -> AsyncIterator[SSEEvent]:
+async def iter_sse(resp: ProviderResponse) -> AsyncIterator[SSEEvent]:
     """Server-sent events from a streaming response (event/data fields, blank-line framed)."""
     event = ""
     data: list[str] = []
@@ -105,7 +105,7 @@ async def iter_sse(resp: httpx.Response) -> AsyncIterator[SSEEvent]:
         yield SSEEvent(event or "message", "\n".join(data))
 
 
-async def raise_for_provider(provider: str, resp: httpx.Response) -> None:
+async def raise_for_provider(provider: str, resp: ProviderResponse) -> None:
     """Turn a provider error response into ProviderError with the provider's own message."""
     if resp.status_code < 400:
         return

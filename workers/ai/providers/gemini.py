@@ -6,8 +6,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
-
+from workers.ai.http_client import ProviderClient, ProviderResponse
 from workers.ai.providers.base import (
     ChatRequest,
     ProviderError,
@@ -19,7 +18,7 @@ from workers.ai.providers.base import (
 )
 
 
-async def _raise(name: str, resp: httpx.Response) -> None:
+async def _raise(name: str, resp: ProviderResponse) -> None:
     """Gemini answers a bad API key with 400 INVALID_ARGUMENT ("API key not valid"): report it as 401."""
     try:
         await raise_for_provider(name, resp)
@@ -79,9 +78,9 @@ class GeminiProvider:
         parts = (candidates[0].get("content") or {}).get("parts") or []
         return "".join(str(p.get("text", "")) for p in parts)
 
-    async def complete(self, client: httpx.AsyncClient, req: ChatRequest, tally: Tally) -> str:
+    async def complete(self, client: ProviderClient, req: ChatRequest, tally: Tally) -> str:
         url = f"{self.base}{req.model}:generateContent"
-        async with client.stream("POST", url, json=self._body(req), headers=self._headers(req)) as resp:
+        async with client.post(url, self._body(req), self._headers(req)) as resp:
             await _raise(self.name, resp)
             data = json.loads(await resp.aread())
         if not isinstance(data, dict):
@@ -90,9 +89,9 @@ class GeminiProvider:
         tally.add_text(text)
         return text
 
-    async def stream(self, client: httpx.AsyncClient, req: ChatRequest, tally: Tally) -> AsyncIterator[str]:
+    async def stream(self, client: ProviderClient, req: ChatRequest, tally: Tally) -> AsyncIterator[str]:
         url = f"{self.base}{req.model}:streamGenerateContent?alt=sse"
-        async with client.stream("POST", url, json=self._body(req), headers=self._headers(req)) as resp:
+        async with client.post(url, self._body(req), self._headers(req)) as resp:
             await _raise(self.name, resp)
             async for ev in iter_sse(resp):
                 data = json.loads(ev.data)

@@ -6,8 +6,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
-
+from workers.ai.http_client import ProviderClient
 from workers.ai.providers.base import (
     ChatRequest,
     ProviderError,
@@ -54,10 +53,8 @@ class OpenAICompatProvider:
     def _headers(self, req: ChatRequest) -> dict[str, str]:
         return {"authorization": f"Bearer {req.api_key}", "content-type": "application/json"}
 
-    async def complete(self, client: httpx.AsyncClient, req: ChatRequest, tally: Tally) -> str:
-        async with client.stream(
-            "POST", self.url, json=self._body(req, False), headers=self._headers(req)
-        ) as resp:
+    async def complete(self, client: ProviderClient, req: ChatRequest, tally: Tally) -> str:
+        async with client.post(self.url, self._body(req, False), self._headers(req)) as resp:
             await raise_for_provider(self.name, resp)
             data = json.loads(await resp.aread())
         usage = data.get("usage") or {}
@@ -71,10 +68,8 @@ class OpenAICompatProvider:
         tally.add_text(text)
         return str(text)
 
-    async def stream(self, client: httpx.AsyncClient, req: ChatRequest, tally: Tally) -> AsyncIterator[str]:
-        async with client.stream(
-            "POST", self.url, json=self._body(req, True), headers=self._headers(req)
-        ) as resp:
+    async def stream(self, client: ProviderClient, req: ChatRequest, tally: Tally) -> AsyncIterator[str]:
+        async with client.post(self.url, self._body(req, True), self._headers(req)) as resp:
             await raise_for_provider(self.name, resp)
             async for ev in iter_sse(resp):
                 if ev.data.strip() == "[DONE]":

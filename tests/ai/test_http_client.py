@@ -1,0 +1,152 @@
+"""The provider HTTP client (workers/ai/http_client.py) against a raw local HTTP/1.1 server:
+incremental SSE lines, timeouts, connection errors, keep-alive reuse, environment proxies."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from workers.ai.http_client import ProviderClient, ProviderTimeout, ProviderTransportError
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+async def serve(handler: Handler) -> tuple[asyncio.Server, str]:
+    server = await asyncio.start_server(handler, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    return server, f"http://127.0.0.1:{port}"
+
+
+async def read_request(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":")[1])
+    return head, await reader.readexactly(length)
+
+
+def run(coro: Awaitable[Any]) -> Any:
+    return asyncio.run(coro)  # type: ignore[arg-type]
+
+
+def test_sse_lines_arrive_incrementally_with_any_line_ending() -> None:
+    release = asyncio.Event()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+        )
+        for piece in (b"data: one\r", b"\ndata: tw", "o\u2028\n\ndata: three\r\r".encode()):
+            writer.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            await writer.drain()
+            if piece.startswith(b"data: one"):
+                await release.wait()  # nothing more until the client has seen the first line
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    async def main() -> list[str]:
+        server, url = await serve(handler)
+        lines: list[str] = []
+        body, headers = {"stream": True}, {"x-api-key": "k"}
+        async with server, ProviderClient(5) as client, client.post(url + "/s", body, headers) as resp:
+            assert resp.status_code == 200
+            async for line in resp.aiter_lines():
+                lines.append(line)
+                release.set()
+        return lines
+
+    # "\r" then "\n" in the next chunk is one line end; U+2028 inside data is not a line end.
+    assert run(main()) == ["data: one", "data: two\u2028", "", "data: three", ""]
+
+
+def test_json_body_headers_and_keep_alive_reuse() -> None:
+    seen: list[bytes] = []
+    connections = 0
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        while True:
+            try:
+                head, body = await read_request(reader)
+            except asyncio.IncompleteReadError:
+                break
+            seen.append(head + body)
+            out = b'{"ok":true}'
+            writer.write(
+                b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\nset-cookie: a=b\r\n\r\n%s" % (len(out), out)
+            )
+            await writer.drain()
+        writer.close()
+
+    async def main() -> list[bytes]:
+        server, url = await serve(handler)
+        async with server, ProviderClient(5) as client:
+            out = []
+            for _ in range(3):
+                async with client.post(
+                    url + "/v1/x", {"m": "é", "n": [1]}, {"authorization": "Bearer k"}
+                ) as r:
+                    out.append(await r.aread())
+        return out
+
+    assert run(main()) == [b'{"ok":true}'] * 3
+    assert connections == 1  # pooled keep-alive connection
+    assert all(b'{"m":"\xc3\xa9","n":[1]}' in s and b"authorization: bearer k" in s.lower() for s in seen)
+    assert not any(b"cookie" in s.lower() for s in seen)  # the provider's cookie is never replayed
+
+
+def test_read_timeout_and_unreachable_provider() -> None:
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        await asyncio.sleep(5)
+        writer.close()
+
+    async def timed_out() -> None:
+        server, url = await serve(silent)
+        async with server, ProviderClient(0.3) as client, client.post(url, {}, {}) as resp:
+            await resp.aread()
+
+    with pytest.raises(ProviderTimeout):
+        run(timed_out())
+
+    async def refused() -> None:
+        server, url = await serve(silent)
+        server.close()
+        await server.wait_closed()
+        async with ProviderClient(2) as client, client.post(url, {}, {}):
+            pass
+
+    with pytest.raises(ProviderTransportError) as exc:
+        run(refused())
+    assert not isinstance(exc.value, ProviderTimeout)
+
+
+def test_environment_proxy_is_used_unless_no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    requests: list[bytes] = []
+
+    async def proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head, _ = await read_request(reader)
+        requests.append(head.split(b"\r\n")[0])
+        writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    async def main(target: str) -> int:
+        server, url = await serve(proxy)
+        monkeypatch.setenv("HTTP_PROXY", url)
+        monkeypatch.setenv("NO_PROXY", "direct.invalid")
+        async with server, ProviderClient(2) as client, client.post(target, {}, {}) as resp:
+            return resp.status_code
+
+    assert run(main("http://provider.example/v1/chat")) == 204
+    assert requests == [b"POST http://provider.example/v1/chat HTTP/1.1"]
+    with pytest.raises(ProviderTransportError):  # NO_PROXY host: connected directly (and unresolvable)
+        run(main("http://direct.invalid/v1/chat"))
+    assert len(requests) == 1
