@@ -12,17 +12,17 @@ import psycopg
 HOOK = "select private.api_pre_request()"
 
 
-def request(
+def request_error(
     conn: psycopg.Connection[Any],
     user: uuid.UUID | None,
     method: str,
     path: str = "/documents",
     role: str = "authenticated",
     headers: dict[str, str] | None = None,
-) -> str | None:
+) -> psycopg.Error | None:
     """One PostgREST request: BEGIN (READ ONLY for GET/HEAD), role, claims, method/path/headers, hook.
 
-    Returns the SQLSTATE the hook raised (None if the request may proceed); commits like PostgREST.
+    Returns the error the hook raised (None if the request may proceed); commits like PostgREST.
     """
     claims: dict[str, Any] = {"role": role}
     if user is not None:
@@ -41,7 +41,20 @@ def request(
         return None
     except psycopg.Error as exc:
         conn.execute("rollback")
-        return exc.sqlstate
+        return exc
+
+
+def request(
+    conn: psycopg.Connection[Any],
+    user: uuid.UUID | None,
+    method: str,
+    path: str = "/documents",
+    role: str = "authenticated",
+    headers: dict[str, str] | None = None,
+) -> str | None:
+    """Like `request_error`, but only the SQLSTATE."""
+    error = request_error(conn, user, method, path, role, headers)
+    return error.sqlstate if error else None
 
 
 def events(conn: psycopg.Connection[Any], key: str) -> int:

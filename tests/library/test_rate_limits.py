@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
 
@@ -10,7 +9,7 @@ import psycopg
 import pytest
 
 from tests.helpers import create_user
-from tests.library.postgrest import HOOK, concurrent_requests, events, request
+from tests.library.postgrest import concurrent_requests, events, request, request_error
 
 
 @pytest.fixture
@@ -35,18 +34,10 @@ def test_hook_is_registered_for_postgrest(conn):
 
 def test_writes_limited_per_plan_with_retry_message(conn, user):
     assert [request(conn, user, m) for m in ("POST", "PATCH", "DELETE")] == [None, None, None]
-    conn.execute("begin")
-    conn.execute("set local role authenticated")
-    conn.execute(
-        "select set_config('request.jwt.claims', %s, true), set_config('request.method', 'PUT', true)",
-        (json.dumps({"sub": str(user), "role": "authenticated"}),),
-    )
-    with pytest.raises(psycopg.Error) as exc:
-        conn.execute(HOOK)
-    conn.execute("rollback")
-    assert exc.value.sqlstate == "PT429"  # PostgREST answers HTTP 429 with this message
-    assert "at most 3 per 01:00:00; retry in" in str(exc.value) and "seconds" in str(exc.value)
-    assert exc.value.diag.message_hint.startswith("Retry after ")
+    refused = request_error(conn, user, "PUT")
+    assert refused is not None and refused.sqlstate == "PT429"  # PostgREST answers HTTP 429 with this message
+    assert "at most 3 per 01:00:00; retry in" in str(refused) and "seconds" in str(refused)
+    assert refused.diag.message_hint.startswith("Retry after ")
     # reads have their own budget
     assert request(conn, user, "POST", "/rpc/sync_pull") is None
     assert events(conn, f"api:write:{user}") == 3 and events(conn, f"api:read:{user}") == 1
