@@ -360,3 +360,80 @@ def test_provider_cookies_are_not_replayed_for_other_users(proxy: Proxy) -> None
         assert resp.status_code == 200
     assert "set-cookie" not in resp.headers  # not passed on to the frontend either
     assert "cookie" not in proxy.fake.requests[-1]["headers"]
+
+
+TRAVERSALS = [
+    "../../v1beta/cachedContents?x=",  # the reported escape: another API method with the operator key
+    "gemini-2.0-flash/../../../v1beta/files",
+    "..",
+    "tunedModels/x",  # any "/" leaves models/<model> for Gemini
+    "gemini-2.0-flash:countTokens?",
+    "gemini%2F..%2Fx",
+    "gemini 2",
+    "-gemini",
+    "x" * 201,
+]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_model_names_that_could_leave_the_provider_path_are_refused(proxy_factory: Any, stream: bool) -> None:
+    """Anonymous callers use the operator's Gemini key: a model name must never reach another API
+    method. Refused with a 400 before admission; the provider sees no request, nothing is recorded."""
+    proxy = proxy_factory(ai_operator_keys={"gemini": "op-gemini-key", "openai": "op-openai-key"})
+    uid, h = proxy.user(anonymous=True)
+    seen = len(proxy.fake.requests)
+    for model in TRAVERSALS:
+        resp = proxy.http.post(
+            "/v1/generate",
+            headers=h,
+            json={"provider": "gemini", "model": model, "messages": MSGS, "stream": stream},
+        )
+        assert resp.status_code == 400, (model, resp.text)
+        assert "model" in resp.json()["error"]["message"], resp.text
+    # A dot segment is refused for every provider, also as a fallback target.
+    for body in (
+        {"provider": "openai", "model": "a/../b", "messages": MSGS},
+        {
+            "provider": "openai",
+            "model": "gpt-4o-mini",
+            "messages": MSGS,
+            "fallback": {"provider": "gemini", "model": "tunedModels/x"},
+        },
+    ):
+        resp = proxy.http.post("/v1/generate", headers=h, json={**body, "stream": stream})
+        assert resp.status_code == 400, resp.text
+    message = resp.json()["error"]["message"]
+    assert message.startswith("fallback.model") and "'/'" in message
+    assert len(proxy.fake.requests) == seen
+    assert proxy.sql("select count(*) from public.ai_usage where user_id = %s", (uid,))[0][0] == 0
+    # Names with "/", ":" or "@" stay usable where the model travels in the body (OpenAI-compatible).
+    resp = proxy.http.post(
+        "/v1/generate",
+        headers=h,
+        json={"provider": "openai", "model": "meta-llama/Llama-3.1-8B@v1:q4", "messages": MSGS},
+    )
+    assert resp.status_code == 200, resp.text
+    assert proxy.fake.requests[-1]["body"]["model"] == "meta-llama/Llama-3.1-8B@v1:q4"
+    # And a plain Gemini model still works with the operator key.
+    resp = proxy.http.post(
+        "/v1/generate", headers=h, json={"provider": "gemini", "model": "gemini-2.0-flash", "messages": MSGS}
+    )
+    assert resp.status_code == 200, resp.text
+    assert proxy.fake.requests[-1]["path"].endswith("/v1beta/models/gemini-2.0-flash:generateContent")
+
+
+def test_gemini_adapter_refuses_a_model_that_escapes_its_path_segment() -> None:
+    """Defence in depth below the API checks: the adapter never builds a URL outside models/<model>."""
+    import asyncio
+
+    from workers.ai.providers.base import ChatRequest, ProviderError, Tally
+    from workers.ai.providers.gemini import GeminiProvider
+
+    gemini = GeminiProvider("gemini", "http://127.0.0.1:9")
+    for model in ("../../v1beta/cachedContents", "a/b", ".."):
+        req = ChatRequest(model, [{"role": "user", "content": "hi"}], 5, "k")
+        with pytest.raises(ProviderError) as info:
+            asyncio.run(gemini.complete(None, req, Tally()))  # type: ignore[arg-type]
+        assert info.value.status == 400
+    url = gemini._url(ChatRequest("gemini-2.0-flash", [], 5, "k"), "generateContent")
+    assert url == "http://127.0.0.1:9/v1beta/models/gemini-2.0-flash:generateContent"

@@ -259,3 +259,17 @@ def test_queue_request_for_a_room_the_user_cannot_write_fails_without_a_provider
     assert out is not None and out["status"] == "failed" and "owners and editors" in out["error"]
     assert len(proxy.fake.requests) == n
     assert chat_rows(proxy, element) == []
+
+
+def test_queue_request_with_a_path_escaping_model_fails_without_a_provider_call(proxy_factory: Any) -> None:
+    """The row comes from the user's own insert: the model name gets the HTTP API's check, so the
+    operator's Gemini key never calls another API method."""
+    proxy = proxy_factory(ai_operator_keys={"gemini": "op-gemini-key"})
+    uid, _ = proxy.user()
+    req = queue(proxy, uid, provider="gemini", model="../../v1beta/cachedContents?x=")
+    n = len(proxy.fake.requests)
+    out = run_ai_request(ctx_for(proxy, req), {"request_id": req})
+    assert out is not None and out["status"] == "failed" and "model" in out["error"]
+    assert len(proxy.fake.requests) == n
+    assert proxy.sql("select status from public.ai_requests where id = %s", (req,)) == [("failed",)]
+    assert proxy.sql("select count(*) from public.ai_usage where user_id = %s", (uid,))[0][0] == 0

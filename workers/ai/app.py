@@ -36,7 +36,7 @@ from workers.ai.chat import append_chat_message, check_chat_element
 from workers.ai.detect import detect_images
 from workers.ai.http_client import ProviderClient, ProviderTransportError, provider_client, side_client
 from workers.ai.keys import MasterKeys
-from workers.ai.providers import PROVIDER_NAMES
+from workers.ai.providers import PROVIDER_NAMES, model_error
 from workers.ai.providers.base import ProviderError
 from workers.ai.service import AIService, CallResult, CallSpec, StreamHandle, Target
 from workers.ai.settling_stream import SettlingStream
@@ -120,9 +120,12 @@ def parse_target(data: dict[str, Any], prefix: str = "") -> Target:
     provider = _str(data, "provider")
     if provider not in PROVIDER_NAMES:
         raise HTTPError(400, f"{prefix}provider must be one of {', '.join(PROVIDER_NAMES)}")
-    model = _str(data, "model")
+    model = data.get("model")
+    error = model_error(provider, model)
+    if error:
+        raise HTTPError(400, prefix + error)
     key_id = _str(data, "key_id", required=False, max_len=36)
-    assert provider is not None and model is not None
+    assert provider is not None and isinstance(model, str)
     return Target(provider, model, key_id)
 
 

@@ -26,7 +26,7 @@ from workers.ai.auth import Caller
 from workers.ai.chat import append_chat_message, check_chat_element
 from workers.ai.http_client import provider_client
 from workers.ai.keys import MasterKeys
-from workers.ai.providers.base import ProviderError
+from workers.ai.providers.base import ProviderError, model_error
 from workers.ai.service import AIService, CallResult, CallSpec, Target
 from workers.ai.store import StoreError
 from workers.db.connect import connect
@@ -62,6 +62,9 @@ def run_ai_request(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any] |
     if row is None:
         return {"request_id": request_id, "skipped": "not queued (done, failed or deleted)"}
     user_id, provider, model, key_id, messages, max_tokens, element, ticket = row
+    bad_model = model_error(provider, model)
+    if bad_model:  # the row came from the user (PostgREST insert): same rule as the HTTP API
+        return _fail(url, request_id, bad_model)
     caller = Caller(
         str(user_id), "authenticated", {"sub": str(user_id), "role": "authenticated", "aud": "authenticated"}
     )

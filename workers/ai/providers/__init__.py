@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from workers.ai.providers.anthropic import AnthropicProvider
-from workers.ai.providers.base import Provider
+from workers.ai.providers.base import MODEL_MAX_LEN, Provider, model_error
 from workers.ai.providers.gemini import GeminiProvider
 from workers.ai.providers.openai_compat import OpenAICompatProvider
 
@@ -20,4 +20,4 @@ def make_provider(name: str, base_url: str) -> Provider:
     raise ValueError(f"unknown provider {name!r}")
 
 
-__all__ = ["PROVIDER_NAMES", "Provider", "make_provider"]
+__all__ = ["MODEL_MAX_LEN", "PROVIDER_NAMES", "Provider", "make_provider", "model_error"]

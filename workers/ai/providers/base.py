@@ -3,11 +3,37 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from workers.ai.http_client import ProviderClient, ProviderResponse
+
+MODEL_MAX_LEN = 200
+_MODEL_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+-]*")
+# Providers whose model name becomes a URL path segment (Gemini: .../v1beta/models/<model>:generateContent).
+# There a "/" (or a dot segment, which URL normalisation resolves) would let a caller reach any other
+# API method with the operator's key, so the model must stay one plain segment.
+_MODEL_IN_PATH = frozenset({"gemini"})
+
+
+def model_error(provider: str, model: object) -> str | None:
+    """Why `model` is not an acceptable model name for `provider` (one readable line), or None.
+
+    Every target (HTTP API, queue request, fallback) is checked here before anything is
+    admitted or sent: 1-200 characters of letters, digits and . _ : / @ + - starting with a
+    letter or digit, no ".." path segment, and no "/" at all where the model goes into the URL.
+    """
+    if not isinstance(model, str) or not 1 <= len(model) <= MODEL_MAX_LEN:
+        return f"model must be a non-empty string of at most {MODEL_MAX_LEN} characters"
+    if not _MODEL_RE.fullmatch(model):
+        return "model may only contain letters, digits and . _ : / @ + - (starting with a letter or digit)"
+    if ".." in model.split("/"):
+        return "model must not contain a '..' path segment"
+    if provider in _MODEL_IN_PATH and "/" in model:
+        return f"model cannot contain '/' for {provider} (use the bare name, e.g. gemini-2.0-flash)"
+    return None
 
 
 @dataclass

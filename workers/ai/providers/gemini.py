@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import quote
 
 from workers.ai.http_client import ProviderClient, ProviderResponse
 from workers.ai.providers.base import (
@@ -12,6 +13,7 @@ from workers.ai.providers.base import (
     ProviderError,
     Tally,
     iter_sse,
+    model_error,
     parts_of,
     raise_for_provider,
     split_system,
@@ -61,6 +63,15 @@ class GeminiProvider:
                 out.append({"text": p.get("text", "")})
         return out
 
+    def _url(self, req: ChatRequest, method: str) -> str:
+        """models/<model>:<method>. The model was validated when the target was parsed; checked
+        again and percent-encoded here so that nothing can leave the models/<model> segment
+        (a "/" or dot segment would reach other API methods with the operator's key)."""
+        error = model_error(self.name, req.model)
+        if error:
+            raise ProviderError(self.name, 400, error)
+        return f"{self.base}{quote(req.model, safe='')}:{method}"
+
     def _headers(self, req: ChatRequest) -> dict[str, str]:
         return {"x-goog-api-key": req.api_key, "content-type": "application/json"}
 
@@ -79,7 +90,7 @@ class GeminiProvider:
         return "".join(str(p.get("text", "")) for p in parts)
 
     async def complete(self, client: ProviderClient, req: ChatRequest, tally: Tally) -> str:
-        url = f"{self.base}{req.model}:generateContent"
+        url = self._url(req, "generateContent")
         async with client.post(url, self._body(req), self._headers(req)) as resp:
             await _raise(self.name, resp)
             data = json.loads(await resp.aread())
@@ -90,7 +101,7 @@ class GeminiProvider:
         return text
 
     async def stream(self, client: ProviderClient, req: ChatRequest, tally: Tally) -> AsyncIterator[str]:
-        url = f"{self.base}{req.model}:streamGenerateContent?alt=sse"
+        url = self._url(req, "streamGenerateContent") + "?alt=sse"
         async with client.post(url, self._body(req), self._headers(req)) as resp:
             await _raise(self.name, resp)
             async for ev in iter_sse(resp):
