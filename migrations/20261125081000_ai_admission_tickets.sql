@@ -17,7 +17,8 @@
 --        holds the ticket private.ai_request_claim (service_role only) issued for
 --        this attempt; the provider/model are the request's; one admission per claim.
 --  * ai_finish needs the row's ticket (so only the admitting proxy can settle, once)
---    and may only switch provider/model to the fallback target recorded at admission.
+--    and no longer takes a provider/model override: a row is always settled as the
+--    provider/model it was admitted for (a fallback is its own usage row).
 --  * The budget is always reserved; the cost is computed from the unit prices
 --    captured at admission (also returned to the proxy, so a JSON response can
 --    carry the exact cost while settlement runs after the response is sent).
@@ -210,16 +211,13 @@ grant execute on function private.ai_begin(text, text, integer, integer, integer
 -- Settle with real tokens; needs the ticket ai_begin returned (one-time).
 create function private.ai_finish(
   p_usage_id uuid, p_status text, p_input_tokens integer, p_output_tokens integer,
-  p_images integer, p_latency_ms integer, p_error text default null, p_model text default null,
-  p_provider text default null, p_ticket text default null
+  p_images integer, p_latency_ms integer, p_error text default null, p_ticket text default null
 ) returns numeric
 language plpgsql security definer set search_path = ''
 as $$
 declare
   v_row public.ai_usage;
   v_t private.ai_usage_tickets;
-  v_provider text;
-  v_model text;
   v_cost numeric;
 begin
   if p_status is null or p_status not in ('ok', 'error', 'interrupted') then
@@ -239,25 +237,15 @@ begin
     raise exception 'AI call % may only be settled by whoever admitted it', p_usage_id
       using errcode = '42501', hint = 'Pass the ticket private.ai_begin returned.';
   end if;
-  v_provider := coalesce(p_provider, v_row.provider);
-  v_model := coalesce(p_model, v_row.model);
-  if (v_provider, v_model) is distinct from (v_row.provider, v_row.model) then
-    if (v_provider, v_model) is distinct from (v_t.fallback_provider, v_t.fallback_model) then
-      raise exception 'AI call % is %/%; it may only be recorded as its fallback target',
-        p_usage_id, v_row.provider, v_row.model using errcode = '22023';
-    end if;
-    v_cost := private.ai_price(v_provider, v_model, p_input_tokens, p_output_tokens, p_images);
-  else
-    v_cost := (v_t.input_usd_per_mtok * greatest(coalesce(p_input_tokens, 0), 0)
-               + v_t.output_usd_per_mtok * greatest(coalesce(p_output_tokens, 0), 0)) / 1000000
-              + v_t.usd_per_image * greatest(coalesce(p_images, 0), 0);
-  end if;
-  v_cost := round(v_cost, 8);
+  -- The unit prices captured at admission (the proxy computes the same cost for its response).
+  v_cost := round((v_t.input_usd_per_mtok * greatest(coalesce(p_input_tokens, 0), 0)
+                   + v_t.output_usd_per_mtok * greatest(coalesce(p_output_tokens, 0), 0)) / 1000000
+                  + v_t.usd_per_image * greatest(coalesce(p_images, 0), 0), 8);
   update public.ai_usage u set
       status = p_status, input_tokens = greatest(coalesce(p_input_tokens, 0), 0),
       output_tokens = greatest(coalesce(p_output_tokens, 0), 0), images = greatest(coalesce(p_images, 0), 0),
       cost_usd = v_cost, reserved_usd = 0, latency_ms = greatest(p_latency_ms, 0),
-      error = left(p_error, 500), finished_at = now(), provider = v_provider, model = v_model
+      error = left(p_error, 500), finished_at = now()
    where u.id = p_usage_id;
   update private.ai_budget_months b
      set reserved_usd = greatest(b.reserved_usd - v_row.reserved_usd, 0),
@@ -266,10 +254,10 @@ begin
   return v_cost;
 end;
 $$;
-revoke execute on function private.ai_finish(uuid, text, integer, integer, integer, integer, text, text, text,
-  text) from public;
-grant execute on function private.ai_finish(uuid, text, integer, integer, integer, integer, text, text, text,
-  text) to authenticated;
+revoke execute on function private.ai_finish(uuid, text, integer, integer, integer, integer, text, text)
+  from public;
+grant execute on function private.ai_finish(uuid, text, integer, integer, integer, integer, text, text)
+  to authenticated;
 
 -- Queue worker: claim a request row for one attempt and get the ticket its admission needs.
 create function private.ai_request_claim(p_request_id uuid)
@@ -341,7 +329,7 @@ comment on table private.ai_request_tickets is
 comment on function private.ai_begin(text, text, integer, integer, integer, text, boolean, uuid, text, text,
   uuid, text, uuid, text) is
   'AI proxy admission for auth.uid(): key check, rate-limit slot (skipped only for a verified fallback or queue claim), budget reservation (PT402), usage row and one-time ticket.';
-comment on function private.ai_finish(uuid, text, integer, integer, integer, integer, text, text, text, text) is
+comment on function private.ai_finish(uuid, text, integer, integer, integer, integer, text, text) is
   'AI proxy: settle a pending usage row (needs its ticket) with real tokens; releases the reservation.';
 comment on function private.ai_request_claim(uuid) is
   'Queue worker (service_role): mark an AI request running and issue the ticket for one admission.';

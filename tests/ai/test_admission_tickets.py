@@ -128,25 +128,26 @@ def test_settlement_needs_the_ticket_and_happens_once(db: psycopg.Connection[Any
     assert budget == (cost, 0)
 
 
-def test_settlement_may_only_switch_to_the_recorded_fallback(
+def test_settlement_records_the_admitted_model_and_cannot_relabel_it(
     db: psycopg.Connection[Any], make_user: Any
 ) -> None:
+    """ai_finish takes no provider/model: a row (even one declaring a fallback) is settled as
+    what was admitted, at the admission prices; the fallback is always its own usage row."""
     uid = make_user()
-    _, plain, plain_ticket = admit(db, uid)
     _, with_fb, fb_ticket = admit(
         db,
         uid,
         "('openai', 'gpt-4o', 100, 100, p_fallback_provider => 'openai_compat', p_fallback_model => 'llama')",
     )
     relabel = "select private.ai_finish(%s, 'ok', 1000, 1000, 0, 1, %s, %s, %s, %s)"
-    with pytest.raises(psycopg.errors.InvalidParameterValue), act_as(db, uid) as cur:
-        cur.execute(relabel, (plain, None, "gpt-4o-mini", None, plain_ticket))  # a cheaper model
-    with pytest.raises(psycopg.errors.InvalidParameterValue), act_as(db, uid) as cur:
-        cur.execute(relabel, (with_fb, None, "llama", "gemini", fb_ticket))
-    assert usage(db, plain)[0] == usage(db, with_fb)[0] == "pending"
-    with act_as(db, uid, rollback=False) as cur:
+    with pytest.raises(psycopg.errors.UndefinedFunction), act_as(db, uid) as cur:
         cur.execute(relabel, (with_fb, None, "llama", "openai_compat", fb_ticket))
-    assert usage(db, with_fb)[:4] == ("ok", "openai_compat", "llama", 0)
+    assert usage(db, with_fb)[0] == "pending"
+    with act_as(db, uid, rollback=False) as cur:
+        cur.execute(
+            "select private.ai_finish(%s, 'ok', 1000, 1000, 0, 1, p_ticket => %s)", (with_fb, fb_ticket)
+        )
+    assert usage(db, with_fb)[:4] == ("ok", "openai", "gpt-4o", Decimal("0.0125"))
 
 
 def test_queue_admission_needs_the_claim_ticket(db: psycopg.Connection[Any], make_user: Any) -> None:

@@ -33,7 +33,7 @@ BEGIN_SQL = (
     " from private.ai_begin(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
 KEY_SQL = "select master_key_id, wrapped_dek, ciphertext from private.ai_key_secret(%s)"
-FINISH_SQL = "select private.ai_finish(%s, %s, %s, %s, %s, %s, %s, null, null, %s)"
+FINISH_SQL = "select private.ai_finish(%s, %s, %s, %s, %s, %s, %s, %s)"
 
 
 async def _run_as(

@@ -15,7 +15,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from workers.ai.auth import Caller
-from workers.ai.keys import MasterKeys, Sealed, last4
+from workers.ai.keys import MasterKeys, last4
 from workers.db.impersonate import act_as
 
 log = logging.getLogger("backline.ai")
@@ -100,26 +100,6 @@ def delete_key(conn: psycopg.Connection[Any], caller: Caller, key_id: str) -> bo
     with act_as(conn, caller.user_id, caller.role, claims=caller.claims, rollback=False) as cur:
         cur.execute("delete from public.ai_keys where id = %s", (key_id,))
         return cur.rowcount == 1
-
-
-def load_key(
-    conn: psycopg.Connection[Any], caller: Caller, master: MasterKeys, key_id: str
-) -> tuple[str, str]:
-    """(provider, plaintext key) of one of the caller's own unexpired keys."""
-    try:
-        with act_as(conn, caller.user_id, caller.role, claims=caller.claims, rollback=False) as cur:
-            return _open_key(cur, caller, master, key_id)
-    except psycopg.Error as exc:
-        raise map_error(exc) from None
-
-
-def _open_key(cur: psycopg.Cursor[Any], caller: Caller, master: MasterKeys, key_id: str) -> tuple[str, str]:
-    cur.execute("select * from private.ai_key_secret(%s)", (key_id,))
-    row = cur.fetchone()
-    assert row is not None
-    provider, kid, wrapped, ciphertext = row
-    secret = master.open(Sealed(kid, bytes(wrapped), bytes(ciphertext)), aad_for(key_id, caller.user_id))
-    return str(provider), secret
 
 
 def read_storage_object(conn: psycopg.Connection[Any], caller: Caller, bucket: str, path: str) -> None:

@@ -1,6 +1,7 @@
 """Act as a user exactly like PostgREST does: role, `request.jwt.claims`, search_path, query.
 
-Tests, the AI proxy and the local transport all use this one helper, so RLS is
+Tests, the AI proxy and the local transport all use these helpers (`act_as`; the proxy's
+hot path sends the same statements in one round trip with `as_user_script`), so RLS is
 exercised the way production exercises it.
 """
 
@@ -8,8 +9,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -66,33 +67,6 @@ def act_as(
         yield cur
         if previous is not None:
             cur.execute(_RESTORE_SQL, (previous[0], previous[1] or "", previous[2]))
-
-
-@asynccontextmanager
-async def async_act_as(
-    conn: psycopg.AsyncConnection[Any],
-    user_id: uuid.UUID | str | None = None,
-    role: str = "authenticated",
-    *,
-    claims: Mapping[str, Any] | None = None,
-    rollback: bool = True,
-) -> AsyncIterator[psycopg.AsyncCursor[Any]]:
-    """`act_as` for an async connection: the same statements, the same restore semantics.
-
-    Inside `conn.pipeline()` the BEGIN, the set_config round trip, the caller's
-    statements and the COMMIT leave together (results are read at the pipeline sync).
-    """
-    payload = _payload(user_id, role, claims)
-    nested = conn.info.transaction_status != TransactionStatus.IDLE
-    previous = None
-    async with conn.transaction(force_rollback=rollback), conn.cursor() as cur:
-        if nested and not rollback:
-            await cur.execute(_SAVE_SQL)
-            previous = await cur.fetchone()
-        await cur.execute(_SET_SQL, (role, payload))
-        yield cur
-        if previous is not None:
-            await cur.execute(_RESTORE_SQL, (previous[0], previous[1] or "", previous[2]))
 
 
 def as_user_script(
