@@ -63,6 +63,7 @@ class Proxy:
         self.fake = fake
         self.settings = settings
         self.http = httpx.Client(base_url=url, timeout=30)
+        self.app: Any = None  # the Starlette app (app.state.proxy: the ProxyApp)
 
     def user(self, *, anonymous: bool = False, plan: str = "free") -> tuple[uuid.UUID, dict[str, str]]:
         with psycopg.connect(self.db_url) as conn:
@@ -118,8 +119,10 @@ def proxy_factory(clone_url: str, fake_provider: FakeProvider) -> Iterator[Calla
         )
         values.update(overrides)
         settings = Settings.model_construct(**{**Settings().model_dump(), **values})
-        server, url, thread = serve(create_app(settings, clone_url))
+        app = create_app(settings, clone_url)
+        server, url, thread = serve(app)
         proxy = Proxy(url, clone_url, fake_provider, settings)
+        proxy.app = app
         servers.append((server, proxy, thread))
         return proxy
 

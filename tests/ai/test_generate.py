@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import time
 from typing import Any
@@ -437,3 +438,62 @@ def test_gemini_adapter_refuses_a_model_that_escapes_its_path_segment() -> None:
         assert info.value.status == 400
     url = gemini._url(ChatRequest("gemini-2.0-flash", [], 5, "k"), "generateContent")
     assert url == "http://127.0.0.1:9/v1beta/models/gemini-2.0-flash:generateContent"
+
+
+def test_fallback_proceeds_when_settling_the_failed_primary_fails(
+    proxy: Proxy, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The fallback is admitted (committed) before the primary is settled: a failing primary
+    settlement must not replace the fallback (whose reservation would wait an hour for cleanup)."""
+    from workers.ai.store import StoreError
+
+    service = proxy.app.state.proxy.service
+    real_settle = service.settle
+
+    async def settle(*args: Any, **kwargs: Any) -> Any:
+        if args[5] == "error":  # (caller, adm, target, tally, latency_ms, status, ...)
+            raise StoreError(500, "database error")
+        return await real_settle(*args, **kwargs)
+
+    monkeypatch.setattr(service, "settle", settle)
+    uid, h = proxy.user()
+    body = {
+        "provider": "openai",
+        "model": "gpt-fail500",
+        "key_id": add_key(proxy, h, "openai"),
+        "messages": MSGS,
+        "fallback": {
+            "provider": "anthropic",
+            "model": "claude-3-5-haiku-latest",
+            "key_id": add_key(proxy, h, "anthropic"),
+        },
+    }
+    with caplog.at_level(logging.WARNING, logger="backline.ai"):
+        resp = proxy.http.post("/v1/generate", headers=h, json=body)
+        assert resp.status_code == 200, resp.text
+        assert resp.json()["fallback_used"] is True and resp.json()["provider"] == "anthropic"
+        with proxy.http.stream("POST", "/v1/generate", headers=h, json={**body, "stream": True}) as sresp:
+            events = sse_events(sresp)
+        assert events[0][1]["fallback_used"] is True and events[-1][1] == "[DONE]"
+    deadline = time.time() + 5
+    while (
+        proxy.sql(
+            "select count(*) from public.ai_usage where user_id = %s and provider = 'anthropic' and status = 'ok'",
+            (uid,),
+        )[0][0]
+        < 2
+    ):
+        assert time.time() < deadline, "the fallback calls were not settled"
+        time.sleep(0.02)
+    rows = proxy.sql(
+        "select provider, status from public.ai_usage where user_id = %s order by created_at", (uid,)
+    )
+    # Only the primaries (whose settlement failed) stay pending, for cleanup.
+    assert sorted(rows) == [
+        ("anthropic", "ok"),
+        ("anthropic", "ok"),
+        ("openai", "pending"),
+        ("openai", "pending"),
+    ]
+    warnings = [r.getMessage() for r in caplog.records if "settle of failed primary" in r.getMessage()]
+    assert len(warnings) == 2 and all("database error" in w and "sk-" not in w for w in warnings)

@@ -248,12 +248,27 @@ class AIService:
         streamed: bool,
     ) -> Admission:
         """Admit the fallback (while the primary is still pending, as the server requires),
-        then settle the failed primary whatever happened."""
+        then settle the failed primary whatever happened.
+
+        The fallback's admission is already committed when the primary is settled: if that
+        settlement fails, the error is logged and the fallback goes ahead (raising would orphan
+        its reservation until cleanup; the primary's row is released by cleanup either way)."""
         adm, target, tally, started, error = failed
         try:
             return await self._admit(caller, spec, nxt, streamed, primary=adm)
         finally:
-            await self.settle(caller, adm, target, tally, _ms(started), "error", error, spec.images)
+            try:
+                await self.settle(caller, adm, target, tally, _ms(started), "error", error, spec.images)
+            except Exception as exc:  # noqa: BLE001 - logged; the fallback must not be orphaned
+                # The class and, for a mapped database refusal, its safe message: no keys or prompts.
+                detail = exc.message if isinstance(exc, StoreError) else type(exc).__name__
+                log.warning(
+                    "ai settle of failed primary %s (%s/%s) failed: %s; the fallback proceeds",
+                    adm.usage_id,
+                    target.provider,
+                    target.model,
+                    detail,
+                )
 
     async def complete(self, caller: Caller, spec: CallSpec, *, defer_settle: bool = False) -> CallResult:
         """One non-streaming call. With defer_settle the successful call's settlement is
