@@ -9,7 +9,12 @@ from typing import Any
 
 import pytest
 
-from workers.ai.http_client import ProviderClient, ProviderTimeout, ProviderTransportError
+from workers.ai.http_client import (
+    ProviderClient,
+    ProviderConfigError,
+    ProviderTimeout,
+    ProviderTransportError,
+)
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -150,3 +155,76 @@ def test_environment_proxy_is_used_unless_no_proxy(monkeypatch: pytest.MonkeyPat
     with pytest.raises(ProviderTransportError):  # NO_PROXY host: connected directly (and unresolvable)
         run(main("http://direct.invalid/v1/chat"))
     assert len(requests) == 1
+
+
+def test_https_proxy_url_is_refused_instead_of_silently_going_direct(monkeypatch: pytest.MonkeyPatch) -> None:
+    """aiohttp's environment lookup drops an https:// proxy (a log warning) and connects directly:
+    building the client (the proxy's startup) refuses it, naming the variable but no credentials."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", "https://user:s3cret@proxy.corp.example:3129")
+
+    async def build() -> None:
+        async with ProviderClient(2):
+            pass
+
+    with pytest.raises(ProviderConfigError) as info:
+        run(build())
+    message = str(info.value)
+    assert "HTTPS_PROXY" in message and "http://proxy.corp.example:3129" in message
+    assert "s3cret" not in message and "user" not in message
+    # http:// proxies and ALL_PROXY (ignored for provider calls) are accepted.
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.corp.example:3128")
+    monkeypatch.setenv("ALL_PROXY", "https://ignored.example:1080")
+    run(build())
+
+
+def test_tls_trust_is_certifi_unless_ssl_cert_file_or_dir(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    """The client moved from httpx (certifi's CAs) to aiohttp (the system store by default):
+    the context keeps certifi's bundle, and SSL_CERT_FILE / SSL_CERT_DIR replace it as before."""
+    import ssl
+
+    import certifi
+
+    from workers.ai import http_client
+
+    calls: list[dict[str, Any]] = []
+    real = ssl.create_default_context
+
+    def spy(*args: Any, **kwargs: Any) -> ssl.SSLContext:
+        calls.append(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ssl, "create_default_context", spy)
+    http_client._ssl_context.cache_clear()
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    ctx = http_client.ssl_context()
+    assert calls[-1] == {"cafile": certifi.where()}
+    assert ctx.verify_mode == ssl.CERT_REQUIRED and ctx.check_hostname
+    with open(certifi.where()) as bundle:
+        assert len(ctx.get_ca_certs()) == bundle.read().count("BEGIN CERTIFICATE")
+
+    async def connector_ssl() -> Any:
+        async with ProviderClient(2) as client:
+            return client._session.connector._ssl  # type: ignore[union-attr]
+
+    assert run(connector_ssl()) is ctx  # the client uses exactly this context
+
+    pem = tmp_path / "ca.pem"
+    with open(certifi.where()) as bundle:
+        first = bundle.read().split("-----END CERTIFICATE-----")[0] + "-----END CERTIFICATE-----\n"
+    pem.write_text(first)
+    monkeypatch.setenv("SSL_CERT_FILE", str(pem))
+    ctx = http_client.ssl_context()
+    assert calls[-1] == {"cafile": str(pem), "capath": None} and len(ctx.get_ca_certs()) == 1
+    monkeypatch.delenv("SSL_CERT_FILE")
+    monkeypatch.setenv("SSL_CERT_DIR", str(tmp_path))
+    http_client.ssl_context()
+    assert calls[-1] == {"cafile": None, "capath": str(tmp_path)}
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "missing.pem"))
+    with pytest.raises(ProviderConfigError, match="SSL_CERT_FILE"):
+        http_client.ssl_context()
+    http_client._ssl_context.cache_clear()

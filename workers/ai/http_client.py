@@ -14,16 +14,23 @@ request: the session uses aiohttp's `DummyCookieJar`.
 from __future__ import annotations
 
 import codecs
+import functools
 import http.cookiejar
 import json
+import os
+import ssl
+import urllib.request
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
 import aiohttp
+import certifi
 import httpx
 from aiohttp.helpers import get_env_proxy_for_url
 from yarl import URL
+
+from workers.errors import BacklineError
 
 
 class ProviderTransportError(Exception):
@@ -36,6 +43,47 @@ class ProviderTimeout(ProviderTransportError):
 
 def _dumps(body: Any) -> bytes:
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+class ProviderConfigError(BacklineError):
+    """The environment asks for something the provider client cannot do (refused at startup)."""
+
+
+def ssl_context() -> ssl.SSLContext:
+    """The CA trust for provider TLS: certifi's bundle, as with httpx before (aiohttp would use
+    the system store), unless SSL_CERT_FILE / SSL_CERT_DIR name the CAs to trust instead."""
+    return _ssl_context(os.environ.get("SSL_CERT_FILE") or None, os.environ.get("SSL_CERT_DIR") or None)
+
+
+@functools.lru_cache(maxsize=4)
+def _ssl_context(cafile: str | None, capath: str | None) -> ssl.SSLContext:
+    # Cached: loading certifi's ~150 certificates takes milliseconds, and queue jobs build a client each.
+    if cafile is None and capath is None:
+        return ssl.create_default_context(cafile=certifi.where())
+    try:
+        return ssl.create_default_context(cafile=cafile, capath=capath)
+    except (OSError, ssl.SSLError) as exc:
+        which = f"SSL_CERT_FILE={cafile}" if cafile else f"SSL_CERT_DIR={capath}"
+        raise ProviderConfigError(f"cannot load the CA certificates of {which}: {exc}") from None
+
+
+def check_proxy_env() -> None:
+    """Refuse an https:// proxy URL in HTTPS_PROXY/HTTP_PROXY (either case).
+
+    aiohttp's environment lookup ignores such a proxy with only a log warning and the call
+    goes DIRECT, bypassing the operator's proxy; fail loudly instead. (The provider traffic
+    is TLS end to end through an http:// proxy's CONNECT tunnel anyway.)"""
+    for scheme, value in urllib.request.getproxies().items():
+        if scheme not in ("http", "https"):
+            continue  # ALL_PROXY, FTP_PROXY, ...: not used for provider calls
+        proxy = URL(value)
+        if proxy.scheme in ("https", "wss"):
+            # Host and port only: the URL may carry credentials.
+            raise ProviderConfigError(
+                f"{scheme.upper()}_PROXY is an {proxy.scheme}:// proxy URL ({proxy.host}:{proxy.port}); "
+                f"the AI provider client supports only http:// proxy URLs (provider calls stay TLS "
+                f"end to end through the proxy's CONNECT tunnel): use http://{proxy.host}:{proxy.port}"
+            )
 
 
 class ProviderResponse:
@@ -99,7 +147,8 @@ class ProviderClient:
         timeout = aiohttp.ClientTimeout(
             total=None, connect=timeout_seconds, sock_connect=5.0, sock_read=timeout_seconds
         )
-        connector = aiohttp.TCPConnector(limit=max_connections, limit_per_host=0, ssl=True)
+        check_proxy_env()
+        connector = aiohttp.TCPConnector(limit=max_connections, limit_per_host=0, ssl=ssl_context())
         self._session = aiohttp.ClientSession(
             connector=connector,
             timeout=timeout,
@@ -107,14 +156,16 @@ class ProviderClient:
             raise_for_status=False,
             # trust_env=True would look up HTTP(S)_PROXY/NO_PROXY and ~/.netrc in a worker thread on
             # every request (measured: thread hops on the hot path); _proxy() does it once per host.
-            # Certificates: ssl=True verifies with OpenSSL's defaults (which honour SSL_CERT_FILE).
+            # Certificates: ssl_context() (certifi's CAs unless SSL_CERT_FILE/SSL_CERT_DIR).
             trust_env=False,
         )
         self._proxies: dict[tuple[str, str], tuple[URL | None, aiohttp.BasicAuth | None]] = {}
 
     def _proxy(self, url: str) -> tuple[URL | None, aiohttp.BasicAuth | None]:
-        """The environment's proxy for this URL's scheme and host (HTTPS_PROXY etc., NO_PROXY), as
-        httpx's trust_env did; looked up once per host, since the environment does not change."""
+        """The environment's proxy for this URL's scheme and host (HTTPS_PROXY/HTTP_PROXY, NO_PROXY;
+        credentials from the proxy URL, else from ~/.netrc or $NETRC for the proxy host), as httpx's
+        trust_env did. Looked up on the first call to each host and kept (the environment does not
+        change); https:// proxy URLs were refused when the client was built (check_proxy_env)."""
         u = URL(url)
         key = (u.scheme, u.host or "")
         found = self._proxies.get(key)
