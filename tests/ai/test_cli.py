@@ -57,3 +57,77 @@ def test_keys_rotate_cli(proxy: Proxy, runner: CliRunner, monkeypatch: pytest.Mo
     get_settings.cache_clear()
     missing = runner.invoke(app, ["ai", "keys", "rotate", "--database-url", proxy.db_url])
     assert missing.exit_code == 1
+
+
+def test_serve_with_workers_logs_each_call(clone_url: str, fake_provider: Any) -> None:
+    """`ai serve --workers 2`: uvicorn spawns the workers, which do not inherit the parent's
+    logging setup; each must still write the per-call `backline.ai` line."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import tempfile
+    import time
+
+    import httpx
+    import psycopg
+
+    from tests.ai.conftest import SECRET, make_token
+    from tests.helpers import create_user
+
+    with psycopg.connect(clone_url) as conn:
+        uid = create_user(conn)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.lower().endswith("_proxy") and not k.startswith(("BACKLINE_", "SUPABASE_"))
+    }
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env.update(
+        PYTHONPATH=root,
+        SUPABASE_JWT_SECRET=SECRET,
+        BACKLINE_AI_OPENAI_BASE_URL=fake_provider.url + "/v1",
+        BACKLINE_AI_OPERATOR_KEYS=json.dumps({"openai": "op-openai-key"}),
+    )
+    cmd = [sys.executable, "-m", "workers.cli.main", "ai", "serve", "--workers", "2"]
+    cmd += ["--host", "127.0.0.1", "--port", str(port), "--database-url", clone_url]
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            deadline = time.time() + 30
+            while True:
+                assert proc.poll() is None and time.time() < deadline, "ai serve did not start"
+                try:
+                    if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.1)
+            resp = httpx.post(
+                base + "/v1/generate",
+                headers={"authorization": f"Bearer {make_token(uid)}"},
+                json={"provider": "openai", "model": "gpt-4o-mini", "messages": MSGS},
+                timeout=10,
+            )
+            assert resp.status_code == 200, resp.text
+            line = f"backline.ai: ai call user={uid} provider=openai model=gpt-4o-mini status=ok"
+            while line not in _read_all(err):
+                assert time.time() < deadline, "no per-call log line from the worker"
+                time.sleep(0.05)
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+def _read_all(f: Any) -> str:
+    f.seek(0)
+    return str(f.read().decode(errors="replace"))

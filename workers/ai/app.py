@@ -526,11 +526,21 @@ def create_app(settings: Settings, database_url: str) -> Starlette:
     return app
 
 
+def configure_logging() -> None:
+    """The proxy's process logging: one INFO line per AI call from `backline.ai` (user id,
+    provider, model, status, tokens, latency; never keys or prompts). Run in every process
+    that serves requests: `ai serve`, and each `--workers N` worker (spawned processes do not
+    inherit the parent's logging setup)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # request lines would name storage paths
+
+
 def app_from_env() -> Starlette:
     """uvicorn factory for `backline ai serve --workers N`: each worker process builds its
     own app (pools, HTTP client) from the environment; the database is DATABASE_URL."""
     from workers.settings import get_settings
 
+    configure_logging()
     settings = get_settings()
     if not settings.database_url:
         raise BacklineError("DATABASE_URL is not set")

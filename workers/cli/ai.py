@@ -44,17 +44,16 @@ def serve(
 
     Access logs are off on purpose: query strings may carry prompts.
     """
-    import logging
-
     import uvicorn
 
-    from workers.ai.app import create_app
+    from workers.ai.app import configure_logging, create_app
+    from workers.ai.http_client import check_proxy_env, ssl_context
 
-    # One line per AI call (user id, provider, model, status, tokens, latency): never keys or prompts.
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # request lines would name storage paths
-
+    configure_logging()
     settings = get_settings()
+    # Fail fast with one readable line (the app's startup would refuse them too).
+    check_proxy_env()
+    ssl_context()
     if settings.ai_master_keys:
         _master()  # fail fast on a malformed master key
     url = target_url(database_url)
