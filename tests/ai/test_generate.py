@@ -478,7 +478,8 @@ def test_fallback_proceeds_when_settling_the_failed_primary_fails(
     deadline = time.time() + 5
     while (
         proxy.sql(
-            "select count(*) from public.ai_usage where user_id = %s and provider = 'anthropic' and status = 'ok'",
+            "select count(*) from public.ai_usage"
+            " where user_id = %s and provider = 'anthropic' and status = 'ok'",
             (uid,),
         )[0][0]
         < 2

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, MutableMapping
 from typing import Any
 
 import anyio
@@ -31,7 +31,7 @@ def run(receive_first: dict[str, Any]) -> tuple[list[str], list[bytes]]:
         await anyio.sleep(3600)  # the client stays
         return receive_first
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(message.get("body", b""))
         await anyio.sleep(0)
 

@@ -259,7 +259,7 @@ class AIService:
         finally:
             try:
                 await self.settle(caller, adm, target, tally, _ms(started), "error", error, spec.images)
-            except Exception as exc:  # noqa: BLE001 - logged; the fallback must not be orphaned
+            except Exception as exc:  # logged; raising would orphan the committed fallback admission
                 # The class and, for a mapped database refusal, its safe message: no keys or prompts.
                 detail = exc.message if isinstance(exc, StoreError) else type(exc).__name__
                 log.warning(
