@@ -97,7 +97,8 @@ begin
     raise exception 'AI requests need a signed-in user' using errcode = '42501';
   end if;
   -- Hot-path bookkeeping: commit without waiting for the WAL flush (a database
-  -- crash may lose the last milliseconds of slots/reservations, never corrupt them).
+  -- crash may lose the last milliseconds of slots, reservations and settlements,
+  -- never corrupt them; a lost settlement ends 'abandoned' at cost 0 via cleanup).
   perform set_config('synchronous_commit', 'off', true);
   if p_provider is null or p_model is null or length(p_model) not between 1 and 200 then
     raise exception 'provider and model are required' using errcode = '22023';

@@ -228,3 +228,35 @@ def test_tls_trust_is_certifi_unless_ssl_cert_file_or_dir(
     with pytest.raises(ProviderConfigError, match="SSL_CERT_FILE"):
         http_client.ssl_context()
     http_client._ssl_context.cache_clear()
+
+
+def test_proxy_credentials_come_from_netrc_when_the_url_has_none(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    """As documented: aiohttp's environment lookup reads ~/.netrc ($NETRC) for the proxy host."""
+    import base64
+
+    heads: list[bytes] = []
+
+    async def proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head, _ = await read_request(reader)
+        heads.append(head)
+        writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login proxyuser password proxypass\n")
+    monkeypatch.setenv("NETRC", str(netrc))
+    for name in ("HTTPS_PROXY", "https_proxy", "http_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+
+    async def main() -> int:
+        server, url = await serve(proxy)
+        monkeypatch.setenv("HTTP_PROXY", url)
+        async with server, ProviderClient(2) as client, client.post("http://provider.example/x", {}, {}) as r:
+            return r.status_code
+
+    assert run(main()) == 204
+    expected = b"Proxy-Authorization: Basic " + base64.b64encode(b"proxyuser:proxypass")
+    assert expected.lower() in heads[0].lower()
