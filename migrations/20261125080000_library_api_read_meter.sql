@@ -226,6 +226,9 @@ comment on function private.api_pre_request() is
   'PostgREST db-pre-request hook: counts each Data API request per user and plan (reads vs writes, sliding hour); '
   'reads in READ ONLY transactions are counted through the read meter (private.api_read_meter) when configured. '
   'Raises PT429 (HTTP 429) with the retry time when over the limit. Service role is not limited.';
+comment on column public.plans.api_reads_per_hour is
+  'Data API reads per user per sliding hour: requests PostgREST runs read-only (GET/HEAD, rpc to STABLE '
+  'functions) and the library''s read RPCs.';
 comment on function private.api_meter_read(text, integer) is
   'Take a Data API read slot in the autonomous meter session; null when the meter is not configured or down.';
 comment on function private.api_meter_take(text, integer) is
