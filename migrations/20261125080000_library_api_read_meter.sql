@@ -22,9 +22,13 @@ create extension if not exists dblink with schema extensions;
 
 -- Nothing but the definer functions below may open connections: API roles
 -- must not reach dblink (it is granted to PUBLIC by default).
+-- A role that does not own the extension (hosted Supabase creates it as
+-- supabase_admin) revokes nothing: then say so. Schema extensions is not
+-- exposed, so the Data API cannot call dblink either way.
 do $$
 declare
   f regprocedure;
+  v_still_granted integer := 0;
 begin
   for f in
     select p.oid::regprocedure from pg_catalog.pg_proc p
@@ -32,17 +36,14 @@ begin
       join pg_catalog.pg_extension e on e.oid = d.refobjid and e.extname = 'dblink'
   loop
     execute format('revoke execute on function %s from public, anon, authenticated, service_role', f);
+    if pg_catalog.has_function_privilege('authenticated', f, 'execute') then
+      v_still_granted := v_still_granted + 1;
+    end if;
   end loop;
-  -- A role that does not own the extension (hosted Supabase creates it as supabase_admin)
-  -- revokes nothing: say so. Schema extensions is not exposed, so the Data API still cannot call it.
-  if exists (
-    select from pg_catalog.pg_proc p
-      join pg_catalog.pg_depend d on d.classid = 'pg_catalog.pg_proc'::regclass and d.objid = p.oid and d.deptype = 'e'
-      join pg_catalog.pg_extension e on e.oid = d.refobjid and e.extname = 'dblink'
-     where pg_catalog.has_function_privilege('authenticated', p.oid, 'execute')
-  ) then
-    raise warning 'dblink stays executable by the API roles (its owner granted it to PUBLIC); '
-      'the Data API cannot reach schema extensions, but revoke it as the extension''s owner if you can';
+  if v_still_granted > 0 then
+    raise warning '% dblink functions stay executable by the API roles (their owner granted them to PUBLIC); '
+      'the Data API cannot reach schema extensions, but revoke them as the extension''s owner if you can',
+      v_still_granted;
   end if;
 end;
 $$;
