@@ -12,17 +12,23 @@
 -- done by `backline up` on the embedded server): the connection parameters
 -- live in private.api_read_meter, never the database name (the meter always
 -- connects to current_database(), so clones and restores meter themselves).
--- Unconfigured, or if the meter connection fails, reads fall back to
--- check-only (the earlier behaviour) with a warning in the server log:
--- a limiter outage must not take every read down with it.
+-- A read is any request PostgREST runs read-only (GET/HEAD, POST to a
+-- STABLE function) plus the library's volatile read RPCs. Unconfigured, on a
+-- read replica, or if the meter cannot be reached or refuses the call, reads
+-- fall back to check-only (the earlier behaviour) with a warning in the
+-- server log: a limiter outage must not take every read down with it.
 
 create extension if not exists dblink with schema extensions;
 
 -- Nothing but the definer functions below may open connections: API roles
 -- must not reach dblink (it is granted to PUBLIC by default).
+-- A role that does not own the extension (hosted Supabase creates it as
+-- supabase_admin) revokes nothing: then say so. Schema extensions is not
+-- exposed, so the Data API cannot call dblink either way.
 do $$
 declare
   f regprocedure;
+  v_still_granted integer := 0;
 begin
   for f in
     select p.oid::regprocedure from pg_catalog.pg_proc p
@@ -30,7 +36,15 @@ begin
       join pg_catalog.pg_extension e on e.oid = d.refobjid and e.extname = 'dblink'
   loop
     execute format('revoke execute on function %s from public, anon, authenticated, service_role', f);
+    if pg_catalog.has_function_privilege('authenticated', f, 'execute') then
+      v_still_granted := v_still_granted + 1;
+    end if;
   end loop;
+  if v_still_granted > 0 then
+    raise warning '% dblink functions stay executable by the API roles (their owner granted them to PUBLIC); '
+      'the Data API cannot reach schema extensions, but revoke them as the extension''s owner if you can',
+      v_still_granted;
+  end if;
 end;
 $$;
 
@@ -45,6 +59,8 @@ $$;
 comment on role backline_api_meter is
   'Backline: the autonomous session that counts Data API reads; may only call private.api_meter_take.';
 grant usage on schema private to backline_api_meter;
+-- A meter call must never hold a read for long (dblink waits are not interruptible on PG 15).
+alter role backline_api_meter set statement_timeout = '2s';
 
 -- == configuration ==
 create table private.api_read_meter (
@@ -87,9 +103,10 @@ $$;
 revoke execute on function private.api_meter_conninfo() from public;
 
 -- Take a read slot in the meter session, opened on first use and reopened
--- once if it broke. Returns no row when the meter is not configured or
--- cannot be reached; after a failure this connection skips the meter for
--- 10 seconds, so a meter outage costs one connect timeout, not one per read.
+-- once if it broke. Returns no row when the read cannot be counted: the meter
+-- is not configured, this server is a read-only replica, the meter cannot be
+-- reached (then this connection skips it for 10 seconds, so an outage costs
+-- one connect timeout, not one per read), or it refused the call.
 create function private.api_meter_read(p_key text, p_limit integer)
 returns table (allowed boolean, retry_after_seconds integer)
 language plpgsql volatile security definer set search_path = ''
@@ -100,7 +117,7 @@ declare
   v_was_open boolean;
   v_error text;
 begin
-  if v_conninfo is null
+  if v_conninfo is null or pg_catalog.pg_is_in_recovery()
      or nullif(current_setting('backline.api_meter_retry_at', true), '')::timestamptz > clock_timestamp() then
     return;
   end if;
@@ -113,11 +130,18 @@ begin
       return query select r.allowed, r.retry_after_seconds
         from extensions.dblink('backline_api_meter', v_query) as r(allowed boolean, retry_after_seconds integer);
       return;
-    exception when others then
-      v_error := sqlerrm;
-      if 'backline_api_meter' = any(extensions.dblink_get_connections()) then
-        perform extensions.dblink_disconnect('backline_api_meter');
-      end if;
+    exception
+      when connection_exception or sqlstate '2F003' then
+        -- unreachable, closed, or authentication refused (2F003: dblink's "password is required")
+        v_error := sqlerrm;
+        if 'backline_api_meter' = any(extensions.dblink_get_connections()) then
+          perform extensions.dblink_disconnect('backline_api_meter');
+        end if;
+      when others then
+        -- the meter answered with an error (e.g. its statement timeout): this read is not
+        -- counted, the session stays open and the next read tries again
+        raise warning 'api read meter refused a read slot, the read is checked but not counted: %', sqlerrm;
+        return;
     end;
     exit when not v_was_open;  -- a fresh connection failed: do not try again now
   end loop;
@@ -157,6 +181,7 @@ declare
   v_key text;
   v_limit integer;
   v_meter record;
+  v_read_only boolean := current_setting('transaction_read_only') = 'on';
 begin
   if v_role = 'service_role' or v_method = '' or v_method = 'OPTIONS' then
     return;
@@ -170,12 +195,18 @@ begin
   else
     v_plan := private.plan_of(null);  -- a custom token whose sub is not a user id: free limits
   end if;
-  v_is_read := v_method in ('GET', 'HEAD')
+  -- The subject and the client address come from the client: keep long ones to a fixed-size key.
+  if length(v_sub) > 100 then
+    v_sub := 'sha256:' || encode(sha256(convert_to(v_sub, 'UTF8')), 'hex');
+  end if;
+  -- A read-only transaction is a read: GET/HEAD, and POST to a STABLE function (PostgREST runs
+  -- those read-only too), as are the library's volatile read RPCs.
+  v_is_read := v_read_only or v_method in ('GET', 'HEAD')
     or (v_method = 'POST' and v_path in ('/rpc/sync_pull', '/rpc/open_share', '/rpc/explore',
                                          '/rpc/public_profile', '/rpc/get_backup'));
   v_key := 'api:' || case when v_is_read then 'read:' else 'write:' end || v_sub;
   v_limit := case when v_is_read then v_plan.api_reads_per_hour else v_plan.api_writes_per_hour end;
-  if current_setting('transaction_read_only') = 'off' then
+  if not v_read_only then
     perform private.rate_limit_enforce(v_key, v_limit, interval '1 hour');
     return;
   end if;
@@ -196,6 +227,9 @@ comment on function private.api_pre_request() is
   'PostgREST db-pre-request hook: counts each Data API request per user and plan (reads vs writes, sliding hour); '
   'reads in READ ONLY transactions are counted through the read meter (private.api_read_meter) when configured. '
   'Raises PT429 (HTTP 429) with the retry time when over the limit. Service role is not limited.';
+comment on column public.plans.api_reads_per_hour is
+  'Data API reads per user per sliding hour: requests PostgREST runs read-only (GET/HEAD, rpc to STABLE '
+  'functions) and the library''s read RPCs.';
 comment on function private.api_meter_read(text, integer) is
   'Take a Data API read slot in the autonomous meter session; null when the meter is not configured or down.';
 comment on function private.api_meter_take(text, integer) is

@@ -19,15 +19,19 @@ def request_error(
     path: str = "/documents",
     role: str = "authenticated",
     headers: dict[str, str] | None = None,
+    read_only: bool | None = None,
 ) -> psycopg.Error | None:
-    """One PostgREST request: BEGIN (READ ONLY for GET/HEAD), role, claims, method/path/headers, hook.
+    """One PostgREST request: BEGIN (READ ONLY for GET/HEAD, and for POST to a STABLE function:
+    pass read_only=True), role, claims, method/path/headers, hook.
 
     Returns the error the hook raised (None if the request may proceed); commits like PostgREST.
     """
     claims: dict[str, Any] = {"role": role}
     if user is not None:
         claims["sub"] = str(user)
-    mode = "read only" if method in ("GET", "HEAD") else "read write"
+    if read_only is None:
+        read_only = method in ("GET", "HEAD")
+    mode = "read only" if read_only else "read write"
     try:
         conn.execute(f"begin isolation level read committed {mode}")
         conn.execute(psycopg.sql.SQL("set local role {}").format(psycopg.sql.Identifier(role)))
@@ -51,9 +55,10 @@ def request(
     path: str = "/documents",
     role: str = "authenticated",
     headers: dict[str, str] | None = None,
+    read_only: bool | None = None,
 ) -> str | None:
     """Like `request_error`, but only the SQLSTATE."""
-    error = request_error(conn, user, method, path, role, headers)
+    error = request_error(conn, user, method, path, role, headers, read_only)
     return error.sqlstate if error else None
 
 

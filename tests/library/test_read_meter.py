@@ -65,6 +65,48 @@ def test_anonymous_gets_are_counted_per_client_address(metered):
     assert events(metered, "api:read:ip:198.51.100.7") == 4
 
 
+def test_post_to_a_stable_function_is_a_counted_read(metered):
+    """PostgREST runs rpc('my_profile') (STABLE) read-only: it is a read, and metering keeps working."""
+    user = create_user(metered)
+    notices: list[str] = []
+    metered.add_notice_handler(lambda d: notices.append(str(d.message_primary)))
+    assert request(metered, user, "POST", "/rpc/my_profile", read_only=True) is None
+    assert [request(metered, user, "GET") for _ in range(4)] == [None, None, None, "PT429"]
+    assert events(metered, f"api:read:{user}") == 4 and events(metered, f"api:write:{user}") == 0
+    assert notices == []
+
+
+def test_a_long_client_address_is_hashed_not_an_outage(metered):
+    notices: list[str] = []
+    metered.add_notice_handler(lambda d: notices.append(str(d.message_primary)))
+    headers = {"x-real-ip": "9" * 300}
+    assert [request(metered, None, "GET", role="anon", headers=headers) for _ in range(5)] == [None] * 4 + [
+        "PT429"
+    ]
+    keys = metered.execute("select distinct key from private.rate_limit_events").fetchall()
+    assert len(keys) == 1 and keys[0][0].startswith("api:read:sha256:") and len(keys[0][0]) < 100
+    assert notices == []
+
+
+def test_a_refusing_meter_skips_one_read_without_backing_off(metered):
+    user = create_user(metered)
+    notices: list[str] = []
+    metered.add_notice_handler(lambda d: notices.append(str(d.message_primary)))
+    metered.execute(
+        "revoke execute on function private.api_meter_take(text, integer) from backline_api_meter"
+    )
+    try:
+        assert request(metered, user, "GET") is None
+    finally:
+        metered.execute(
+            "grant execute on function private.api_meter_take(text, integer) to backline_api_meter"
+        )
+    assert len(notices) == 1 and notices[0].startswith("api read meter refused a read slot")
+    assert events(metered, f"api:read:{user}") == 0
+    assert request(metered, user, "GET") is None  # the session is still open and used at once
+    assert events(metered, f"api:read:{user}") == 1 and len(notices) == 1
+
+
 def test_fifty_concurrent_gets_at_limit_ten_let_exactly_ten_through(clone_url, metered):
     metered.execute("update public.plans set api_reads_per_hour = 10 where id = 'free'")
     user = create_user(metered)
@@ -155,6 +197,16 @@ def test_enable_refuses_a_connection_that_does_not_work_and_stores_nothing(conn)
         with pytest.raises(BacklineError):
             read_meter.enable(conn, **bad)  # type: ignore[arg-type]
     assert read_meter.status(conn).enabled is False
+
+
+def test_a_failed_enable_leaves_the_roles_password_alone(conn):
+    read_meter.enable(conn, password="first-pass")
+    before = conn.execute("select rolpassword from pg_authid where rolname = 'backline_api_meter'").fetchone()
+    with pytest.raises(BacklineError, match="could not open the meter session"):
+        read_meter.enable(conn, host="127.0.0.1", port=1, password="other-pass")
+    after = conn.execute("select rolpassword from pg_authid where rolname = 'backline_api_meter'").fetchone()
+    assert after == before
+    assert read_meter.status(conn).port != 1  # the working configuration stays
 
 
 def test_conninfo_never_names_a_database(conn):

@@ -69,6 +69,25 @@ def _encrypted_password(conn: psycopg.Connection[Any], password: str) -> str:
     return conn.pgconn.encrypt_password(password.encode(), METER_ROLE.encode(), b"scram-sha-256").decode()
 
 
+def _probe(conn: psycopg.Connection[Any], info: str) -> str | None:
+    """Connect as the hook would; None if the session is the meter and may take slots, else why not."""
+    try:
+        row = conn.execute("select meter_user, can_take from private.api_meter_probe(%s)", (info,)).fetchone()
+    except psycopg.Error as exc:
+        return (exc.diag.message_detail or exc.diag.message_primary or str(exc)).strip().splitlines()[0]
+    if row is None or row[0] != METER_ROLE or not row[1]:
+        return f"the session runs as {row and row[0]!r} and cannot take read slots"
+    return None
+
+
+def _set_password(conn: psycopg.Connection[Any], password: str) -> None:
+    """Set the meter role's password, sent as a SCRAM verifier."""
+    verifier = _encrypted_password(conn, password)
+    conn.execute(
+        sql.SQL("alter role {} password {}").format(sql.Identifier(METER_ROLE), sql.Literal(verifier))
+    )
+
+
 def enable(
     conn: psycopg.Connection[Any],
     *,
@@ -79,9 +98,10 @@ def enable(
     """Let the meter role log in, probe the connection as the hook will, then store it.
 
     `conn` must be in autocommit mode: the probe opens a new session, which
-    sees only committed role changes. A failed probe stores nothing and keeps
-    the previous configuration (or none). The role's LOGIN and password are
-    cluster-wide.
+    sees only committed role changes. A failed `enable` stores nothing. The
+    role is cluster-wide (every database on a cluster shares its password),
+    so the password is set only when the server refused the one given, and
+    put back when that did not help and this database knew the old one.
     """
     if host is not None and not host.strip():
         raise BacklineError("--host must not be empty")
@@ -94,21 +114,39 @@ def enable(
     port = port or default_port
     info = _conninfo(host, port, password)
     role = sql.Identifier(METER_ROLE)
+    row = conn.execute(
+        "select rolcanlogin from pg_catalog.pg_roles where rolname = %s", (METER_ROLE,)
+    ).fetchone()
+    if row is None:
+        raise BacklineError(f"role {METER_ROLE} is missing: run `backline db migrate` first")
+    could_login = bool(row[0])
+    previous = conn.execute("select conninfo from private.api_read_meter").fetchone()
     try:
-        if password is None:
+        if not could_login:
             conn.execute(sql.SQL("alter role {} login").format(role))
-        else:
-            verifier = _encrypted_password(conn, password)
-            conn.execute(sql.SQL("alter role {} login password {}").format(role, sql.Literal(verifier)))
-        row = conn.execute("select meter_user, can_take from private.api_meter_probe(%s)", (info,)).fetchone()
+        failure = _probe(conn, info)
+        if failure is not None and password is not None and "password authentication failed" in failure:
+            # The role has another password (or none): set the one given, put the old one back
+            # if that does not help and this database knew it.
+            _set_password(conn, password)
+            failure = _probe(conn, info)
+            old = psycopg.conninfo.conninfo_to_dict(str(previous[0])).get("password") if previous else None
+            if failure is not None and old is not None:
+                _set_password(conn, str(old))
+        if failure is not None:
+            if not could_login:
+                conn.execute(sql.SQL("alter role {} nologin").format(role))
+            hint = (
+                "the server did not ask for a password there (trust/peer auth):"
+                " pass --host of an address where it does"
+                if "password is required" in failure
+                else "a server that asks for passwords needs --password; hosted Supabase: see README"
+            )
+            raise BacklineError(
+                f"the database could not open the meter session at {host}:{port}: {failure} ({hint})"
+            )
     except psycopg.Error as exc:
-        detail = (exc.diag.message_detail or exc.diag.message_primary or str(exc)).strip().splitlines()[0]
-        raise BacklineError(
-            f"the database could not open the meter session at {host}:{port}: {detail}"
-            " (a server that asks for passwords needs --password; hosted Supabase: see README)"
-        ) from None
-    if row is None or row[0] != METER_ROLE or not row[1]:
-        raise BacklineError(f"the meter session runs as {row and row[0]!r} and cannot take read slots")
+        raise BacklineError(f"could not configure the read meter: {exc.diag.message_primary}") from None
     conn.execute(
         "insert into private.api_read_meter (conninfo) values (%s)"
         " on conflict (id) do update set conninfo = excluded.conninfo, updated_at = now()",
