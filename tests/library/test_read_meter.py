@@ -29,6 +29,11 @@ def metered(conn: psycopg.Connection[Any]) -> psycopg.Connection[Any]:
     return conn
 
 
+def role_password(conn: psycopg.Connection[Any]) -> str | None:
+    row = conn.execute("select rolpassword from pg_authid where rolname = 'backline_api_meter'").fetchone()
+    return row[0] if row else None
+
+
 def meter_sessions(conn: psycopg.Connection[Any]) -> list[int]:
     rows = conn.execute(
         "select pid from pg_stat_activity"
@@ -248,13 +253,24 @@ def test_cli_bad_input_is_one_line_and_exit_one(clone_url):
         assert c.execute("select count(*) from private.api_read_meter").fetchone() == (0,)
 
 
-def test_enable_with_a_password_stores_it_but_never_shows_it(conn):
-    state = read_meter.enable(conn, password="s3cret-meter-pass")
-    assert state.enabled and state.has_password
-    stored = conn.execute("select conninfo from private.api_read_meter").fetchone()[0]
-    assert "s3cret-meter-pass" in stored
+def test_enable_with_a_password_sets_it_only_where_the_server_refused_it(conn):
+    """Over TCP the embedded server asks for SCRAM passwords (the CI's PostgreSQL 15 trusts 127.0.0.1)."""
+    conn.execute("alter role backline_api_meter password 'an-older-password'")
+    verifier_before = role_password(conn)
+    port = conn.execute("select current_setting('port')::integer").fetchone()[0]
+    state = read_meter.enable(conn, host="127.0.0.1", port=port, password="s3cret-meter-pass")
+    assert state.enabled and state.has_password and state.host == "127.0.0.1"
+    assert "s3cret-meter-pass" in conn.execute("select conninfo from private.api_read_meter").fetchone()[0]
     assert "s3cret-meter-pass" not in json.dumps(state.as_dict())
-    verifier = conn.execute(
-        "select rolpassword from pg_authid where rolname = 'backline_api_meter'"
+    method = conn.execute(
+        "select auth_method from pg_hba_file_rules where type = 'host' and address = '127.0.0.1'"
+        " order by line_number limit 1"
     ).fetchone()[0]
-    assert verifier.startswith("SCRAM-SHA-256$")  # hashed client-side, never sent in clear
+    if method == "trust":
+        assert role_password(conn) == verifier_before  # accepted as it was: nothing to change
+    else:
+        verifier = role_password(conn)
+        assert verifier != verifier_before and verifier.startswith("SCRAM-SHA-256$")  # hashed client-side
+        user = create_user(conn)
+        assert request(conn, user, "GET") is None  # the hook's session logs in with it
+        assert events(conn, f"api:read:{user}") == 1
