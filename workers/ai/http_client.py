@@ -1,7 +1,7 @@
 """The provider HTTP client (aiohttp): keep-alive pool, timeouts, TLS verification, no cookies.
 
 Provider calls are the proxy's hot path. httpx cost ~0.48 ms of CPU per call here
-(measured, docs/benchmarks-ai.md); aiohttp's C-accelerated HTTP parser a fraction
+(measured, docs/benchmarks.md); aiohttp's C-accelerated HTTP parser a fraction
 of that. This module is the only one that knows about aiohttp: adapters see
 `ProviderClient.post()` and a `ProviderResponse` with `status_code`, `aread()` and
 `aiter_lines()` (incremental, for SSE), and two exceptions for the retry logic.
