@@ -77,49 +77,48 @@ comment on table private.api_read_meter is
 
 -- == functions (schema private: not exposed) ==
 
--- What the meter session runs: a read slot and nothing else.
-create function private.api_meter_take(p_key text, p_limit integer)
-returns table (allowed boolean, retry_after_seconds integer)
+-- What the meter session runs: a read slot and nothing else. Over the limit it
+-- raises the limiter's own PT429, which dblink hands to the hook unchanged
+-- (SQLSTATE, message, hint), so the client gets the same 429 as for a write.
+create function private.api_meter_take(p_key text, p_limit integer) returns void
 language plpgsql security definer set search_path = ''
 as $$
 begin
   if p_key is null or p_key !~ '^api:read:' then
     raise exception 'the read meter only takes api:read: keys' using errcode = '22023';
   end if;
-  return query select t.allowed, t.retry_after_seconds
-    from private.rate_limit_take(p_key, p_limit, interval '1 hour') t;
+  perform private.rate_limit_enforce(p_key, p_limit, interval '1 hour');
 end;
 $$;
 revoke execute on function private.api_meter_take(text, integer) from public;
 grant execute on function private.api_meter_take(text, integer) to backline_api_meter;
 
--- The meter's full conninfo: the stored parameters plus this database.
-create function private.api_meter_conninfo() returns text
-language sql stable security definer set search_path = ''
+-- Connection parameters plus this database (stored parameters never name one).
+create function private.api_meter_conninfo(p_params text) returns text
+language sql stable set search_path = ''
 as $$
-  select m.conninfo || ' dbname=''' || replace(replace(current_database(), '\', '\\'), '''', '\''') || ''''
-    from private.api_read_meter m
+  select p_params || ' dbname=''' || replace(replace(current_database(), '\', '\\'), '''', '\''') || ''''
 $$;
-revoke execute on function private.api_meter_conninfo() from public;
+revoke execute on function private.api_meter_conninfo(text) from public;
 
 -- Take a read slot in the meter session, opened on first use and reopened
--- once if it broke. Returns no row when the read cannot be counted: the meter
--- is not configured, this server is a read-only replica, the meter cannot be
--- reached (then this connection skips it for 10 seconds, so an outage costs
--- one connect timeout, not one per read), or it refused the call.
-create function private.api_meter_read(p_key text, p_limit integer)
-returns table (allowed boolean, retry_after_seconds integer)
+-- once if it broke; over the limit the meter's PT429 is raised here. Returns
+-- false when the read cannot be counted: the meter is not configured, this
+-- server is a read-only replica, the meter cannot be reached (then this
+-- connection skips it for 10 seconds, so an outage costs one connect timeout,
+-- not one per read), or it failed otherwise.
+create function private.api_meter_read(p_key text, p_limit integer) returns boolean
 language plpgsql volatile security definer set search_path = ''
 as $$
 declare
-  v_conninfo text := private.api_meter_conninfo();
-  v_query text := format('select allowed, retry_after_seconds from private.api_meter_take(%L, %s)', p_key, p_limit);
+  v_conninfo text := private.api_meter_conninfo((select m.conninfo from private.api_read_meter m));
+  v_query text := format('select private.api_meter_take(%L, %s)', p_key, p_limit);
   v_was_open boolean;
   v_error text;
 begin
   if v_conninfo is null or pg_catalog.pg_is_in_recovery()
      or nullif(current_setting('backline.api_meter_retry_at', true), '')::timestamptz > clock_timestamp() then
-    return;
+    return false;
   end if;
   loop
     v_was_open := coalesce('backline_api_meter' = any(extensions.dblink_get_connections()), false);
@@ -127,10 +126,11 @@ begin
       if not v_was_open then
         perform extensions.dblink_connect('backline_api_meter', v_conninfo);
       end if;
-      return query select r.allowed, r.retry_after_seconds
-        from extensions.dblink('backline_api_meter', v_query) as r(allowed boolean, retry_after_seconds integer);
-      return;
+      perform from extensions.dblink('backline_api_meter', v_query) as r(taken text);
+      return true;
     exception
+      when sqlstate 'PT429' then
+        raise;  -- over the limit: the meter's answer is the request's
       when connection_exception or sqlstate '2F003' then
         -- unreachable, closed, or authentication refused (2F003: dblink's "password is required")
         v_error := sqlerrm;
@@ -141,12 +141,13 @@ begin
         -- the meter answered with an error (e.g. its statement timeout): this read is not
         -- counted, the session stays open and the next read tries again
         raise warning 'api read meter refused a read slot, the read is checked but not counted: %', sqlerrm;
-        return;
+        return false;
     end;
     exit when not v_was_open;  -- a fresh connection failed: do not try again now
   end loop;
   perform set_config('backline.api_meter_retry_at', (clock_timestamp() + interval '10 seconds')::text, false);
   raise warning 'api read meter unavailable, reads are checked but not counted for 10 s: %', v_error;
+  return false;
 end;
 $$;
 revoke execute on function private.api_meter_read(text, integer) from public;
@@ -159,7 +160,7 @@ language plpgsql volatile security definer set search_path = ''
 as $$
 begin
   return query select r.meter_user, r.can_take from extensions.dblink(
-    p_conninfo || ' dbname=''' || replace(replace(current_database(), '\', '\\'), '''', '\''') || '''',
+    private.api_meter_conninfo(p_conninfo),
     'select current_user::text, has_function_privilege(''private.api_meter_take(text, integer)'', ''execute'')'
   ) as r(meter_user text, can_take boolean);
 end;
@@ -180,7 +181,6 @@ declare
   v_is_read boolean;
   v_key text;
   v_limit integer;
-  v_meter record;
   v_read_only boolean := current_setting('transaction_read_only') = 'on';
 begin
   if v_role = 'service_role' or v_method = '' or v_method = 'OPTIONS' then
@@ -210,15 +210,8 @@ begin
     perform private.rate_limit_enforce(v_key, v_limit, interval '1 hour');
     return;
   end if;
-  select * into v_meter from private.api_meter_read(v_key, v_limit);
-  if v_meter.allowed is null then
+  if not private.api_meter_read(v_key, v_limit) then
     perform private.rate_limit_check(v_key, v_limit, interval '1 hour');
-  elsif not v_meter.allowed then
-    raise sqlstate 'PT429' using
-      message = format('rate limit exceeded: at most %s per %s; retry in %s seconds',
-                       v_limit, interval '1 hour', v_meter.retry_after_seconds),
-      detail = format('retry_after_seconds=%s', v_meter.retry_after_seconds),
-      hint = format('Retry after %s seconds.', v_meter.retry_after_seconds);
   end if;
 end;
 $$;
@@ -231,8 +224,9 @@ comment on column public.plans.api_reads_per_hour is
   'Data API reads per user per sliding hour: requests PostgREST runs read-only (GET/HEAD, rpc to STABLE '
   'functions) and the library''s read RPCs.';
 comment on function private.api_meter_read(text, integer) is
-  'Take a Data API read slot in the autonomous meter session; null when the meter is not configured or down.';
+  'Take a Data API read slot in the autonomous meter session (PT429 over the limit); false when the read '
+  'could not be counted (meter not configured, replica, unreachable or failing).';
 comment on function private.api_meter_take(text, integer) is
-  'The only thing the meter role may do: take an api:read: slot (one hour window).';
+  'The only thing the meter role may do: take an api:read: slot (one hour window; PT429 over the limit).';
 comment on function private.api_meter_probe(text) is
   'Connect as the meter would with these parameters; returns the session user and whether it may take slots.';

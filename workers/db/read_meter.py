@@ -40,11 +40,6 @@ class MeterStatus:
         }
 
 
-def _quote(value: str) -> str:
-    """A libpq conninfo value in single quotes."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 def _server_endpoint(conn: psycopg.Connection[Any]) -> tuple[str, int]:
     """Where the server itself listens: its first Unix socket directory, else loopback TCP."""
     row = conn.execute(
@@ -58,10 +53,9 @@ def _server_endpoint(conn: psycopg.Connection[Any]) -> tuple[str, int]:
 
 def _conninfo(host: str, port: int, password: str | None) -> str:
     # A short connect timeout: a read waits for it when the meter is unreachable.
-    parts = [f"host={_quote(host)}", f"port={port}", f"user={METER_ROLE}", "connect_timeout=2"]
-    if password is not None:
-        parts.append(f"password={_quote(password)}")
-    return " ".join(parts)
+    return psycopg.conninfo.make_conninfo(
+        "", host=host, port=port, user=METER_ROLE, connect_timeout=2, password=password
+    )
 
 
 def _encrypted_password(conn: psycopg.Connection[Any], password: str) -> str:
