@@ -38,7 +38,7 @@ from workers.ai.http_client import ProviderClient, ProviderTransportError, provi
 from workers.ai.keys import MasterKeys
 from workers.ai.providers import PROVIDER_NAMES, model_error
 from workers.ai.providers.base import ProviderError
-from workers.ai.service import AIService, CallResult, CallSpec, StreamHandle, Target
+from workers.ai.service import AIService, CallResult, CallSpec, StreamHandle, Target, elapsed_ms
 from workers.ai.settling_stream import SettlingStream
 from workers.ai.store import StoreError
 from workers.errors import BacklineError
@@ -331,7 +331,7 @@ class ProxyApp:
         with anyio.CancelScope(shield=True):
             await h.rest.aclose()  # type: ignore[attr-defined]
             cost = await self.svc.settle(
-                caller, h.admission, h.target, h.tally, _ms(h.started), status, error
+                caller, h.admission, h.target, h.tally, elapsed_ms(h.started), status, error
             )
         return cost
 
@@ -429,9 +429,7 @@ class ProxyApp:
             else:
                 raise HTTPError(400, "each image is {data, mime_type} or {bucket, path}")
         results = await detect_images(self.svc, caller, target, prompt, resolved)
-        return JSONResponse(
-            {"results": results, "processing_ms": int((time.perf_counter() - started) * 1000)}
-        )
+        return JSONResponse({"results": results, "processing_ms": elapsed_ms(started)})
 
     async def _storage_image(self, request: Request, bucket: str, path: str) -> dict[str, Any]:
         """Fetch an object from Supabase Storage with the user's own token (storage RLS decides)."""
@@ -456,10 +454,6 @@ async def _settle_later(result: CallResult) -> None:
         await result.settle()
     except (StoreError, psycopg.Error) as exc:  # the row stays pending; cleanup releases it
         log.warning("ai settlement of %s failed after the response: %s", result.usage_id, exc)
-
-
-def _ms(started: float) -> int:
-    return int((time.perf_counter() - started) * 1000)
 
 
 def _event(data: dict[str, Any]) -> bytes:

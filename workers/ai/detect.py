@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from workers.ai.auth import Caller
-from workers.ai.service import AIService, CallSpec, Target
+from workers.ai.service import AIService, CallSpec, Target, elapsed_ms
 
 INSTRUCTIONS = (
     'Answer only with JSON: {"items": [{"name": string, "confidence": number between 0 and 1, '
@@ -69,7 +69,7 @@ async def detect_images(
                 "model": result.model,
                 "usage_id": result.usage_id,
                 "fallback_used": result.fallback_used,
-                "processing_ms": int((time.perf_counter() - started) * 1000),
+                "processing_ms": elapsed_ms(started),
             }
         )
     return results

@@ -258,7 +258,9 @@ class AIService:
             return await self._admit(caller, spec, nxt, streamed, primary=adm)
         finally:
             try:
-                await self.settle(caller, adm, target, tally, _ms(started), "error", error, spec.images)
+                await self.settle(
+                    caller, adm, target, tally, elapsed_ms(started), "error", error, spec.images
+                )
             except Exception as exc:  # logged; raising would orphan the committed fallback admission
                 # The class and, for a mapped database refusal, its safe message: no keys or prompts.
                 detail = exc.message if isinstance(exc, StoreError) else type(exc).__name__
@@ -288,16 +290,25 @@ class AIService:
                         caller, spec, (adm, target, tally, started, _safe(exc)), targets[i + 1], False
                     )
                     continue
-                await self.settle(caller, adm, target, tally, _ms(started), "error", _safe(exc), spec.images)
+                await self.settle(
+                    caller, adm, target, tally, elapsed_ms(started), "error", _safe(exc), spec.images
+                )
                 exc.key_ref = _key_ref(target)
                 raise
             except BaseException:
                 with anyio.CancelScope(shield=True):
                     await self.settle(
-                        caller, adm, target, tally, _ms(started), "interrupted", "cancelled", spec.images
+                        caller,
+                        adm,
+                        target,
+                        tally,
+                        elapsed_ms(started),
+                        "interrupted",
+                        "cancelled",
+                        spec.images,
                     )
                 raise
-            latency = _ms(started)
+            latency = elapsed_ms(started)
             settle = functools.partial(
                 self.settle, caller, adm, target, tally, latency, "ok", None, spec.images
             )
@@ -357,7 +368,14 @@ class AIService:
                     with anyio.CancelScope(shield=True):
                         await gen.aclose()  # type: ignore[attr-defined]
                         await self.settle(
-                            caller, adm, target, tally, _ms(started), "interrupted", "cancelled", spec.images
+                            caller,
+                            adm,
+                            target,
+                            tally,
+                            elapsed_ms(started),
+                            "interrupted",
+                            "cancelled",
+                            spec.images,
                         )
                     raise
                 return StreamHandle(first, gen, tally, target, adm, started, i > 0)
@@ -367,7 +385,7 @@ class AIService:
                     caller, spec, (adm, target, tally, started, _safe(failure)), targets[i + 1], True
                 )
                 continue
-            await self.settle(caller, adm, target, tally, _ms(started), "error", _safe(failure))
+            await self.settle(caller, adm, target, tally, elapsed_ms(started), "error", _safe(failure))
             raise failure
         raise AssertionError("unreachable")
 
@@ -391,7 +409,8 @@ def _key_ref(target: Target) -> str:
     return f"the server's {target.provider} key"
 
 
-def _ms(started: float) -> int:
+def elapsed_ms(started: float) -> int:
+    """Milliseconds since `started` (a time.perf_counter() value)."""
     return int((time.perf_counter() - started) * 1000)
 
 
