@@ -21,6 +21,7 @@ from psycopg import conninfo, sql
 from tests.helpers import create_user
 from workers.db import migrations
 from workers.db.embedded import EmbeddedServer
+from workers.db.platform_layer import default_privileges_mode
 from workers.settings import PROJECT_ROOT
 
 TEST_DATA_DIR = Path(os.environ.get("BACKLINE_TEST_DATA_DIR", PROJECT_ROOT / ".backline-test"))
@@ -63,6 +64,13 @@ def template_name(server_url: str) -> Iterator[str]:
     migrations.migrate(url, PROJECT_ROOT / "migrations")
     yield name
     _drop_db(server_url, name)
+
+
+@pytest.fixture(scope="session")
+def default_privileges(server_url: str, template_name: str) -> str:
+    """The platform flavour the suite runs in: `legacy` or `none` (BACKLINE_DEFAULT_PRIVILEGES)."""
+    with psycopg.connect(_with_db(server_url, template_name)) as conn:
+        return default_privileges_mode(conn)
 
 
 @pytest.fixture

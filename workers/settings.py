@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -38,6 +38,15 @@ class Settings(BaseSettings):
         default=("public", "graphql_public"),
         validation_alias=AliasChoices("BACKLINE_EXPOSED_SCHEMAS"),
         description="Schemas the Data API exposes; db check applies its rules to them.",
+    )
+    default_privileges: Literal["legacy", "none"] = Field(
+        default="legacy",
+        validation_alias=AliasChoices("BACKLINE_DEFAULT_PRIVILEGES"),
+        description=(
+            "Default privileges the platform stand-in gives new public objects: legacy"
+            " (supabase start, self-hosted, older projects: ALL to the API roles) or none"
+            " (hosted since 2026). Only used when the stand-in is created."
+        ),
     )
     jwt_secret: str = Field(
         default=DEV_JWT_SECRET,

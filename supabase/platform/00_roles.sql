@@ -18,10 +18,12 @@
 --   service_role   nologin noinherit bypassrls  -- the service key
 --   authenticator  login noinherit, member of the three above; PostgREST,
 --                  Storage and Realtime connect as it and `set role` per request.
--- What it deliberately does NOT do here (see DESIGN.md, "Platform facts"):
---   since 2026-10-30 hosted Supabase no longer grants new `public` tables to
---   the API roles by default, so there are no default privileges on tables
---   (or sequences) in `public`: every migration grants explicitly.
+-- Default privileges on `public` come in two flavours (DESIGN.md, "Platform
+-- facts"): hosted projects since the 2026 change grant new `public` objects to
+-- nobody (this file alone), while `supabase start`, self-hosted stacks and
+-- older projects grant them ALL to the API roles
+-- (flavours/legacy_default_privileges.sql, applied on top when
+-- BACKLINE_DEFAULT_PRIVILEGES=legacy). Every migration must be safe on both.
 
 -- ---------------------------------------------------------------------------
 -- Roles
@@ -141,10 +143,8 @@ grant usage on schema auth to anon, authenticated, service_role;
 grant usage on schema storage to anon, authenticated, service_role;
 grant usage on schema realtime to anon, authenticated, service_role;
 
--- Functions keep PostgreSQL's default (EXECUTE to PUBLIC): Supabase grants
--- EXECUTE on new functions to the API roles by default, which is equivalent.
--- Deliberately absent: `alter default privileges in schema public grant ...
--- on tables/sequences to anon, authenticated, service_role`.
+-- Functions keep PostgreSQL's default (EXECUTE to PUBLIC). The default
+-- privileges of the legacy flavour live in flavours/, applied only in that mode.
 --
 -- Also absent: a database-level search_path. On Supabase, PostgREST runs each
 -- request with `search_path = public, extensions`, but a database setting

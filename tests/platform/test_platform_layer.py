@@ -3,8 +3,8 @@
 These tests pin the platform facts of DESIGN.md that our migrations and
 workers rely on: the API roles and their privileges, the auth.* request
 helpers, the storage path helpers and delete protection, the realtime
-objects, and the grant default for new `public` tables (nothing is granted
-without an explicit GRANT).
+objects, and the default privileges for new `public` objects in both
+flavours (legacy: ALL to the API roles; none: nothing without a GRANT).
 
 Fixtures (tests/conftest.py): `db` is a superuser psycopg connection inside a
 transaction rolled back after the test; `make_user` inserts an auth.users row.
@@ -254,37 +254,60 @@ def test_service_role_bypasses_rls(db: psycopg.Connection) -> None:
 
 
 # --------------------------------------------------------------------------
-# Grant default for new public tables (hosted Supabase since 2026-10-30)
+# Default privileges for new public tables: the two flavours
+# (BACKLINE_DEFAULT_PRIVILEGES; CI runs the suite in both)
 # --------------------------------------------------------------------------
 
 
+def _default_grants(db: psycopg.Connection) -> set[tuple[str, str, str]]:
+    rows = db.execute(
+        """
+        select d.defaclobjtype::text, a.grantee::regrole::text, a.privilege_type
+        from pg_default_acl d
+        cross join lateral aclexplode(d.defaclacl) a
+        left join pg_namespace n on n.oid = d.defaclnamespace
+        where (n.nspname = 'public' or d.defaclnamespace = 0)
+          and a.grantee in (select oid from pg_roles where rolname = any(%s))
+        """,
+        (list(API_ROLES),),
+    ).fetchall()
+    return {(str(t), str(g), str(p)) for t, g, p in rows}
+
+
+def test_default_privileges_follow_the_configured_flavour(
+    db: psycopg.Connection, default_privileges: str
+) -> None:
+    grants = _default_grants(db)
+    if default_privileges == "none":
+        assert grants == set()
+        return
+    # legacy: ALL on tables, sequences and functions for each API role, as the
+    # supabase/postgres init scripts set it for the migrating role.
+    for role in API_ROLES:
+        for kind, privilege in (("r", "SELECT"), ("r", "UPDATE"), ("r", "TRUNCATE"),
+                                ("S", "USAGE"), ("f", "EXECUTE")):
+            assert (kind, role, privilege) in grants
+
+
 @pytest.mark.parametrize("role", API_ROLES)
-def test_new_public_table_needs_an_explicit_grant(db: psycopg.Connection, role: str) -> None:
+def test_new_public_table_grant_depends_on_the_flavour(
+    db: psycopg.Connection, role: str, default_privileges: str
+) -> None:
     db.execute("create table public.platform_grant_probe (id int primary key)")
     db.execute("insert into public.platform_grant_probe values (1)")
     user_id = None if role == "anon" else uuid.uuid4()
+    if default_privileges == "legacy":
+        # Everything is granted before any GRANT: this is what migrations must revoke.
+        with act_as(db, user_id, role=role) as cur:
+            assert scalar(cur, "select count(*) from public.platform_grant_probe") == 1
+            cur.execute("update public.platform_grant_probe set id = 2")
+        return
     with act_as(db, user_id, role=role) as cur, pytest.raises(errors.InsufficientPrivilege):
         cur.execute("select id from public.platform_grant_probe")
     db.execute(sql.SQL("grant select on public.platform_grant_probe to {}").format(sql.Identifier(role)))
     with act_as(db, user_id, role=role) as cur:
         # Reachable now; RLS is off on this probe table, so the row shows.
         assert scalar(cur, "select count(*) from public.platform_grant_probe") == 1
-
-
-def test_no_default_privileges_for_api_roles_in_public(db: psycopg.Connection) -> None:
-    grants = db.execute(
-        """
-        select d.defaclobjtype, a.grantee::regrole::text, a.privilege_type
-        from pg_default_acl d
-        cross join lateral aclexplode(d.defaclacl) a
-        left join pg_namespace n on n.oid = d.defaclnamespace
-        where (n.nspname = 'public' or d.defaclnamespace = 0)
-          and d.defaclobjtype in ('r', 'S')
-          and a.grantee in (select oid from pg_roles where rolname = any(%s))
-        """,
-        (list(API_ROLES),),
-    ).fetchall()
-    assert grants == []
 
 
 # --------------------------------------------------------------------------
