@@ -8,7 +8,7 @@ import psycopg
 import pytest
 
 from tests.ai.conftest import MASTER_A, MASTER_B, Proxy
-from tests.helpers import act_as
+from tests.helpers import act_as, keep_as
 from workers.ai.keys import KeyDecryptError, MasterKeys, Sealed
 from workers.ai.rotate import rotate_master_key
 
@@ -56,15 +56,16 @@ def test_secret_table_unreadable_by_every_api_role(db: psycopg.Connection[Any], 
     for role in ("anon", "authenticated", "service_role"):
         with pytest.raises(psycopg.errors.InsufficientPrivilege), act_as(db, uid, role) as cur:
             cur.execute("select * from private.ai_key_secrets")
-    # The definer store/read functions are not callable by anon or service_role either.
-    for role in ("anon", "service_role"):
+    # The definer read function is for the proxy's own role only: no API role may call it
+    # (tests/security/test_private_helpers.py covers it in detail).
+    for role in ("anon", "authenticated", "service_role"):
         with pytest.raises(psycopg.errors.InsufficientPrivilege), act_as(db, uid, role) as cur:
-            cur.execute("select * from private.ai_key_secret(gen_random_uuid())")
+            cur.execute("select * from private.ai_key_secret(gen_random_uuid(), %s)", (uid,))
 
 
 def test_metadata_rls_owner_only(db: psycopg.Connection[Any], make_user: Any) -> None:
     owner, stranger = make_user(), make_user()
-    with act_as(db, owner) as cur:
+    with keep_as(db, owner) as cur:
         cur.execute("select private.ai_key_store('openai', 'l', 'abcd', null, 'a', '\\x00', '\\x00')")
         (key_id,) = cur.fetchone() or (None,)
         cur.execute("select count(*) from public.ai_keys")
@@ -74,11 +75,13 @@ def test_metadata_rls_owner_only(db: psycopg.Connection[Any], make_user: Any) ->
             assert c2.fetchone() == (0,)
             c2.execute("delete from public.ai_keys where id = %s", (key_id,))
             assert c2.rowcount == 0
-        with pytest.raises(psycopg.errors.NoDataFound), act_as(db, stranger) as c3:
-            c3.execute("select * from private.ai_key_secret(%s)", (key_id,))
-        with act_as(db, owner) as c4:
-            c4.execute("select provider from private.ai_key_secret(%s)", (key_id,))
-            assert c4.fetchone() == ("openai",)
+    # The proxy (its own role) reads a key only for the user who owns it.
+    with pytest.raises(psycopg.Error) as refused, db.transaction(force_rollback=True):
+        db.execute("select * from private.ai_key_secret(%s, %s)", (key_id, stranger))
+    assert refused.value.sqlstate == "PT404"
+    with db.transaction(force_rollback=True):
+        row = db.execute("select provider from private.ai_key_secret(%s, %s)", (key_id, owner)).fetchone()
+        assert row == ("openai",)
     with pytest.raises(psycopg.errors.InsufficientPrivilege), act_as(db, None, "anon") as cur:
         cur.execute("select * from public.ai_keys")
     with pytest.raises(psycopg.errors.InsufficientPrivilege), act_as(db, owner) as cur:

@@ -10,6 +10,12 @@ are bound client-side by psycopg's adapters, ~8 µs vs ~55 µs for sql.Literal.)
 
 Admission returns a one-time ticket (see migration 20261125081000): only its
 holder can settle the call or admit its one fallback. It is never logged.
+
+The stored key's encrypted blobs are the one thing read NOT as the caller: no
+API role may execute private.ai_key_secret (a user would get their own key's
+ciphertext back), so the proxy reads it as its own database role, for the
+verified caller's user id, as the first statement of the admission's message:
+still one transaction and one round trip (migration 20261206090220).
 """
 
 from __future__ import annotations
@@ -32,19 +38,33 @@ BEGIN_SQL = (
     " input_usd_per_mtok, output_usd_per_mtok, usd_per_image"
     " from private.ai_begin(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
-KEY_SQL = "select master_key_id, wrapped_dek, ciphertext from private.ai_key_secret(%s)"
+KEY_SQL = "select master_key_id, wrapped_dek, ciphertext from private.ai_key_secret(%s, %s)"
 FINISH_SQL = "select private.ai_finish(%s, %s, %s, %s, %s, %s, %s, %s)"
 
 
 async def _run_as(
-    conn: psycopg.AsyncConnection[Any], caller: Caller, statements: list[tuple[str, Sequence[Any]]]
+    conn: psycopg.AsyncConnection[Any],
+    caller: Caller,
+    statements: list[tuple[str, Sequence[Any]]],
+    *,
+    first: tuple[str, Sequence[Any]] | None = None,
 ) -> list[list[Any]]:
-    """Run `statements` as the caller in one transaction and one round trip; their rows."""
+    """Run `statements` as the caller in one transaction and one round trip; their rows.
+
+    `first` runs before the impersonation, as the proxy's own database role; its rows
+    come first in the result.
+    """
     query, params = as_user_script(conn, statements, caller.user_id, caller.role, claims=caller.claims)
+    if first is not None:
+        query = f"{first[0]}; {query}"
+        params = [*first[1], *params]
     try:
         cur = psycopg.AsyncClientCursor(conn)
         await cur.execute(query, params)
         results = []
+        if first is not None:
+            results.append(await cur.fetchall())
+            cur.nextset()  # to the impersonation's set_config row, which is skipped
         while cur.nextset():
             results.append(await cur.fetchall())
     except psycopg.Error as exc:
@@ -121,10 +141,9 @@ async def begin(
         req_id,
         req_ticket,
     )
-    statements: list[tuple[str, Sequence[Any]]] = [(BEGIN_SQL, params)]
-    if key is not None:  # a missing/foreign key raises first: no slot is taken
-        statements.insert(0, (KEY_SQL, (key[1],)))
-    results = await _run_as(conn, caller, statements)
+    # A missing/foreign key raises first: no slot is taken.
+    first = (KEY_SQL, (key[1], caller.user_id)) if key is not None else None
+    results = await _run_as(conn, caller, [(BEGIN_SQL, params)], first=first)
     row = results[-1][0]
     sealed_row = results[0][0] if key is not None else None
     assert row is not None

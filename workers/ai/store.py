@@ -31,7 +31,15 @@ class StoreError(Exception):
         self.retry_after = retry_after
 
 
-SQLSTATE_STATUS = {"42501": 403, "P0002": 404, "22023": 400, "23514": 400, "PT402": 402, "PT429": 429}
+SQLSTATE_STATUS = {
+    "42501": 403,
+    "P0002": 404,
+    "PT404": 404,
+    "22023": 400,
+    "23514": 400,
+    "PT402": 402,
+    "PT429": 429,
+}
 
 
 def map_error(exc: psycopg.Error) -> StoreError:
