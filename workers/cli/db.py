@@ -29,8 +29,14 @@ app = typer.Typer(help="Migrate, check, reset and seed the database.", no_args_i
 app.add_typer(read_meter.app, name="read-meter")
 
 
-def apply_migrations(url: str, *, quiet: bool = False) -> list[migrations.MigrationFile]:
-    """Apply pending migrations with a progress bar; shared by `db migrate`, `db reset`, `up`."""
+def apply_migrations(
+    url: str, *, quiet: bool = False, report: bool = False
+) -> list[migrations.MigrationFile]:
+    """Apply pending migrations with a progress bar; shared by `db migrate`, `db reset`, `up`.
+
+    With report=True each file is printed (`applied <file>`, stdout) as soon as its
+    transaction committed, so output cut short by a failure still lists what was applied.
+    """
     directory = get_settings().migrations_dir
     pending_count = len(migrations.discover(directory))
     with Progress(transient=True, disable=quiet, console=err_console) as progress:
@@ -39,7 +45,11 @@ def apply_migrations(url: str, *, quiet: bool = False) -> list[migrations.Migrat
         def step(f: migrations.MigrationFile) -> None:
             progress.update(task, description=f"applying {f.path.name}", advance=1)
 
-        return migrations.migrate(url, directory, on_apply=step)
+        def applied(f: migrations.MigrationFile) -> None:
+            if report:
+                typer.echo(f"applied {f.path.name}")
+
+        return migrations.migrate(url, directory, on_apply=step, on_applied=applied)
 
 
 @app.command()
@@ -51,6 +61,8 @@ def migrate(
     """Apply pending migrations in version order, each file in its own transaction.
 
     Records them in supabase_migrations.schema_migrations like the Supabase CLI.
+    Prints each file as soon as it is applied; if one fails, the error names the
+    files applied before it (they stay applied) and nothing of the failing file.
     Refuses when an applied file changed or the database has a version the
     folder lacks.
     """
@@ -58,13 +70,13 @@ def migrate(
     if dry_run:
         files = migrations.migrate(url, get_settings().migrations_dir, dry_run=True)
     else:
-        files = apply_migrations(url, quiet=as_json)
+        files = apply_migrations(url, quiet=as_json, report=not as_json)
     if as_json:
         print_json([{"version": f.version, "name": f.name, "dry_run": dry_run} for f in files])
         return
-    verb = "would apply" if dry_run else "applied"
-    for f in files:
-        typer.echo(f"{verb} {f.path.name}")
+    if dry_run:
+        for f in files:
+            typer.echo(f"would apply {f.path.name}")
     if not files:
         info("database is up to date")
 

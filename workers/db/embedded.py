@@ -171,7 +171,11 @@ class EmbeddedServer:
         return state
 
     def _write_server_conf(self, state: ServerState) -> None:
-        """Settings live in a conf file (not pg_ctl -o, which goes through a shell)."""
+        """Settings live in a conf file (not pg_ctl -o, which goes through a shell).
+
+        Rewritten on every start, so an existing cluster picks up a changed file (e.g. the
+        cluster-wide `synchronous_commit = off` older versions wrote is gone after a restart).
+        """
         socket_dir = state.socket_dir.replace("'", "''")
         conf = self.pgdata / "backline.conf"
         conf.write_text(
@@ -180,8 +184,10 @@ class EmbeddedServer:
             "listen_addresses = '127.0.0.1'\n"
             f"unix_socket_directories = '{socket_dir}'\n"
             "unix_socket_permissions = 0700\n"
-            "synchronous_commit = off\n"
             "max_connections = 200\n"
+            "# Durable by default: synchronous_commit and fsync keep their defaults (on), so a\n"
+            "# commit is on disk before it is acknowledged. Code that may lose a write on a crash\n"
+            "# says so per transaction (set local synchronous_commit = off), never here.\n"
         )
         main_conf = self.pgdata / "postgresql.conf"
         if "include_if_exists = 'backline.conf'" not in main_conf.read_text():

@@ -121,10 +121,16 @@ def migrate(
     *,
     dry_run: bool = False,
     on_apply: Callable[[MigrationFile], None] | None = None,
+    on_applied: Callable[[MigrationFile], None] | None = None,
     on_wait: Callable[[], None] | None = None,
     lock_timeout: float = LOCK_WAIT_SECONDS,
 ) -> list[MigrationFile]:
-    """Apply pending migrations under an advisory lock. Returns the files applied (or due)."""
+    """Apply pending migrations under an advisory lock. Returns the files applied (or due).
+
+    `on_apply(f)` runs before a file is applied, `on_applied(f)` once its transaction
+    committed. If a file fails, the MigrationError names the files this run applied
+    (and committed) before it, so a partial run says exactly where the database stands.
+    """
     from workers.db.connect import connect
 
     files = discover(directory)
@@ -138,15 +144,28 @@ def migrate(
             pending = _pending(conn, files)
             if dry_run:
                 return pending
+            done: list[MigrationFile] = []
             for f in pending:
                 if on_apply:
                     on_apply(f)
-                _apply(conn, f)
+                try:
+                    _apply(conn, f)
+                except MigrationError as exc:
+                    raise MigrationError(f"{exc}{_applied_before(done)}") from None
+                done.append(f)
+                if on_applied:
+                    on_applied(f)
             if pending:
                 conn.execute("notify pgrst, 'reload schema'")
             return pending
         finally:
             conn.execute("select pg_advisory_unlock(%s)", (LOCK_KEY,))
+
+
+def _applied_before(done: list[MigrationFile]) -> str:
+    if not done:
+        return "; no migration was applied before it in this run"
+    return f"; applied before it in this run (kept): {', '.join(f.path.name for f in done)}"
 
 
 def new_migration(directory: Path, name: str, *, now: datetime | None = None) -> Path:
