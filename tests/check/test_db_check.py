@@ -35,6 +35,21 @@ def quiet(db: Conn, name: str, obj: str) -> None:
     assert obj not in hits, f"{name} wrongly reported {obj}: {hits[obj].detail}"
 
 
+@pytest.fixture(autouse=True)
+def explicit_grants_only(db: Conn) -> None:
+    """Probe objects get only the grants each test gives them, in both platform flavours.
+
+    With the legacy default privileges every probe table would start out granted
+    to all API roles; each test here builds its case with explicit grants, so
+    the defaults are switched off inside the test's (rolled back) transaction.
+    """
+    for kind in ("tables", "sequences", "functions"):
+        db.execute(
+            f"alter default privileges for role current_user in schema public"
+            f" revoke all on {kind} from anon, authenticated, service_role"
+        )
+
+
 def show(findings: list[Finding]) -> str:
     return "\n".join(f"{f.level} {f.name} {f.object}: {f.detail}" for f in findings)
 
@@ -428,6 +443,22 @@ def test_policy_for_authenticated_does_not_cover_anon(db: Conn, posts: str) -> N
     db.execute(f"grant update on {posts} to anon")
     db.execute(f"create policy chk_edit on {posts} for update to authenticated using (true)")
     fires(db, "anon_write_without_policy", posts)
+
+
+def test_legacy_default_privileges_are_reported_until_revoked(db: Conn) -> None:
+    """`supabase start`'s default privileges grant a new table ALL; the idiom takes it back."""
+    db.execute(
+        "alter default privileges for role current_user in schema public"
+        " grant all on tables to anon, authenticated, service_role"
+    )
+    db.execute("create table public.chk_legacy (id int primary key, owner uuid)")
+    db.execute("alter table public.chk_legacy enable row level security")
+    db.execute("create policy chk_read on public.chk_legacy for select to anon, authenticated using (true)")
+    f = fires(db, "anon_write_without_policy", "public.chk_legacy")
+    assert "INSERT" in f.detail or "UPDATE" in f.detail or "DELETE" in f.detail
+    db.execute("revoke all on table public.chk_legacy from anon, authenticated, service_role")
+    db.execute("grant select on table public.chk_legacy to anon, authenticated")
+    quiet(db, "anon_write_without_policy", "public.chk_legacy")
 
 
 # -- 12. optional WARN lints ---------------------------------------------------------
