@@ -106,7 +106,7 @@ def test_a_refusing_meter_skips_one_read_without_backing_off(metered):
         metered.execute(
             "grant execute on function private.api_meter_take(text, integer) to backline_api_meter"
         )
-    assert len(notices) == 1 and notices[0].startswith("api read meter refused a read slot")
+    assert len(notices) == 1 and notices[0].startswith("api meter refused a slot")
     assert events(metered, f"api:read:{user}") == 0
     assert request(metered, user, "GET") is None  # the session is still open and used at once
     assert events(metered, f"api:read:{user}") == 1 and len(notices) == 1
@@ -145,24 +145,27 @@ def test_unreachable_meter_falls_back_to_checking(metered):
     assert events(metered, f"api:read:{user}") == 0
     # one warning: after a failure the connection skips the meter for 10 s instead of
     # paying a connect timeout on every read
-    assert len(notices) == 1 and notices[0].startswith("api read meter unavailable")
+    assert len(notices) == 1 and notices[0].startswith("api meter unavailable")
     # the window is still checked
     for _ in range(4):
         assert request(metered, user, "POST", "/rpc/explore") is None
     assert request(metered, user, "GET") == "PT429"
 
 
-def test_the_meter_role_can_only_take_read_slots(metered):
+def test_the_meter_role_can_only_take_api_slots(metered):
     user = create_user(metered)
     metered.execute("begin")
     try:
         metered.execute("set local role backline_api_meter")
         metered.execute("select private.api_meter_take(%s, 5)", (f"api:read:{user}",))
+        metered.execute("select private.api_meter_take(%s, 5)", (f"api:write:{user}",))
         metered.execute("reset role")
-        assert events(metered, f"api:read:{user}") == 1  # the slot was taken
+        # the slots were taken (writes too, so that a failing write stays counted)
+        assert events(metered, f"api:read:{user}") == 1 and events(metered, f"api:write:{user}") == 1
         metered.execute("set local role backline_api_meter")
         for statement in (
-            "select * from private.api_meter_take('api:write:someone', 5)",
+            "select * from private.api_meter_take('import:someone', 5)",
+            "select * from private.api_meter_take('ai:someone', 5)",
             "select * from private.rate_limit_take('api:read:x', 5, interval '1 hour')",
             "select count(*) from public.documents",
             "select count(*) from private.rate_limit_events",
@@ -183,7 +186,7 @@ def test_api_roles_cannot_reach_the_meter(conn, role):
         "extensions.dblink(text, text)",
         "extensions.dblink_connect(text, text)",
         "extensions.dblink_exec(text, text)",
-        "private.api_meter_read(text, integer)",
+        "private.api_meter_count(text, integer)",
         "private.api_meter_take(text, integer)",
         "private.api_meter_probe(text)",
         "private.api_meter_conninfo(text)",

@@ -1,4 +1,4 @@
-"""`backline db read-meter ...`: count Data API reads (GET/HEAD) against the API rate limit."""
+"""`backline db read-meter ...`: count every Data API request (reads, and failing requests too)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,11 @@ from workers.db import read_meter
 from workers.db.connect import connect
 
 app = typer.Typer(
-    help="Count Data API reads: PostgREST runs them read-only, so the hook counts them in a meter session.",
+    help=(
+        "Count every Data API request in a meter session the request cannot roll back: reads (which"
+        " PostgREST runs read-only) and requests that fail. Off: writes count only if they succeed,"
+        " reads are only checked."
+    ),
     no_args_is_help=True,
 )
 
@@ -20,9 +24,12 @@ def _report(state: read_meter.MeterStatus, as_json: bool) -> None:
     if as_json:
         print_json(state.as_dict())
     elif state.enabled:
-        info(f"reads are counted: meter session {state.user}@{state.host}:{state.port}")
+        info(f"requests are counted, failing ones too: meter session {state.user}@{state.host}:{state.port}")
     else:
-        info("reads are checked against the limit but not counted (read meter disabled)")
+        info(
+            "meter disabled: writes are counted only if they succeed, reads are checked against the limit"
+            " but not counted"
+        )
 
 
 @app.command()
@@ -42,20 +49,20 @@ def enable(
     ] = None,
     as_json: AsJson = False,
 ) -> None:
-    """Count reads: let the meter role log in, prove the hook can connect, then store the settings."""
+    """Count every request: let the meter role log in, prove the hook can connect, then store the settings."""
     with connect(target_url(database_url), autocommit=True) as conn:
         _report(read_meter.enable(conn, host=host, port=port, password=password), as_json)
 
 
 @app.command()
 def disable(database_url: DatabaseUrl = None, as_json: AsJson = False) -> None:
-    """Stop counting reads; they are still refused once the window is full."""
+    """Stop metering: writes are counted only if they succeed; reads are refused once the window is full."""
     with connect(target_url(database_url), autocommit=True) as conn:
         _report(read_meter.disable(conn), as_json)
 
 
 @app.command()
 def status(database_url: DatabaseUrl = None, as_json: AsJson = False) -> None:
-    """Show whether reads are counted and where the meter connects (never the password)."""
+    """Show whether requests are metered and where the meter connects (never the password)."""
     with connect(target_url(database_url), autocommit=True) as conn:
         _report(read_meter.status(conn), as_json)

@@ -1,10 +1,14 @@
-"""Configure the API read meter: the session through which the pre-request hook counts reads.
+"""Configure the API meter: the session through which the pre-request hook counts requests.
 
-PostgREST runs reads in READ ONLY transactions, so the hook counts them in an
-autonomous dblink session as the role `backline_api_meter` (see migration
-20261125080000). This module gives that role LOGIN (and a password when the
-server needs one), builds the connection parameters, proves they work by
-connecting the way the hook will, and only then stores them.
+The hook runs inside each Data API request's transaction, which PostgREST rolls
+back when the request fails (and makes READ ONLY for reads). So it counts every
+request, read or write, in an autonomous dblink session as the role
+`backline_api_meter`, committed on its own: a request that fails later stays
+counted (migrations 20261125080000, 20261206090700; docs/rate-limits.md). This
+module gives that role LOGIN (and a password when the server needs one), builds
+the connection parameters, proves they work by connecting the way the hook
+will, and only then stores them. Without it, writes are counted in their own
+transaction (a failing one is not counted) and reads are only checked.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ METER_ROLE = "backline_api_meter"
 
 @dataclass(frozen=True)
 class MeterStatus:
-    """Whether reads are counted, and where the meter connects (never the password)."""
+    """Whether requests are counted in the meter session, and where it connects (never the password)."""
 
     enabled: bool
     host: str | None = None
@@ -52,7 +56,7 @@ def _server_endpoint(conn: psycopg.Connection[Any]) -> tuple[str, int]:
 
 
 def _conninfo(host: str, port: int, password: str | None) -> str:
-    # A short connect timeout: a read waits for it when the meter is unreachable.
+    # A short connect timeout: a request waits for it when the meter is unreachable.
     return psycopg.conninfo.make_conninfo(
         "", host=host, port=port, user=METER_ROLE, connect_timeout=2, password=password
     )
@@ -150,7 +154,8 @@ def enable(
 
 
 def disable(conn: psycopg.Connection[Any]) -> MeterStatus:
-    """Stop counting reads (they are checked only); the role keeps its login for other databases."""
+    """Stop metering: writes are counted in their own transaction again (failing ones are not), reads
+    only checked. The role keeps its login for other databases."""
     conn.execute("delete from private.api_read_meter")
     return MeterStatus(enabled=False)
 
