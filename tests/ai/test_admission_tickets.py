@@ -120,8 +120,9 @@ def test_settlement_needs_the_ticket_and_happens_once(db: psycopg.Connection[Any
         )
         cost = (cur.fetchone() or (None,))[0]
     assert cost == Decimal("0.0125") and usage(db, usage_id) == ("ok", "openai", "gpt-4o", cost, 0)
-    with pytest.raises(psycopg.errors.NoDataFound), act_as(db, uid) as cur:
+    with pytest.raises(psycopg.Error) as err, act_as(db, uid) as cur:
         cur.execute(settle, (usage_id, ticket))
+    assert err.value.sqlstate == "PT404"  # settled already: HTTP 404
     budget = db.execute(
         "select spent_usd, reserved_usd from private.ai_budget_months where user_id = %s", (uid,)
     ).fetchone()

@@ -29,8 +29,9 @@ def test_usage_rows_owner_reads_stranger_and_anon_do_not(db: psycopg.Connection[
         with act_as(db, stranger) as c2:
             c2.execute("select count(*) from public.ai_usage")
             assert c2.fetchone() == (0,)
-        with pytest.raises(psycopg.errors.NoDataFound), act_as(db, stranger) as c3:
+        with pytest.raises(psycopg.Error) as err, act_as(db, stranger) as c3:
             c3.execute("select private.ai_finish(%s, 'ok', 1, 1, 0, 1, p_ticket => %s)", (usage_id, ticket))
+        assert err.value.sqlstate == "PT404"
         # Users cannot write usage rows directly.
         with pytest.raises(psycopg.errors.InsufficientPrivilege), act_as(db, owner) as c4:
             c4.execute("update public.ai_usage set cost_usd = 0")

@@ -75,9 +75,10 @@ def test_only_the_lease_holder_completes_and_a_refusal_changes_nothing(db: psyco
     job_id = enqueue(db)
     claim(db, "w1")
     before = job(db, job_id)
-    refused = pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState, match="not running under")
-    with refused, db.transaction():
+    refused = pytest.raises(psycopg.Error, match="not running under")
+    with refused as err, db.transaction():
         db.execute("select private.job_complete(%s, 'intruder', '{}')", (job_id,))
+    assert err.value.sqlstate == "PT409"  # the lease is lost: HTTP 409 through the RPC wrappers
     assert job(db, job_id) == before
 
 
@@ -105,9 +106,10 @@ def test_failures_back_off_exponentially_then_dead_letter(db: psycopg.Connection
     db.execute("select private.job_retry(%s)", (job_id,))
     row = job(db, job_id)
     assert row["status"] == "queued" and row["attempts"] == 0 and row["finished_at"] is None
-    refused = pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState, match="only dead or failed")
-    with refused, db.transaction():
+    refused = pytest.raises(psycopg.Error, match="only dead or failed")
+    with refused as err, db.transaction():
         db.execute("select private.job_retry(%s)", (job_id,))
+    assert err.value.sqlstate == "PT409"
 
 
 def test_backoff_is_capped(db: psycopg.Connection[Any]) -> None:
@@ -152,8 +154,9 @@ def test_heartbeat_extends_only_the_holders_lease(db: psycopg.Connection[Any]) -
     claim(db, "w1")
     until = db.execute("select private.job_heartbeat(%s, 'w1', '10 minutes')", (job_id,)).fetchone()
     assert job(db, job_id)["locked_until"] == until[0]  # type: ignore[index]
-    with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState), db.transaction():
+    with pytest.raises(psycopg.Error) as err, db.transaction():
         db.execute("select private.job_heartbeat(%s, 'w2', '10 minutes')", (job_id,))
+    assert err.value.sqlstate == "PT409"
 
 
 def test_release_hands_the_job_back_without_counting_the_attempt(db: psycopg.Connection[Any]) -> None:

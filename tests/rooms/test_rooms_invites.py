@@ -44,8 +44,9 @@ def test_a_single_use_invite_cannot_be_reused(db, room: Room, make_user):
     other = make_user()
     with act_as(db, room.stranger, rollback=False) as cur:
         cur.execute("select public.accept_room_invite(%s)", (token,))
-    with act_as(db, other) as cur, pytest.raises(errors.NoDataFound):
+    with act_as(db, other) as cur, pytest.raises(errors.Error) as err:
         cur.execute("select public.accept_room_invite(%s)", (token,))
+    assert err.value.sqlstate == "PT410" and "used up" in err.value.diag.message_primary  # HTTP 410
     assert db.execute("select count(*) from public.room_members where user_id = %s", (other,)).fetchone() == (
         0,
     )
@@ -57,8 +58,9 @@ def test_multi_use_invite_counts_uses(db, room: Room, make_user):
     for user in (a, b):
         with act_as(db, user, rollback=False) as cur:
             cur.execute("select public.accept_room_invite(%s)", (token,))
-    with act_as(db, c) as cur, pytest.raises(errors.NoDataFound):
+    with act_as(db, c) as cur, pytest.raises(errors.Error) as err:
         cur.execute("select public.accept_room_invite(%s)", (token,))
+    assert err.value.sqlstate == "PT410"
     assert db.execute("select use_count from public.room_invites where id = %s", (invite_id,)).fetchone() == (
         2,
     )
@@ -79,15 +81,16 @@ def test_expired_invite_is_refused(db, room: Room):
     db.execute(
         "update public.room_invites set expires_at = now() - interval '1 second' where id = %s", (invite_id,)
     )
-    with act_as(db, room.stranger) as cur, pytest.raises(errors.NoDataFound) as err:
+    with act_as(db, room.stranger) as cur, pytest.raises(errors.Error) as err:
         cur.execute("select public.accept_room_invite(%s)", (token,))
-    assert "expired" in err.value.diag.message_primary
+    assert err.value.sqlstate == "PT410" and "expired" in err.value.diag.message_primary
 
 
 @pytest.mark.parametrize("token", ["", "not-a-token", None])
 def test_wrong_token_is_refused(db, room: Room, token):
-    with act_as(db, room.stranger) as cur, pytest.raises(errors.NoDataFound):
+    with act_as(db, room.stranger) as cur, pytest.raises(errors.Error) as err:
         cur.execute("select public.accept_room_invite(%s)", (token,))
+    assert err.value.sqlstate == "PT404"
 
 
 def test_anon_cannot_accept_or_create(db, room: Room):
@@ -157,8 +160,9 @@ def test_owner_revokes_an_invite(db, room: Room):
     with act_as(db, room.owner, rollback=False) as cur:
         cur.execute("delete from public.room_invites where id = %s", (invite_id,))
         assert cur.rowcount == 1
-    with act_as(db, room.stranger) as cur, pytest.raises(errors.NoDataFound):
+    with act_as(db, room.stranger) as cur, pytest.raises(errors.Error) as err:
         cur.execute("select public.accept_room_invite(%s)", (token,))
+    assert err.value.sqlstate == "PT404"
 
 
 def test_cleanup_lists_then_deletes_expired_and_used_invites(db, room: Room):

@@ -210,8 +210,9 @@ def test_owner_cannot_leave(db, room: Room):
 
 
 def test_stranger_cannot_leave_a_room_they_are_not_in(db, room: Room):
-    with act_as(db, room.stranger) as cur, pytest.raises(errors.NoDataFound):
+    with act_as(db, room.stranger) as cur, pytest.raises(errors.Error) as err:
         cur.execute("select public.leave_room(%s)", (room.id,))
+    assert err.value.sqlstate == "PT404"
 
 
 @pytest.mark.parametrize(

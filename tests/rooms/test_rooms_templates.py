@@ -109,8 +109,9 @@ def test_apply_builtin_template_creates_elements_and_connections(db, room: Room)
 def test_apply_private_template_of_someone_else_is_refused(db, room: Room, make_user):
     other = make_user()
     tid = make_template(db, other, "private")
-    with act_as(db, room.owner) as cur, pytest.raises(errors.NoDataFound):
+    with act_as(db, room.owner) as cur, pytest.raises(errors.Error) as err:
         cur.execute("select * from public.apply_template(%s, %s)", (room.id, tid))
+    assert err.value.sqlstate == "PT404"
 
 
 @pytest.mark.parametrize("persona", ["viewer", "stranger"])
