@@ -9,7 +9,7 @@ Upload (supabase/storage, `Uploader.canUpload` + `completeUpload`):
   2. the API checks the bucket's file_size_limit and allowed_mime_types
      itself (413 / 415) and stores the bytes;
   3. as a privileged role (service_role here, auth.uid() null), UPSERT the
-     row with owner_id = the caller's uid and metadata {size, mimetype, ...}.
+     row with owner_id (and owner) = the caller's uid and metadata {size, mimetype, ...}.
      If this fails (e.g. the quota trigger raises 42501) the bytes are dropped.
 Reads and lists run as the caller under RLS. Remove runs as the caller with
 `storage.allow_delete_query` = 'true' and deletes only the rows RLS lets it see.
@@ -79,16 +79,18 @@ def _db_error(exc: psycopg.Error) -> StorageApiError:
     return StorageApiError(500, "DatabaseError", "database error")
 
 
+# Both steps write owner_id = the JWT sub and the deprecated uuid column owner = the same
+# id (supabase/storage StorageKnexDB.createObject/upsertObject: owner only when the sub is a uuid).
 UPSERT_SQL = (
-    "insert into storage.objects (bucket_id, name, owner_id, metadata, version)"
-    " values (%s, %s, %s, %s, %s)"
-    " on conflict (bucket_id, name) do update set owner_id = excluded.owner_id,"
+    "insert into storage.objects (bucket_id, name, owner_id, owner, metadata, version)"
+    " values (%s, %s, %s, %s::uuid, %s, %s)"
+    " on conflict (bucket_id, name) do update set owner_id = excluded.owner_id, owner = excluded.owner,"
     " metadata = excluded.metadata, version = excluded.version, updated_at = now()"
     " returning id"
 )
 INSERT_SQL = (
-    "insert into storage.objects (bucket_id, name, owner_id, metadata, version)"
-    " values (%s, %s, %s, %s, %s) returning id"
+    "insert into storage.objects (bucket_id, name, owner_id, owner, metadata, version)"
+    " values (%s, %s, %s, %s::uuid, %s, %s) returning id"
 )
 
 
@@ -110,7 +112,7 @@ def upload(
     probe = json.dumps({"mimetype": mimetype, "contentLength": size}) if declared_length else None
     try:
         with act_as(conn, user_id) as cur:
-            cur.execute(statement, (bucket_id, name, str(user_id), probe, version))
+            cur.execute(statement, (bucket_id, name, str(user_id), str(user_id), probe, version))
     except psycopg.Error as exc:
         raise _db_error(exc) from None
     # (2) the API's own bucket checks.
@@ -137,7 +139,7 @@ def upload(
         with act_as(conn, None, "service_role", rollback=False) as cur:
             row = cur.execute(
                 UPSERT_SQL if upsert else INSERT_SQL,
-                (bucket_id, name, str(user_id), json.dumps(metadata), version),
+                (bucket_id, name, str(user_id), str(user_id), json.dumps(metadata), version),
             ).fetchone()
     except psycopg.Error as exc:
         raise _db_error(exc) from None
