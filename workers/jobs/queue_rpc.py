@@ -46,7 +46,7 @@ class RpcQueue:
             return self._client.rpc(fn, params).execute().data
         except APIError as exc:
             message = exc.message or str(exc)
-            if exc.code == "55000":
+            if exc.code in ("PT409", "55000"):  # lease lost (55000: before migration 20261206090100)
                 raise LeaseLost(message) from None
             raise QueueError(f"{fn}: {message}") from None
         except httpx.HTTPError as exc:

@@ -52,14 +52,15 @@ class SqlQueue:
         try:
             with self._pool.connection() as conn:
                 return conn.execute(query, params).fetchall()
-        except psycopg.errors.ObjectNotInPrerequisiteState as exc:
-            raise LeaseLost(first_line(exc)) from None
-        except (
-            psycopg.errors.RaiseException,
-            psycopg.errors.NoDataFound,
-            psycopg.errors.InvalidParameterValue,
-        ) as exc:
-            raise QueueError(first_line(exc)) from None
+        except psycopg.DatabaseError as exc:
+            # PT409: the lease was lost (or the job is not retryable), PT404: no such job,
+            # schedule or task. 55000 and P0002 are what databases migrated before
+            # 20261206090100 (security_http_statuses) raise for the same.
+            if exc.sqlstate in ("PT409", "55000"):
+                raise LeaseLost(first_line(exc)) from None
+            if exc.sqlstate in ("PT404", "P0002", "P0001", "22023"):
+                raise QueueError(first_line(exc)) from None
+            raise
 
     def _value(self, query: str, params: tuple[Any, ...] = ()) -> Any:
         rows = self._rows(query, params)
