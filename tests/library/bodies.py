@@ -27,10 +27,14 @@ def folder_body(name: str = "Vinyl") -> dict[str, Any]:
     return {"name": name}
 
 
-def item_body(name: str = "Blue Train", folder_id: str | None = None, notes: str = "") -> dict[str, Any]:
+def item_body(
+    name: str = "Blue Train", folder_id: str | None = None, notes: str = "", tags: list[str] | None = None
+) -> dict[str, Any]:
     body: dict[str, Any] = {"name": name, "notes": notes}
     if folder_id:
         body["folder_id"] = folder_id
+    if tags is not None:
+        body["tags"] = tags
     return body
 
 
