@@ -240,7 +240,18 @@ def test_a_valid_public_item_with_tags_is_stored_and_explored(
         ("song", {"bpm": "fast"}, "song bpm must be a number from 20 to 300"),
         ("item", dict(item_body(), notes=None), "item notes must be text"),
         ("item", dict(item_body(), name=""), "item name must be a string of 1-200 characters"),
-        ("folder", {"name": "x", "parent_id": "not-a-uuid"}, "folder parent_id must be a folder id"),
+        (
+            "folder",
+            {"name": "x", "parent_id": "not-a-uuid"},
+            "folder parent_id must be a folder id: a uuid, or null",
+        ),
+        ("folder", {"name": "x", "parent_id": 42}, "folder parent_id must be a folder id: a uuid, or null"),
+        ("item", dict(item_body(), folder_id="nope"), "item folder_id must be a folder id: a uuid, or null"),
+        (
+            "item",
+            dict(item_body(), folder_id=str(uuid.uuid4())),
+            None,
+        ),  # the message says existence is not checked
     ],
 )
 def test_validators_check_what_their_messages_say(
