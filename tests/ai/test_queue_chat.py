@@ -252,8 +252,16 @@ def test_bad_payload_is_permanent() -> None:
 def test_queue_request_for_a_room_the_user_cannot_write_fails_without_a_provider_call(proxy: Proxy) -> None:
     owner, _ = proxy.user()
     uid, h = proxy.user()
-    element = chat_room(proxy, owner, viewer=uid)
-    req = queue(proxy, uid, key_id=add_key(proxy, h, "openai"), chat_element_id=element)
+    element = chat_room(proxy, owner, editor=uid)
+    key = add_key(proxy, h, "openai")
+    # A viewer cannot even queue it (insert policy: a chat element of a room you may edit) ...
+    proxy.sql("update public.room_members set role = 'viewer' where user_id = %s", (uid,))
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        queue(proxy, uid, key_id=key, chat_element_id=element)
+    # ... and an editor demoted after queueing is refused by the worker's re-check when it runs.
+    proxy.sql("update public.room_members set role = 'editor' where user_id = %s", (uid,))
+    req = queue(proxy, uid, key_id=key, chat_element_id=element)
+    proxy.sql("update public.room_members set role = 'viewer' where user_id = %s", (uid,))
     n = len(proxy.fake.requests)
     out = run_ai_request(ctx_for(proxy, req), {"request_id": req})
     assert out is not None and out["status"] == "failed" and "owners and editors" in out["error"]
