@@ -231,11 +231,11 @@ def test_ai_request_key_must_be_your_own(db: Conn, w: World) -> None:
 
 def test_sync_conflict_insert_must_name_your_own_document(db: Conn, w: World) -> None:
     # Before: alice's document was accepted and an unknown id answered 23503 (an existence oracle).
+    # Since 20261206091100 only the database records conflicts (sync_push), so a
+    # client's INSERT is refused whatever it names, with one answer.
     assert same_answer(db, w.bob, CONFLICT_INSERT, w.alice_doc)[0] == "42501"
     assert count(db, "select count(*) from public.sync_conflicts where document_id = %s", (w.alice_doc,)) == 1
-    with act_as(db, w.bob) as cur:
-        cur.execute(CONFLICT_INSERT, (w.bob_doc,))
-        assert cur.rowcount == 1
+    assert refusal(db, w.bob, CONFLICT_INSERT, (w.bob_doc,)).sqlstate == "42501"
 
 
 def test_sync_conflict_update_keeps_to_your_own_documents(db: Conn, w: World) -> None:
@@ -655,8 +655,8 @@ def test_policies_are_named_as_sentences_and_check_references(db: Conn) -> None:
         ).fetchall()
     }
     assert ("ai_requests", "owners queue ai requests with their own keys and chats") in names
-    assert ("sync_conflicts", "owners record conflicts of their own documents") in names
-    assert ("sync_conflicts", "owners record their conflicts") not in names
+    # Conflicts are recorded by the database only since 20261206091100: no client INSERT policy.
+    assert not any(t == "sync_conflicts" and n.startswith("owners record") for t, n in names)
     assert all(re.fullmatch(r"[a-z][a-z ,'-]+", name) for _, name in names), names
 
 
