@@ -262,7 +262,9 @@ def seed_world(db: Conn) -> World:
         " (%s, 'openai', 'gpt-4o-mini', jsonb_build_array(%s::text)) returning id",
         (a, CANARY),
     )
-    db.execute("update public.ai_requests set chat_element_id = %s where id = %s", (ids["chat"], ids["ai_request"]))
+    db.execute(
+        "update public.ai_requests set chat_element_id = %s where id = %s", (ids["chat"], ids["ai_request"])
+    )
     ids["usage"] = _one(
         db,
         "insert into public.ai_usage (user_id, provider, model) values"
@@ -520,7 +522,9 @@ def test_no_persona_points_its_rows_at_what_is_not_theirs(db: Conn, world: World
         for t in world.tables:
             insertable = _privileged_columns(db, p.role, t, "insert")
             sample = db.execute(
-                sql.SQL("select to_jsonb(t) from {} t where {} limit 1").format(t.ident, _owned_by_a(t, world))
+                sql.SQL("select to_jsonb(t) from {} t where {} limit 1").format(
+                    t.ident, _owned_by_a(t, world)
+                )
             ).fetchone()
             if sample is None or not insertable:
                 continue
@@ -532,10 +536,18 @@ def test_no_persona_points_its_rows_at_what_is_not_theirs(db: Conn, world: World
                     continue
                 if not (target.owner_columns or target.room_column):
                     continue  # reference data (kinds, plans) belongs to nobody
-                hidden = _one(db, sql.SQL("select count(*) from {} where {} = {} and {} and not ({})").format(
-                    target.ident, sql.Identifier(target_column), sql.Literal(row[column]),
-                    _mine(target, world, p), sql.SQL(target.public_rows),
-                ).as_string(db))
+                hidden = _one(
+                    db,
+                    sql.SQL("select count(*) from {} where {} = {} and {} and not ({})")
+                    .format(
+                        target.ident,
+                        sql.Identifier(target_column),
+                        sql.Literal(row[column]),
+                        _mine(target, world, p),
+                        sql.SQL(target.public_rows),
+                    )
+                    .as_string(db),
+                )
                 if hidden and not (p.room_member and target.room_column):
                     foreign.append(column)
             if not foreign:
@@ -545,7 +557,9 @@ def test_no_persona_points_its_rows_at_what_is_not_theirs(db: Conn, world: World
             if "id" in row and "id" in insertable:
                 row["id"] = str(uuid.uuid4())
             columns = [c for c in insertable if c in row]
-            statement = sql.SQL("insert into {} ({}) select {} from jsonb_populate_record(null::{}, %s)").format(
+            statement = sql.SQL(
+                "insert into {} ({}) select {} from jsonb_populate_record(null::{}, %s)"
+            ).format(
                 t.ident,
                 sql.SQL(", ").join(map(sql.Identifier, columns)),
                 sql.SQL(", ").join(map(sql.Identifier, columns)),

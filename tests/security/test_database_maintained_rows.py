@@ -44,7 +44,9 @@ def test_clients_cannot_insert_share_links_even_for_their_own_document(
                 " values (%s, %s, sha256(%s::bytea))",
                 (doc, owner, chosen),
             )
-    assert db.execute("select count(*) from public.share_links where document_id = %s", (doc,)).fetchone() == (0,)
+    assert db.execute(
+        "select count(*) from public.share_links where document_id = %s", (doc,)
+    ).fetchone() == (0,)
 
 
 def test_create_share_link_still_creates_an_unguessable_link(
@@ -67,13 +69,19 @@ def test_create_share_link_still_creates_an_unguessable_link(
         opened = cur.execute("select public.open_share(%s)", (token,)).fetchone()
     assert opened is not None and opened[0]["document"]["id"] == str(doc)
     # A stranger cannot share the owner's document; bad input changes nothing.
-    for who, args, state in ((stranger, (doc, 7), "PT404"), (owner, (doc, 0), "22023"), (owner, (doc, 5000), "22023")):
+    for who, args, state in (
+        (stranger, (doc, 7), "PT404"),
+        (owner, (doc, 0), "22023"),
+        (owner, (doc, 5000), "22023"),
+    ):
         with act_as(db, who) as cur, pytest.raises(psycopg.Error) as caught:
             cur.execute("select public.create_share_link(%s, %s)", args)
         assert caught.value.sqlstate == state
     with act_as(db, None, role="anon") as cur, pytest.raises(errors.InsufficientPrivilege):
         cur.execute("select public.create_share_link(%s, 7)", (doc,))
-    assert db.execute("select count(*) from public.share_links where document_id = %s", (doc,)).fetchone() == (1,)
+    assert db.execute(
+        "select count(*) from public.share_links where document_id = %s", (doc,)
+    ).fetchone() == (1,)
 
 
 def test_a_conflict_keeps_the_real_server_copy(db: Conn, make_user: Callable[..., uuid.UUID]) -> None:
@@ -82,8 +90,13 @@ def test_a_conflict_keeps_the_real_server_copy(db: Conn, make_user: Callable[...
     db.execute("update public.documents set body = %s where id = %s", (json.dumps({"name": "Server"}), doc))
     version = db.execute("select version from public.documents where id = %s", (doc,)).fetchone()
     assert version is not None
-    change = {"change_id": "laptop-1", "id": str(doc), "base_version": version[0] - 1,
-              "title": "Client title", "body": {"name": "Client"}}
+    change = {
+        "change_id": "laptop-1",
+        "id": str(doc),
+        "base_version": version[0] - 1,
+        "title": "Client title",
+        "body": {"name": "Client"},
+    }
     with keep_as(db, owner) as cur:
         pushed = cur.execute("select public.sync_push(%s, 'manual')", (json.dumps([change]),)).fetchone()
     assert pushed is not None
@@ -104,9 +117,9 @@ def test_recording_a_conflict_checks_the_document_and_the_body(
     doc = _document(db, owner)
     call = "select private.sync_record_conflict(%s, 'c1', 'manual', 1, 't', %s, false)"
     cases = [
-        (stranger, doc, {"name": "x"}, "PT404"),            # someone else's document
-        (stranger, uuid.uuid4(), {"name": "x"}, "PT404"),   # the same answer for an unused id
-        (owner, doc, {"name": ""}, "22023"),                # the folder validator refuses the body
+        (stranger, doc, {"name": "x"}, "PT404"),  # someone else's document
+        (stranger, uuid.uuid4(), {"name": "x"}, "PT404"),  # the same answer for an unused id
+        (owner, doc, {"name": ""}, "22023"),  # the folder validator refuses the body
         (owner, doc, {"name": "x"}, None),
     ]
     for who, document, body, state in cases:
@@ -119,4 +132,6 @@ def test_recording_a_conflict_checks_the_document_and_the_body(
             assert caught.value.sqlstate == state
     with act_as(db, None, role="anon") as cur, pytest.raises(errors.InsufficientPrivilege):
         cur.execute(call, (doc, json.dumps({"name": "x"})))
-    assert db.execute("select count(*) from public.sync_conflicts where document_id = %s", (doc,)).fetchone() == (0,)
+    assert db.execute(
+        "select count(*) from public.sync_conflicts where document_id = %s", (doc,)
+    ).fetchone() == (0,)

@@ -193,8 +193,8 @@ def test_owner_cannot_set_counters_version_or_owner_of_their_document(
     owner, other = make_user(), make_user()
     with act_as(db, owner, rollback=False) as cur:
         row = cur.execute(
-            "insert into public.documents (kind, title, body) values ('folder', 'Mine', '{\"name\": \"Mine\"}')"
-            " returning id"
+            "insert into public.documents (kind, title, body)"
+            " values ('folder', 'Mine', '{\"name\": \"Mine\"}') returning id"
         ).fetchone()
     assert row is not None
     doc = row[0]
@@ -206,7 +206,8 @@ def test_owner_cannot_set_counters_version_or_owner_of_their_document(
             cur.execute(statement, (value, doc))
     with act_as(db, owner) as cur, pytest.raises(errors.InsufficientPrivilege):
         cur.execute(
-            "insert into public.documents (kind, title, body, version) values ('folder', 'x', '{\"name\": \"x\"}', 7)"
+            "insert into public.documents (kind, title, body, version)"
+            " values ('folder', 'x', '{\"name\": \"x\"}', 7)"
         )
     counts = db.execute(
         "select fork_count, view_count, version, owner_id from public.documents where id = %s", (doc,)
