@@ -1,4 +1,4 @@
-"""`backline cron ...`: list schedules, run one now (what CI or any scheduler calls), run cleanups."""
+"""`backline cron ...`: list, change (set) and run schedules (what CI or a scheduler calls), cleanups."""
 
 from __future__ import annotations
 
@@ -43,12 +43,55 @@ def list_schedules(as_json: AsJson = False, database_url: DatabaseUrl = None) ->
     rows = []
     for s in schedules:
         row = s.as_dict()
-        row["next_run_at"] = s.next_run_at or _next(s.schedule)
+        row["next_run_at"] = s.next_run_at or (_next(s.schedule) if s.enabled else None)  # disabled: never
         rows.append(row)
     if as_json:
         print_json(rows)
     else:
         print_table(rows, ("name", "schedule", "job_kind", "enabled", "next_run_at", "last_run_at"))
+
+
+@app.command("set")
+def set_schedule(
+    name: Annotated[str, typer.Argument(help="Schedule name (see `backline cron list`).")],
+    expression: Annotated[
+        str | None,
+        typer.Argument(help="New 5-field cron expression in UTC, e.g. '*/5 * * * *' (quote it)."),
+    ] = None,
+    enabled: Annotated[
+        bool | None,
+        typer.Option("--enable/--disable", help="Turn the schedule on or off (default: unchanged)."),
+    ] = None,
+    as_json: AsJson = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Change a schedule's expression (and/or turn it on or off); its next run follows at once.
+
+    The database recomputes next_run_at in the same statement (so does a plain SQL
+    UPDATE of private.cron_schedules.schedule): an edit to '* * * * *' fires within the
+    minute on any running worker. A disabled schedule has no next run and never fires;
+    enabling it again starts from now. A bad expression exits 2, an unknown name 1;
+    either way nothing changes.
+    """
+    if expression is None and enabled is None:
+        raise typer.BadParameter("give an expression and/or --enable/--disable", param_hint="EXPRESSION")
+    if expression is not None:
+        try:
+            CronExpr.parse(expression).next_after(datetime.now(UTC))
+        except CronError as exc:
+            raise typer.BadParameter(str(exc), param_hint="EXPRESSION") from None
+    queue = open_queue(get_settings(), database_url, pool_size=1)
+    try:
+        if not any(s.name == name for s in queue.cron_list()):
+            raise BacklineError(f"no cron schedule named {name!r}; see `backline cron list`")
+        schedule = queue.cron_set(name, expression, enabled)
+    finally:
+        queue.close()
+    if as_json:
+        print_json(schedule.as_dict())
+    else:
+        state = "enabled" if schedule.enabled else "disabled"
+        typer.echo(f"{schedule.name}: {schedule.schedule} ({state}), next run {schedule.next_run_at or '-'}")
 
 
 def _print_cleanup(results: list[TaskResult], dry_run: bool, as_json: bool) -> None:

@@ -10,11 +10,12 @@ import typer
 
 from workers.cli.common import DatabaseUrl, info
 from workers.db.connect import redact
+from workers.errors import BacklineError
 from workers.jobs import wakeup
-from workers.jobs.logs import LOG_FORMATS, JobLog
+from workers.jobs.logs import LOG_FORMATS, JobLog, Outage, configure_process_logging
 from workers.jobs.queue import open_queue, require_kind_handlers
 from workers.jobs.registry import HANDLERS
-from workers.jobs.worker import RealtimeConfig, Worker
+from workers.jobs.worker import RealtimeConfig, Worker, new_worker_id
 from workers.settings import get_settings
 
 app = typer.Typer(help="Run background job workers.", no_args_is_help=True)
@@ -32,7 +33,12 @@ def run(
         bool, typer.Option("--once", help="Exit when no job is due and none is running.")
     ] = False,
     log_format: Annotated[
-        str, typer.Option("--log-format", help="text or json (one JSON line per event).")
+        str,
+        typer.Option(
+            "--log-format",
+            help="text or json: one line per event; with json every line on stderr (libraries and"
+            " warnings included) is one JSON object.",
+        ),
     ] = "text",
     no_cron: Annotated[bool, typer.Option("--no-cron", help="Do not fire due cron schedules.")] = False,
     database_url: DatabaseUrl = None,
@@ -51,6 +57,29 @@ def run(
     """
     if log_format not in LOG_FORMATS:
         raise typer.BadParameter(f"must be one of {', '.join(LOG_FORMATS)}", param_hint="--log-format")
+    log = JobLog(log_format)
+    worker_id = new_worker_id()
+    outage = Outage(log, worker=worker_id)
+    configure_process_logging(log, outage)
+    try:
+        _run(log, outage, worker_id, kinds, concurrency, once, no_cron, database_url)
+    except BacklineError as exc:
+        if log_format == "text":
+            raise
+        log.event("worker.error", worker=worker_id, error=str(exc))  # still one JSON line
+        raise typer.Exit(1) from None
+
+
+def _run(
+    log: JobLog,
+    outage: Outage,
+    worker_id: str,
+    kinds: list[str] | None,
+    concurrency: int | None,
+    once: bool,
+    no_cron: bool,
+    database_url: str | None,
+) -> None:
     settings = get_settings()
     selected = sorted(set(kinds)) if kinds else sorted(HANDLERS)
     require_kind_handlers(selected, set(HANDLERS))
@@ -66,10 +95,12 @@ def run(
         settings=settings,
         kinds=selected,
         concurrency=concurrency,
-        log=JobLog(log_format),
+        log=log,
         listen_url=listen_url,
         realtime=realtime,
         cron=not no_cron,
+        worker_id=worker_id,
+        outage=outage,
     )
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -77,7 +108,7 @@ def run(
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    if log_format == "text":
+    if log.fmt == "text":
         where = redact(queue.database_url) if queue.database_url else "Supabase RPC"
         info(f"worker {worker.id} on {where}: kinds {', '.join(selected)}, concurrency {concurrency}")
     try:

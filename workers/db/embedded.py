@@ -289,6 +289,8 @@ class EmbeddedServer:
         comm = Path(f"/proc/{pid}/comm")
         if comm.exists() and comm.read_text().strip() not in ("postgres", "postmaster"):
             return None  # the pid was reused by an unrelated process
+        if _is_zombie(pid):
+            return None  # killed (e.g. SIGKILL) and not yet reaped: it serves nothing
         return pid
 
     def _postmaster_ready(self) -> bool:
@@ -351,6 +353,15 @@ def _ensure_system_user() -> None:
     )
     if result.returncode not in (0, 9):  # 9: created concurrently
         raise DatabaseUnavailable(f"cannot create system user {SYSTEM_USER}: {result.stderr.strip()}")
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    fields = stat.rsplit(")", 1)[-1].split()
+    return bool(fields) and fields[0] == "Z"
 
 
 def _port_free(port: int) -> bool:

@@ -140,6 +140,10 @@ class RpcQueue:
     def cron_run_now(self, name: str) -> uuid.UUID:
         return uuid.UUID(str(self._call("cron_run_now", {"p_name": name})))
 
+    def cron_set(self, name: str, schedule: str | None, enabled: bool | None = None) -> Schedule:
+        data = self._call("cron_set_schedule", {"p_name": name, "p_schedule": schedule, "p_enabled": enabled})
+        return Schedule.from_row((data or [{}])[0])
+
     def list_cleanups(self) -> dict[str, str]:
         return {r["task"]: r["description"] for r in self._call("list_cleanups", {}) or []}
 

@@ -22,6 +22,10 @@ JOB_COLUMNS = (
 )
 
 
+RECONNECT_SECONDS = 2.0
+CONNECTION_WAIT_SECONDS = 5.0
+
+
 class SqlQueue:
     """Thread-safe: a small pool of autocommit connections, one short transaction per call."""
 
@@ -40,6 +44,15 @@ class SqlQueue:
                 "application_name": "backline-worker",
             },
             connection_class=psycopg.Connection[dict[str, Any]],
+            # After a database restart the pooled connections are dead: test each one when it is
+            # handed out (an empty query) instead of failing the call that gets it.
+            check=ConnectionPool.check_connection,
+            # After an outage the pool reconnects in the background with exponential backoff
+            # and a waiting call is not woken when it gives up. So: stop a reconnect attempt
+            # after a few seconds and let a waiting call fail after a few seconds more; the
+            # next call starts a fresh attempt. The worker is back within seconds of the database.
+            reconnect_timeout=RECONNECT_SECONDS,
+            timeout=CONNECTION_WAIT_SECONDS,
             open=False,
         )
         try:
@@ -139,6 +152,18 @@ class SqlQueue:
 
     def cron_run_now(self, name: str) -> uuid.UUID:
         return uuid.UUID(str(self._value("select private.cron_run_now(%s)", (name,))))
+
+    def cron_set(self, name: str, schedule: str | None, enabled: bool | None = None) -> Schedule:
+        """Change a schedule's expression and/or enabled flag; its next_run_at follows at once."""
+        try:
+            rows = self._rows(
+                "select * from private.cron_set_schedule(%s, %s, %s)", (name, schedule, enabled)
+            )
+        except psycopg.DatabaseError as exc:
+            if exc.sqlstate == "PT404":
+                raise QueueError(first_line(exc)) from None
+            raise
+        return Schedule.from_row(rows[0])
 
     def list_cleanups(self) -> dict[str, str]:
         return {r["task"]: r["description"] for r in self._rows("select * from private.list_cleanups()")}

@@ -27,7 +27,7 @@ from workers.db.connect import first_line
 from workers.jobs import wakeup
 from workers.jobs.context import Handler, JobContext
 from workers.jobs.errors import JobInterrupted, LeaseLost, PermanentJobError
-from workers.jobs.logs import JobLog
+from workers.jobs.logs import JobLog, Outage, is_connection_error
 from workers.jobs.models import Job
 from workers.jobs.queue import Queue
 from workers.settings import Settings
@@ -87,6 +87,7 @@ class Worker:
         realtime: RealtimeConfig | None = None,
         cron: bool = True,
         worker_id: str | None = None,
+        outage: Outage | None = None,
     ) -> None:
         self.queue = queue
         self.handlers = dict(handlers)
@@ -101,6 +102,8 @@ class Worker:
         self.realtime = realtime
         self.cron = cron
         self.id = worker_id or new_worker_id()
+        # One event when the database goes away and one when it is back, not a line per retry.
+        self.outage = outage or Outage(self.log, worker=self.id)
         self.stats = WorkerStats()
         self._inflight: dict[uuid.UUID, _Running] = {}
         self._lock = threading.Lock()
@@ -157,12 +160,14 @@ class Worker:
                 free = self.concurrency - self.inflight
                 claimed: list[Job] = []
                 if free > 0:
+                    started = time.monotonic()
                     try:
                         claimed = self.queue.claim(self.id, self.kinds, free, self.lease_seconds)
                     except Exception as exc:
-                        self.log.event("queue.error", worker=self.id, error=first_line(exc))
+                        self._error("queue.error", exc)
                         self._stopping.wait(self.poll_seconds)
                         continue
+                    self.outage.ok(started)
                     for job in claimed:
                         self._start(job)
                 if once and not claimed and self.inflight == 0:
@@ -279,15 +284,18 @@ class Worker:
                 job, str(exc) or type(exc).__name__, retry=True, fields=fields, running=running
             )
         else:
+            started = time.monotonic()
             try:
                 self.queue.complete(job.id, self.id, result)
             except LeaseLost as exc:
+                self.outage.ok(started)
                 self._lease_lost(fields, exc)
                 return
             except Exception as exc:
                 # The lease will expire and another attempt will run: nothing is lost.
                 self.log.event("job.report_error", **fields, error=first_line(exc))
                 return
+            self.outage.ok(started)
             self._count("succeeded")
             self.log.event(
                 "job.succeeded", **fields, ms=round((time.monotonic() - running.started) * 1000, 1)
@@ -328,6 +336,13 @@ class Worker:
         self._count("released")
         self.log.event("job.released", worker=self.id, job_id=str(job.id), kind=job.kind)
 
+    def _error(self, event: str, exc: Exception, **fields: Any) -> None:
+        """Log an error, except that the database being unreachable is one outage, not a line per try."""
+        if is_connection_error(exc):
+            self.outage.failed(event.split(".")[0], exc)
+        else:
+            self.log.event(event, worker=self.id, **fields, error=first_line(exc))
+
     def _lease_lost(self, fields: dict[str, Any], exc: Exception) -> None:
         self._count("lease_lost")
         self.log.event("job.lease_lost", **fields, error=first_line(exc))
@@ -336,9 +351,11 @@ class Worker:
     def _beat(self, running: _Running, *, throttle: float = 0.0) -> None:
         if running.lost.is_set() or time.monotonic() - running.last_beat < throttle:
             return
+        started = time.monotonic()
         try:
             self.queue.heartbeat(running.job.id, self.id, self.lease_seconds)
             running.last_beat = time.monotonic()
+            self.outage.ok(started)
         except LeaseLost as exc:
             running.lost.set()
             self._count("lease_lost")
@@ -346,9 +363,7 @@ class Worker:
                 "job.lease_lost", worker=self.id, job_id=str(running.job.id), error=first_line(exc)
             )
         except Exception as exc:
-            self.log.event(
-                "heartbeat.error", worker=self.id, job_id=str(running.job.id), error=first_line(exc)
-            )
+            self._error("heartbeat.error", exc, job_id=str(running.job.id))
 
     def _heartbeat_loop(self, stop: threading.Event) -> None:
         interval = max(self.lease_seconds / 3, 0.2)
@@ -361,7 +376,7 @@ class Worker:
     # -- wake-up and cron ---------------------------------------------------
     def _wake_loop(self, source: str, stop: threading.Event) -> None:
         def on_error(exc: Exception) -> None:
-            self.log.event(f"{source}.error", worker=self.id, error=first_line(exc))
+            self._error(f"{source}.error", exc)
 
         if source == "listen":
             assert self.listen_url
@@ -385,6 +400,6 @@ class Worker:
         try:
             fired = tick(self.queue, self.log, worker=self.id)
         except Exception as exc:
-            self.log.event("cron.error", worker=self.id, error=first_line(exc))
+            self._error("cron.error", exc)
             return
         self._count("cron_fired", len(fired))
