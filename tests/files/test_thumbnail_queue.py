@@ -38,7 +38,8 @@ def test_an_upload_queues_one_thumbnail_and_client_edits_queue_none(
     for mimetype in ("image/jpeg", "image/webp", "image/png"):
         with act_as(db, owner, rollback=False) as cur:
             cur.execute(
-                "update storage.objects set metadata = metadata || %s where bucket_id = 'images' and name = %s",
+                "update storage.objects set metadata = metadata || %s"
+                " where bucket_id = 'images' and name = %s",
                 (json.dumps({"mimetype": mimetype}), name),
             )
             assert cur.rowcount == 1

@@ -55,7 +55,7 @@ def up(
     if embedded:
         with connect(url, autocommit=True) as conn:
             meter = read_meter.enable(conn)
-        typer.echo(f"api reads  counted by the read meter ({meter.user}@{meter.host}:{meter.port})")
+        typer.echo(f"api meter  every request counted, failing ones too ({meter.user}@{meter.host}:{meter.port})")
     if services:
         settings = get_settings()
         supervisor = Services(settings.data_dir)
