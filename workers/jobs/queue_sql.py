@@ -155,14 +155,7 @@ class SqlQueue:
 
     def cron_set(self, name: str, schedule: str | None, enabled: bool | None = None) -> Schedule:
         """Change a schedule's expression and/or enabled flag; its next_run_at follows at once."""
-        try:
-            rows = self._rows(
-                "select * from private.cron_set_schedule(%s, %s, %s)", (name, schedule, enabled)
-            )
-        except psycopg.DatabaseError as exc:
-            if exc.sqlstate == "PT404":
-                raise QueueError(first_line(exc)) from None
-            raise
+        rows = self._rows("select * from private.cron_set_schedule(%s, %s, %s)", (name, schedule, enabled))
         return Schedule.from_row(rows[0])
 
     def list_cleanups(self) -> dict[str, str]:
