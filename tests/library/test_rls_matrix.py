@@ -143,7 +143,7 @@ TABLES: dict[str, dict[str, tuple[str, tuple[str, str, str, str]]]] = {
         "insert": (
             "insert into public.sync_conflicts (owner_id, document_id, change_id, strategy, server_version,"
             " server_title, server_body) values (%(alice)s, %(doc)s, 'y', 'manual', 1, 't', '{}')",
-            ("rows", D, D, "rows"),
+            (D, D, D, "rows"),  # recorded by sync_push only (private.sync_record_conflict)
         ),
         "update": (
             "update public.sync_conflicts set status = 'resolved', resolution = 'keep_theirs',"
@@ -175,7 +175,7 @@ TABLES: dict[str, dict[str, tuple[str, tuple[str, str, str, str]]]] = {
         "insert": (
             "insert into public.share_links (document_id, owner_id, token_hash)"
             " values (%(doc)s, %(actor_id)s, sha256(gen_random_uuid()::text::bytea))",
-            ("rows", D, D, "rows"),
+            (D, D, D, "rows"),  # created by create_share_link only
         ),
         "update": (
             "update public.share_links set revoked_at = now() where document_id = %(doc)s",

@@ -236,10 +236,10 @@ CASES = [
     Case(
         "sync_conflicts",
         _doc_setup,
+        # What sync_push records a conflict through (clients cannot insert conflicts).
         lambda cur, c, i: cur.execute(
-            "insert into public.sync_conflicts (owner_id, document_id, change_id, strategy, server_version,"
-            " server_title, server_body) values (%s, %s, %s, 'manual', 1, 't', '{}')",
-            (c["user"], c["doc"], f"c{i}"),
+            "select private.sync_record_conflict(%s, %s, 'manual', 1, 't', null, false)",
+            (c["doc"], f"c{i}"),
         ),
     ),
     Case(
