@@ -229,3 +229,25 @@ def test_nobody_reads_plan_or_storage_used_of_a_profile(
     with act_as(db, owner) as cur:
         mine = cur.execute("select plan from public.my_profile()").fetchone()
     assert mine == ("free",)
+
+
+def test_nothing_of_ours_is_granted_to_public(db: Conn) -> None:
+    """EXECUTE and table privileges go to named roles: PostgreSQL's default EXECUTE for PUBLIC
+    (what a new function has until revoked) would reach every role, present and future."""
+    functions = db.execute(
+        """
+        select p.oid::regprocedure::text from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+        where n.nspname in ('public', 'private')
+          and not exists (select from pg_depend d where d.objid = p.oid and d.deptype = 'e')
+          and (p.proacl is null or exists (select from aclexplode(p.proacl) a where a.grantee = 0))
+        """
+    ).fetchall()
+    assert functions == [], "revoke execute ... from public, anon, authenticated, service_role"
+    relations = db.execute(
+        """
+        select c.oid::regclass::text from pg_class c join pg_namespace n on n.oid = c.relnamespace
+        where n.nspname in ('public', 'private') and c.relacl is not null
+          and exists (select from aclexplode(c.relacl) a where a.grantee = 0)
+        """
+    ).fetchall()
+    assert relations == []
