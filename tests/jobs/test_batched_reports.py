@@ -1,0 +1,158 @@
+"""Batched completion and failure (issue #16): private.job_complete_many / job_fail_many.
+
+One statement records many finished jobs, each with its own result or error; a job whose
+lease was lost is refused on its own (left unchanged, missing from the answer) while the
+rest of the batch is recorded; bad input is refused with 22023 and changes nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg.types.json import Jsonb
+
+from tests.helpers import act_as
+from tests.jobs.test_queue_sql import claim, enqueue, job
+
+Conn = psycopg.Connection[Any]
+
+
+def complete_many(db: Conn, worker: str, ids: list[uuid.UUID], results: list[Any] | None) -> set[uuid.UUID]:
+    rows = db.execute(
+        "select * from private.job_complete_many(%s, %s::uuid[], %s::jsonb[])",
+        (worker, ids, None if results is None else [None if r is None else Jsonb(r) for r in results]),
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def fail_many(
+    db: Conn, worker: str, ids: list[uuid.UUID], errors: list[str | None], retry: list[bool] | None = None
+) -> dict[uuid.UUID, str]:
+    rows = db.execute(
+        "select id, status from private.job_fail_many(%s, %s::uuid[], %s::text[], %s::boolean[])",
+        (worker, ids, errors, retry),
+    ).fetchall()
+    return {r[0]: r[1] for r in rows}
+
+
+def test_complete_many_keeps_each_result_and_refuses_only_the_lost_lease(db: Conn) -> None:
+    ids = [enqueue(db, payload={"n": n}) for n in range(4)]
+    claim(db, "w1")
+    # Job 3's lease was lost: expired and taken over by w2.
+    db.execute("update public.jobs set locked_by = 'w2' where id = %s", (ids[3],))
+    recorded = complete_many(db, "w1", ids, [{"n": 0}, None, {"n": 2}, {"n": 3}])
+    assert recorded == set(ids[:3])
+    rows = [job(db, i) for i in ids]
+    assert [r["status"] for r in rows] == ["succeeded", "succeeded", "succeeded", "running"]
+    assert [r["result"] for r in rows] == [{"n": 0}, None, {"n": 2}, None]
+    assert all(r["finished_at"] is not None and r["locked_by"] is None for r in rows[:3])
+    assert rows[3]["locked_by"] == "w2" and rows[3]["finished_at"] is None
+    # Exactly once: the same report again records nothing and changes nothing.
+    assert complete_many(db, "w1", ids[:3], [{"again": 1}] * 3) == set()
+    assert [job(db, i)["result"] for i in ids[:3]] == [{"n": 0}, None, {"n": 2}]
+
+
+def test_complete_many_without_results_and_with_nothing_to_report(db: Conn) -> None:
+    ids = [enqueue(db) for _ in range(2)]
+    claim(db, "w1")
+    assert complete_many(db, "w1", [], None) == set()
+    assert complete_many(db, "w1", ids, None) == set(ids)
+    assert {job(db, i)["status"] for i in ids} == {"succeeded"}
+
+
+def test_fail_many_backs_off_dead_letters_and_parks_per_job(db: Conn) -> None:
+    db.execute(
+        "update public.job_kinds set max_attempts = 2, backoff_base = '10 seconds' where kind = 'echo'"
+    )
+    retry, permanent, last, lost = (enqueue(db) for _ in range(4))
+    db.execute("update public.jobs set attempts = 1 where id = %s", (last,))  # its claim makes it 2 of 2
+    claim(db, "w1")
+    db.execute("update public.jobs set locked_by = 'w2' where id = %s", (lost,))
+    recorded = fail_many(
+        db, "w1", [retry, permanent, last, lost], ["boom", "bad input", "", "x"], [True, False, True, True]
+    )
+    assert recorded == {retry: "queued", permanent: "failed", last: "dead"}
+    row = job(db, retry)
+    assert row["last_error"] == "boom" and row["locked_by"] is None and row["finished_at"] is None
+    backoff = db.execute("select run_after - updated_at from public.jobs where id = %s", (retry,)).fetchone()
+    assert backoff is not None and backoff[0].total_seconds() == pytest.approx(10, abs=0.5)
+    assert job(db, permanent)["finished_at"] is not None and job(db, permanent)["last_error"] == "bad input"
+    assert job(db, last)["last_error"] == "unknown error" and job(db, last)["finished_at"] is not None
+    assert job(db, lost)["status"] == "running" and job(db, lost)["last_error"] is None
+
+
+def test_fail_many_retries_by_default(db: Conn) -> None:
+    ids = [enqueue(db) for _ in range(2)]
+    claim(db, "w1")
+    assert fail_many(db, "w1", ids, ["a", "b"]) == {ids[0]: "queued", ids[1]: "queued"}
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        ("select private.job_complete_many(null, %(ids)s, null)", "worker id"),
+        ("select private.job_complete_many('', %(ids)s, null)", "worker id"),
+        ("select private.job_complete_many('w1', null, null)", "must be an array"),
+        ("select private.job_complete_many('w1', %(ids)s, array['{}']::jsonb[])", "one entry per job"),
+        ("select private.job_complete_many('w1', %(ids)s || %(ids)s, null)", "more than once"),
+        ("select private.job_complete_many('w1', %(ids)s || array[null::uuid], null)", "must not be null"),
+        (
+            "select private.job_complete_many('w1', array(select gen_random_uuid()"
+            " from generate_series(1, 1001)), null)",
+            "at most 1000",
+        ),
+        ("select private.job_fail_many('w1', %(ids)s, array['x'])", "one entry per job"),
+        ("select private.job_fail_many('w1', %(ids)s, null)", "one entry per job"),
+        ("select private.job_fail_many('w1', %(ids)s, array['x', 'y'], array[true])", "retry flags"),
+        ("select private.job_fail_many(null, %(ids)s, array['x', 'y'])", "worker id"),
+    ],
+)
+def test_bad_batches_are_refused_and_change_nothing(db: Conn, call: str, message: str) -> None:
+    ids = [enqueue(db) for _ in range(2)]
+    claim(db, "w1")
+    before = db.execute("select id, status, updated_at from public.jobs order by id").fetchall()
+    with pytest.raises(psycopg.Error, match=message) as err, db.transaction():
+        db.execute(call, {"ids": ids})
+    assert err.value.sqlstate == "22023"  # PostgREST: HTTP 400
+    assert err.value.diag.message_hint
+    assert db.execute("select id, status, updated_at from public.jobs order by id").fetchall() == before
+
+
+@pytest.mark.parametrize("role", ["anon", "authenticated"])
+@pytest.mark.parametrize("schema", ["private", "public"])
+def test_api_users_cannot_report_jobs(db: Conn, make_user: Any, role: str, schema: str) -> None:
+    user = make_user() if role == "authenticated" else None
+    job_id = enqueue(db)
+    claim(db, "w1")
+    for call in (
+        f"select {schema}.job_complete_many('w1', array['{job_id}']::uuid[], null)",
+        f"select {schema}.job_fail_many('w1', array['{job_id}']::uuid[], array['x'])",
+    ):
+        with act_as(db, user, role) as cur, pytest.raises(psycopg.errors.InsufficientPrivilege):
+            cur.execute(call)
+    with act_as(db, None, "service_role") as cur, pytest.raises(psycopg.errors.InsufficientPrivilege):
+        cur.execute("select private.job_check_batch('w1', '{}', 0, 'x')")
+    assert job(db, job_id)["status"] == "running"
+
+
+def test_service_role_reports_through_the_public_wrappers(db: Conn) -> None:
+    done, failed = enqueue(db), enqueue(db)
+    with act_as(db, None, "service_role") as cur:
+        cur.execute("select id from public.job_claim('svc', array['echo'], 5, '1 minute')")
+        rows = cur.execute(
+            "select * from public.job_complete_many('svc', %s::uuid[], array['{\"ok\": 1}']::jsonb[])",
+            ([done],),
+        ).fetchall()
+        assert rows == [(done,)]
+        rows = cur.execute(
+            "select id, status from public.job_fail_many('svc', %s::uuid[], array['no'], array[false])",
+            ([failed],),
+        ).fetchall()
+        assert rows == [(failed, "failed")]
+        found = cur.execute(
+            "select result, status from public.jobs where id = any(%s) order by status", ([done, failed],)
+        )
+        assert found.fetchall() == [(None, "failed"), ({"ok": 1}, "succeeded")]
