@@ -21,60 +21,11 @@ import pytest
 
 from tests.helpers import act_as, keep_as
 from workers.check.postgrest_status import http_status
+from workers.check.raise_statements import raised_codes
 
 Conn = psycopg.Connection[Any]
 
 # -- 1. every errcode our functions raise, with its HTTP status ------------------------
-
-_COMMENT_OR_STRING = re.compile(r"('(?:[^']|'')*')|--[^\n]*|/\*.*?\*/", re.S)
-_STATEMENT = re.compile(r"(?:[^;']|'(?:[^']|'')*')+")
-_STRING = re.compile(r"'(?:[^']|'')*'")
-_RAISE_START = re.compile(r"(?:^|\b(?:then|else|loop|begin)\b)\s*raise\b", re.I)
-_LEVEL = re.compile(r"\s*(debug|log|info|notice|warning|exception)\b", re.I)
-_SQLSTATE = re.compile(r"\s*sqlstate\s*'([^']*)'", re.I)
-_CONDITION = re.compile(r"\s*([a-z_][a-z0-9_$]*)", re.I)
-_ERRCODE = re.compile(r"\berrcode\s*:?=\s*('(?:[^']|'')*'|[^,;\s]+)", re.I)
-
-
-def _mask(text: str) -> str:
-    """String literals' contents as underscores: keywords inside them vanish, offsets stay."""
-    return _STRING.sub(lambda m: "'" + "_" * (len(m.group(0)) - 2) + "'", text)
-
-
-def raised_codes(body: str) -> list[str]:
-    """The errcodes (SQLSTATE or condition name) of the RAISE ... EXCEPTION statements in a
-    PL/pgSQL body, in order; 'P0001' for RAISE's default; '?' for a code computed at run time.
-    A bare RAISE (re-raise inside a handler) and notices are not errors of this function."""
-    body = _COMMENT_OR_STRING.sub(lambda m: m.group(1) or " ", body)
-    codes: list[str] = []
-    for stmt in _STATEMENT.findall(body):
-        start = _RAISE_START.search(_mask(stmt))
-        if start is None:
-            continue
-        tail = stmt[start.end() :]
-        level = _LEVEL.match(tail)
-        if level:
-            if level.group(1).lower() != "exception":
-                continue
-            tail = tail[level.end() :]
-        if not tail.strip():
-            continue  # re-raise
-        explicit = _SQLSTATE.match(tail)
-        errcode = _ERRCODE.search(_mask(tail))  # outside string literals; the value read unmasked
-        condition = _CONDITION.match(tail)
-        if explicit:
-            codes.append(explicit.group(1))
-        elif errcode:
-            value = tail[errcode.start(1) : errcode.end(1)]
-            codes.append(value[1:-1] if value.startswith("'") else "?")
-        elif condition and condition.group(1).lower() != "using":
-            codes.append(condition.group(1).lower())
-        else:
-            codes.append("P0001")
-    if re.search(r"\binto\s+strict\b", _STRING.sub("''", body), re.I):
-        codes.append("no_data_found")  # SELECT ... INTO STRICT: P0002 (P0003 for several rows)
-    return codes
-
 
 def sqlstate_of(db: Conn, code: str) -> str:
     """A SQLSTATE as is; a condition name as the server resolves it (RAISE name)."""

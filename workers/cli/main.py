@@ -7,7 +7,7 @@ import sys
 import psycopg
 import typer
 
-from workers.cli import ai, cron, db, jobs, token, up, users, workers
+from workers.cli import ai, cron, db, gen, jobs, token, up, users, workers
 from workers.db.connect import first_line
 from workers.errors import BacklineError
 
@@ -26,6 +26,7 @@ app.command("up")(up.up)
 app.command("down")(up.down)
 app.command("token")(token.token)
 app.add_typer(users.app, name="users")
+app.add_typer(gen.app, name="gen")
 
 
 def run() -> None:
