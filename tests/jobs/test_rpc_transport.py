@@ -45,7 +45,9 @@ def test_worker_runs_jobs_over_rpc_with_the_documented_requests(api: FakePostgre
     row = job_row(clone_url, job_id)
     assert row["status"] == "succeeded" and row["result"]["echo"] == {"hello": "world"}
     paths = [r.path for r in api.requests]
-    assert paths[0] == "/rest/v1/rpc/job_claim" and "/rest/v1/rpc/job_complete" in paths
+    # Batched over RPC too (issue #16): one job_complete_many call records what finished.
+    assert paths[0] == "/rest/v1/rpc/job_claim" and "/rest/v1/rpc/job_complete_many" in paths
+    assert "/rest/v1/rpc/job_complete" not in paths
     for request in api.requests:
         assert request.method == "POST"
         assert request.headers["apikey"] == SERVICE_KEY
@@ -58,9 +60,41 @@ def test_worker_runs_jobs_over_rpc_with_the_documented_requests(api: FakePostgre
         "p_limit": worker.concurrency,
         "p_lease": f"{settings.jobs_lease_seconds:g} seconds",
     }
-    complete = next(r.body for r in api.requests if r.path.endswith("/job_complete"))
-    assert complete["p_id"] == str(job_id) and complete["p_worker"] == worker.id
-    assert complete["p_result"]["echo"] == {"hello": "world"}
+    complete = next(r.body for r in api.requests if r.path.endswith("/job_complete_many"))
+    assert complete["p_ids"] == [str(job_id)] and complete["p_worker"] == worker.id
+    assert [r["echo"] for r in complete["p_results"]] == [{"hello": "world"}]
+
+
+def test_rpc_batches_keep_results_per_job_and_refuse_a_lost_lease_per_job(
+    api: FakePostgrest, clone_url: str
+) -> None:
+    queue = RpcQueue(api.url, SERVICE_KEY)
+    ids = [queue.enqueue("echo", {"n": n}) for n in range(5)]
+    assert {j.id for j in queue.claim("w1", ["echo"], 5, 30)} == set(ids)
+    queue.heartbeat(ids[2], "w1", 60)
+    import psycopg
+
+    with psycopg.connect(clone_url, autocommit=True) as conn:  # job 2's lease was taken over
+        conn.execute("update public.jobs set locked_by = 'w2' where id = %s", (ids[2],))
+    recorded = queue.complete_many("w1", [(ids[0], {"n": 0}), (ids[1], None), (ids[2], {"n": 2})])
+    assert recorded == {ids[0], ids[1]}
+    statuses = queue.fail_many("w1", [(ids[3], "try again", True), (ids[4], "never", False)])
+    assert statuses == {ids[3]: "queued", ids[4]: "failed"}
+    assert queue.complete_many("w1", []) == set() and queue.fail_many("w1", []) == {}
+    with pytest.raises(QueueError, match="more than once"):
+        queue.complete_many("w1", [(ids[0], None), (ids[0], None)])
+    queue.close()
+    rows = [job_row(clone_url, i) for i in ids]
+    assert [r["status"] for r in rows] == ["succeeded", "succeeded", "running", "queued", "failed"]
+    assert [r["result"] for r in rows[:3]] == [{"n": 0}, None, None]
+    assert [r["last_error"] for r in rows[3:]] == ["try again", "never"]
+    bodies = [r.body for r in api.requests if r.path.endswith("/job_fail_many")]
+    assert bodies[0] == {
+        "p_worker": "w1",
+        "p_ids": [str(ids[3]), str(ids[4])],
+        "p_errors": ["try again", "never"],
+        "p_retry": [True, False],
+    }
 
 
 def test_rpc_errors_map_to_the_same_exceptions(api: FakePostgrest, clone_url: str) -> None:

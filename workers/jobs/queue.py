@@ -9,6 +9,7 @@ SUPABASE_URL and the service key. Both take and return the same types.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -40,6 +41,18 @@ class Queue(Protocol):
     def complete(self, job_id: uuid.UUID, worker: str, result: dict[str, Any] | None) -> None: ...
 
     def fail(self, job_id: uuid.UUID, worker: str, error: str, retry: bool = True) -> str: ...
+
+    def complete_many(
+        self, worker: str, results: Sequence[tuple[uuid.UUID, dict[str, Any] | None]]
+    ) -> set[uuid.UUID]:
+        """Record many successes in one statement; returns the ids recorded. An id missing from
+        the answer had lost its lease (unchanged); the rest of the batch is recorded anyway."""
+        ...
+
+    def fail_many(self, worker: str, failures: Sequence[tuple[uuid.UUID, str, bool]]) -> dict[uuid.UUID, str]:
+        """Record many failed attempts (id, error, retry?) in one statement; returns the new
+        status (queued, dead, failed) per id recorded. A missing id had lost its lease."""
+        ...
 
     def heartbeat(self, job_id: uuid.UUID, worker: str, lease_seconds: float) -> None: ...
 

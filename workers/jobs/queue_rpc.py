@@ -8,6 +8,7 @@ as SqlQueue, with the same argument names.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -92,6 +93,35 @@ class RpcQueue:
                 "job_fail", {"p_id": str(job_id), "p_worker": worker, "p_error": error, "p_retry": retry}
             )
         )
+
+    def complete_many(
+        self, worker: str, results: Sequence[tuple[uuid.UUID, dict[str, Any] | None]]
+    ) -> set[uuid.UUID]:
+        if not results:
+            return set()
+        data = self._call(
+            "job_complete_many",
+            {
+                "p_worker": worker,
+                "p_ids": [str(job_id) for job_id, _ in results],
+                "p_results": [result for _, result in results],
+            },
+        )
+        return {uuid.UUID(str(v)) for v in data or []}
+
+    def fail_many(self, worker: str, failures: Sequence[tuple[uuid.UUID, str, bool]]) -> dict[uuid.UUID, str]:
+        if not failures:
+            return {}
+        data = self._call(
+            "job_fail_many",
+            {
+                "p_worker": worker,
+                "p_ids": [str(f[0]) for f in failures],
+                "p_errors": [f[1] for f in failures],
+                "p_retry": [f[2] for f in failures],
+            },
+        )
+        return {uuid.UUID(str(r["id"])): str(r["status"]) for r in data or []}
 
     def heartbeat(self, job_id: uuid.UUID, worker: str, lease_seconds: float) -> None:
         self._call(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,6 +16,7 @@ from workers.db.connect import CONNECT_TIMEOUT_SECONDS, first_line, redact
 from workers.errors import DatabaseUnavailable
 from workers.jobs.errors import LeaseLost, QueueError
 from workers.jobs.models import Job, Schedule
+from workers.jobs.wakeup import listen_works
 
 JOB_COLUMNS = (
     "id, kind, payload, owner_id, priority, run_after, attempts, max_attempts, status, locked_by,"
@@ -42,6 +44,10 @@ class SqlQueue:
                 "row_factory": dict_row,
                 "connect_timeout": CONNECT_TIMEOUT_SECONDS,
                 "application_name": "backline-worker",
+                # Server-side prepared statements from the first call of each query (the queue
+                # repeats a handful of them); none through a transaction pooler (port 6543), which
+                # cannot keep a statement prepared on one backend for the next transaction.
+                "prepare_threshold": 0 if listen_works(database_url) else None,
             },
             connection_class=psycopg.Connection[dict[str, Any]],
             # After a database restart the pooled connections are dead: test each one when it is
@@ -115,6 +121,30 @@ class SqlQueue:
 
     def fail(self, job_id: uuid.UUID, worker: str, error: str, retry: bool = True) -> str:
         return str(self._value("select private.job_fail(%s, %s, %s, %s)", (job_id, worker, error, retry)))
+
+    def complete_many(
+        self, worker: str, results: Sequence[tuple[uuid.UUID, dict[str, Any] | None]]
+    ) -> set[uuid.UUID]:
+        if not results:
+            return set()
+        rows = self._rows(
+            "select id from private.job_complete_many(%s, %s::uuid[], %s::jsonb[]) id",
+            (
+                worker,
+                [job_id for job_id, _ in results],
+                [Jsonb(result) if result is not None else None for _, result in results],
+            ),
+        )
+        return {r["id"] for r in rows}
+
+    def fail_many(self, worker: str, failures: Sequence[tuple[uuid.UUID, str, bool]]) -> dict[uuid.UUID, str]:
+        if not failures:
+            return {}
+        rows = self._rows(
+            "select id, status from private.job_fail_many(%s, %s::uuid[], %s::text[], %s::boolean[])",
+            (worker, [f[0] for f in failures], [f[1] for f in failures], [f[2] for f in failures]),
+        )
+        return {r["id"]: str(r["status"]) for r in rows}
 
     def heartbeat(self, job_id: uuid.UUID, worker: str, lease_seconds: float) -> None:
         self._rows(

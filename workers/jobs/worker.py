@@ -1,20 +1,27 @@
 """The worker runtime behind `backline workers run`.
 
 One process claims due jobs with a lease, runs up to `concurrency` of them in
-threads, renews their leases from a heartbeat thread, wakes on NOTIFY
+a pool of threads, renews their leases from a heartbeat thread, records what
+finished in batches (one job_complete_many / job_fail_many statement for
+many jobs, flushed when `report_batch` are waiting, when no handler is running
+any more, or `report_wait_seconds` after the first finished; always before the
+next claim and before exit), wakes on NOTIFY
 backline_jobs (a LISTEN on a direct connection) and polls as a fallback, and
 fires due cron schedules. Without LISTEN (RPC transport, transaction pooler) a
 Supabase Realtime subscription wakes it instead (workers.jobs.wakeup).
 On stop (SIGTERM) it claims nothing more, lets running jobs finish for
-`drain_seconds`, then asks them to stop (ctx.should_stop()) and releases the
-leases of those still running, so another worker takes them at once. A worker
-killed outright loses nothing either: its leases expire.
+`drain_seconds` and records them, then asks the rest to stop (ctx.should_stop())
+and releases the leases of those still running, so another worker takes them at
+once. A worker killed outright loses nothing either: its leases expire, and a
+job whose handler had finished but whose success was not yet recorded runs
+again (docs/jobs.md, "What is promised").
 """
 
 from __future__ import annotations
 
 import json
 import os
+import queue as queue_mod
 import socket
 import threading
 import time
@@ -34,6 +41,8 @@ from workers.settings import Settings
 
 STOP_GRACE_SECONDS = 2.0
 HELPER_JOIN_SECONDS = 3.0
+REPORT_BATCH = 100
+REPORT_WAIT_SECONDS = 0.005
 
 
 def new_worker_id() -> str:
@@ -55,6 +64,19 @@ class _Running:
     started: float = field(default_factory=time.monotonic)
     lost: threading.Event = field(default_factory=threading.Event)
     last_beat: float = field(default_factory=time.monotonic)
+    done: bool = False  # the handler returned; its outcome waits in the report batch
+
+
+@dataclass
+class _Outcome:
+    """A finished handler's outcome, waiting to be recorded with the next batch."""
+
+    running: _Running
+    fields: dict[str, Any]
+    result: dict[str, Any] | None = None
+    error: str | None = None  # None: succeeded
+    retry: bool = True
+    at: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -88,6 +110,8 @@ class Worker:
         cron: bool = True,
         worker_id: str | None = None,
         outage: Outage | None = None,
+        report_batch: int = REPORT_BATCH,
+        report_wait_seconds: float = REPORT_WAIT_SECONDS,
     ) -> None:
         self.queue = queue
         self.handlers = dict(handlers)
@@ -105,7 +129,14 @@ class Worker:
         # One event when the database goes away and one when it is back, not a line per retry.
         self.outage = outage or Outage(self.log, worker=self.id)
         self.stats = WorkerStats()
+        self.report_batch = max(1, min(report_batch, 1000))
+        self.report_wait_seconds = max(0.0, report_wait_seconds)
+        # Leased jobs: handlers running, and finished ones whose outcome is not recorded yet.
         self._inflight: dict[uuid.UUID, _Running] = {}
+        self._outcomes: list[_Outcome] = []
+        self._report_lock = threading.Lock()  # one flush at a time
+        self._tasks: queue_mod.SimpleQueue[Job | None] = queue_mod.SimpleQueue()
+        self._pool_size = 0
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -126,8 +157,15 @@ class Worker:
 
     @property
     def inflight(self) -> int:
+        """Jobs this worker holds the lease of (running, or finished and not yet recorded)."""
         with self._lock:
             return len(self._inflight)
+
+    @property
+    def busy(self) -> int:
+        """Handlers running now: what the next claim's size is measured against."""
+        with self._lock:
+            return len(self._inflight) - len(self._outcomes)
 
     # -- main loop --------------------------------------------------------
     def run(self, *, once: bool = False) -> WorkerStats:
@@ -157,7 +195,14 @@ class Worker:
                 if self.cron and time.monotonic() >= next_cron:
                     self._tick_cron()
                     next_cron = time.monotonic() + self.settings.cron_tick_seconds
-                free = self.concurrency - self.inflight
+                # Finished jobs are recorded in one statement, then the freed capacity is claimed
+                # in one: waiting a few ms for more handlers to finish saves round trips both ways.
+                wait = self._report_wait()
+                if wait > 0:
+                    self._wake.wait(wait)
+                    continue
+                self._flush()
+                free = self.concurrency - self.busy
                 claimed: list[Job] = []
                 if free > 0:
                     started = time.monotonic()
@@ -183,6 +228,7 @@ class Worker:
             stop.set()
             for thread in helpers:
                 thread.join(HELPER_JOIN_SECONDS)
+            self._stop_pool()
         self.log.event("worker.stopped", worker=self.id, **self.stats.as_dict())
         return self.stats
 
@@ -202,6 +248,7 @@ class Worker:
         beat.start()
         try:
             self._execute(job)
+            self._flush()
         finally:
             stop.set()
         return self.queue.get(job_id)
@@ -210,8 +257,28 @@ class Worker:
         with self._lock:
             self._inflight[job.id] = _Running(job)
         self._count("claimed")
-        # Daemon threads: a handler stuck past the drain never keeps the process alive.
-        threading.Thread(target=self._execute, args=(job,), name=f"job-{job.id}", daemon=True).start()
+        self._ensure_pool()
+        self._tasks.put(job)
+
+    # A fixed pool of daemon threads runs the handlers (a thread per job costs more than a no-op
+    # job): daemon, so a handler stuck past the drain never keeps the process alive.
+    def _ensure_pool(self) -> None:
+        while self._pool_size < self.concurrency:
+            self._pool_size += 1
+            threading.Thread(
+                target=self._pool_loop, args=(self._tasks,), name=f"job-runner-{self._pool_size}", daemon=True
+            ).start()
+
+    def _pool_loop(self, tasks: queue_mod.SimpleQueue[Job | None]) -> None:
+        while (job := tasks.get()) is not None:
+            self._execute(job)
+
+    def _stop_pool(self) -> None:
+        for _ in range(self._pool_size):
+            self._tasks.put(None)
+        self._pool_size = 0
+        # A runner stuck in a handler picks its sentinel up later; a fresh queue for the next run.
+        self._tasks = queue_mod.SimpleQueue()
 
     def _drain(self) -> None:
         if self.inflight:
@@ -220,15 +287,19 @@ class Worker:
             )
         deadline = time.monotonic() + self.drain_seconds
         while self.inflight and time.monotonic() < deadline and not self._force.is_set():
+            self._flush()
             self._wake.wait(0.1)
             self._wake.clear()
+        self._flush()
         if not self.inflight:
             return
         self._force.set()  # handlers see should_stop() and may hand their job back themselves
         deadline = time.monotonic() + STOP_GRACE_SECONDS
         while self.inflight and time.monotonic() < deadline:
+            self._flush()
             self._wake.wait(0.1)
             self._wake.clear()
+        self._flush()
         with self._lock:
             left = list(self._inflight.values())
             self._inflight.clear()
@@ -257,14 +328,22 @@ class Worker:
             "max_attempts": job.max_attempts,
         }
         self.log.event("job.claimed", **fields)
+        outcome: _Outcome | None = None
         try:
-            self._run_handler(ctx, job, running, fields)
+            outcome = self._run_handler(ctx, job, running, fields)
         finally:
             with self._lock:
-                self._inflight.pop(job.id, None)
+                if outcome is None:
+                    self._inflight.pop(job.id, None)
+                elif self._inflight.get(job.id) is running:  # not released by a forced stop meanwhile
+                    running.done = True
+                    self._outcomes.append(outcome)
             self._wake.set()
 
-    def _run_handler(self, ctx: JobContext, job: Job, running: _Running, fields: dict[str, Any]) -> None:
+    def _run_handler(
+        self, ctx: JobContext, job: Job, running: _Running, fields: dict[str, Any]
+    ) -> _Outcome | None:
+        """Run the handler; its outcome is recorded by the next flush (None: handed back)."""
         try:
             handler = self.handlers.get(job.kind)
             if handler is None:
@@ -275,55 +354,83 @@ class Worker:
             json.dumps(result)
         except JobInterrupted:
             self._release(job)
+            return None
         except PermanentJobError as exc:
-            self._report_failure(
-                job, str(exc) or type(exc).__name__, retry=False, fields=fields, running=running
-            )
+            return _Outcome(running, fields, error=str(exc) or type(exc).__name__, retry=False)
         except Exception as exc:
-            self._report_failure(
-                job, str(exc) or type(exc).__name__, retry=True, fields=fields, running=running
-            )
-        else:
-            started = time.monotonic()
-            try:
-                self.queue.complete(job.id, self.id, result)
-            except LeaseLost as exc:
-                self.outage.ok(started)
-                self._lease_lost(fields, exc)
-                return
-            except Exception as exc:
-                # The lease will expire and another attempt will run: nothing is lost.
-                self.log.event("job.report_error", **fields, error=first_line(exc))
-                return
-            self.outage.ok(started)
-            self._count("succeeded")
-            self.log.event(
-                "job.succeeded", **fields, ms=round((time.monotonic() - running.started) * 1000, 1)
-            )
+            return _Outcome(running, fields, error=str(exc) or type(exc).__name__, retry=True)
+        return _Outcome(running, fields, result=result)
 
-    def _report_failure(
-        self, job: Job, error: str, *, retry: bool, fields: dict[str, Any], running: _Running
-    ) -> str:
+    # -- recording outcomes in batches --------------------------------------
+    def _report_wait(self) -> float:
+        """Seconds to wait before the waiting outcomes are due to be recorded (0: now or none)."""
+        with self._lock:
+            if not self._outcomes:
+                return 0.0
+            if (
+                len(self._outcomes) >= self.report_batch
+                or len(self._outcomes) == len(self._inflight)  # no handler running any more
+                or self._stopping.is_set()
+            ):
+                return 0.0
+            return max(0.0, self._outcomes[0].at + self.report_wait_seconds - time.monotonic())
+
+    def _flush(self) -> None:
+        """Record every waiting outcome: successes in one statement, failures in another.
+
+        Each job is recorded only if this worker still holds its lease; one whose lease was
+        lost is logged as such and the others are recorded anyway. When the database cannot
+        be reached the outcomes are dropped: their leases expire and the jobs run again
+        (at-least-once for handlers; a success is recorded once)."""
+        with self._report_lock:
+            with self._lock:
+                outcomes, self._outcomes = self._outcomes, []
+            for start in range(0, len(outcomes), self.report_batch):
+                batch = outcomes[start : start + self.report_batch]
+                self._record([o for o in batch if o.error is None], failed=False)
+                self._record([o for o in batch if o.error is not None], failed=True)
+
+    def _record(self, outcomes: list[_Outcome], *, failed: bool) -> None:
+        if not outcomes:
+            return
+        started = time.monotonic()
         try:
-            status = self.queue.fail(job.id, self.id, error, retry)
-        except LeaseLost as exc:
-            self._lease_lost(fields, exc)
-            return ""
+            if failed:
+                statuses = self.queue.fail_many(
+                    self.id, [(o.running.job.id, o.error or "", o.retry) for o in outcomes]
+                )
+            else:
+                recorded = self.queue.complete_many(self.id, [(o.running.job.id, o.result) for o in outcomes])
+                statuses = {job_id: "succeeded" for job_id in recorded}
         except Exception as exc:
-            self.log.event("job.report_error", **fields, error=first_line(exc))
-            return ""
-        self._count("failed")
-        event = {"queued": "job.retrying", "dead": "job.dead", "failed": "job.failed"}.get(
-            status, "job.failed"
-        )
-        self.log.event(
-            event,
-            **fields,
-            status=status,
-            error=error,
-            ms=round((time.monotonic() - running.started) * 1000, 1),
-        )
-        return status
+            # The leases will expire and other attempts will run: nothing is lost.
+            for o in outcomes:
+                self.log.event("job.report_error", **o.fields, error=first_line(exc))
+            statuses = None
+        else:
+            self.outage.ok(started)
+        with self._lock:
+            for o in outcomes:
+                self._inflight.pop(o.running.job.id, None)
+        self._wake.set()
+        if statuses is None:
+            return
+        now = time.monotonic()
+        for o in outcomes:
+            status = statuses.get(o.running.job.id)
+            if status is None:
+                self._lease_lost(o.fields, f"job {o.running.job.id} is no longer leased by {self.id}")
+                continue
+            ms = round((now - o.running.started) * 1000, 1)
+            if status == "succeeded":
+                self._count("succeeded")
+                self.log.event("job.succeeded", **o.fields, ms=ms)
+                continue
+            self._count("failed")
+            event = {"queued": "job.retrying", "dead": "job.dead", "failed": "job.failed"}.get(
+                status, "job.failed"
+            )
+            self.log.event(event, **o.fields, status=status, error=o.error, ms=ms)
 
     def _release(self, job: Job) -> None:
         try:
@@ -343,9 +450,10 @@ class Worker:
         else:
             self.log.event(event, worker=self.id, **fields, error=first_line(exc))
 
-    def _lease_lost(self, fields: dict[str, Any], exc: Exception) -> None:
+    def _lease_lost(self, fields: dict[str, Any], error: Exception | str) -> None:
         self._count("lease_lost")
-        self.log.event("job.lease_lost", **fields, error=first_line(exc))
+        message = first_line(error) if isinstance(error, Exception) else error
+        self.log.event("job.lease_lost", **fields, error=message)
 
     # -- leases -----------------------------------------------------------
     def _beat(self, running: _Running, *, throttle: float = 0.0) -> None:
