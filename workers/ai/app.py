@@ -11,6 +11,7 @@ import binascii
 import functools
 import json
 import logging
+import os
 import time
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, AbstractContextManager, asynccontextmanager
@@ -42,6 +43,7 @@ from workers.ai.service import AIService, CallResult, CallSpec, StreamHandle, Ta
 from workers.ai.settling_stream import SettlingStream
 from workers.ai.store import StoreError
 from workers.errors import BacklineError
+from workers.jobs.logs import JobLog, Outage, configure_process_logging
 from workers.platform.factory import transport_for
 from workers.platform.signed_downloads import signed_download_routes
 from workers.settings import Settings
@@ -132,9 +134,10 @@ def parse_target(data: dict[str, Any], prefix: str = "") -> Target:
 class ProxyApp:
     """Holds the process-wide resources (pool, HTTP client, verifier) and the handlers."""
 
-    def __init__(self, settings: Settings, database_url: str) -> None:
+    def __init__(self, settings: Settings, database_url: str, outage: Outage | None = None) -> None:
         self.settings = settings
         self.database_url = database_url
+        self.outage = outage  # --log-format json: the pools report outages to it
         self.pool: ConnectionPool[psycopg.Connection[Any]] | None = None
         self.apool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] | None = None
         self.client: httpx.AsyncClient | None = None  # JWKS and storage reads (not the hot path)
@@ -160,12 +163,36 @@ class ProxyApp:
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
         s = self.settings
         kwargs: dict[str, Any] = {"autocommit": True, "application_name": "backline-ai"}
+        sync_extra: dict[str, Any] = {}
+        async_extra: dict[str, Any] = {}
+        if self.outage is not None:
+            # The pools log each failed reconnect (the Outage's log filter turns them into one
+            # db.unavailable); a new connection proves the database is back: db.available.
+            outage = self.outage
+
+            def connected(conn: psycopg.Connection[Any]) -> None:
+                outage.ok()
+
+            async def aconnected(conn: psycopg.AsyncConnection[Any]) -> None:
+                outage.ok()
+
+            sync_extra["configure"], async_extra["configure"] = connected, aconnected
         # Sync pool: keys, chat, detect helpers (worker threads); small, opened on demand.
         self.pool = ConnectionPool(
-            self.database_url, min_size=1, max_size=max(2, s.ai_pool_max // 2), kwargs=kwargs, open=False
+            self.database_url,
+            min_size=1,
+            max_size=max(2, s.ai_pool_max // 2),
+            kwargs=kwargs,
+            open=False,
+            **sync_extra,
         )
         self.apool = AsyncConnectionPool(
-            self.database_url, min_size=s.ai_pool_min, max_size=s.ai_pool_max, kwargs=kwargs, open=False
+            self.database_url,
+            min_size=s.ai_pool_min,
+            max_size=s.ai_pool_max,
+            kwargs=kwargs,
+            open=False,
+            **async_extra,
         )
         await anyio.to_thread.run_sync(lambda: self.pool.open(wait=True, timeout=10) if self.pool else None)
         await self.apool.open(wait=True, timeout=10)
@@ -493,8 +520,10 @@ def _wrap(handler: Any) -> Any:
     return endpoint
 
 
-def create_app(settings: Settings, database_url: str) -> Starlette:
-    proxy = ProxyApp(settings, database_url)
+def create_app(settings: Settings, database_url: str, outage: Outage | None = None) -> Starlette:
+    """The edge service's app. `outage` (from `configure_json_logging`): report database
+    outages of this process's pools as two events."""
+    proxy = ProxyApp(settings, database_url, outage)
     routes: list[BaseRoute] = [
         Route("/healthz", _wrap(proxy.healthz), methods=["GET"]),
         Route("/v1/keys", _wrap(proxy.keys_create), methods=["POST"]),
@@ -529,16 +558,39 @@ def configure_logging() -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # request lines would name storage paths
 
 
+def configure_json_logging() -> Outage:
+    """`ai serve --log-format json`: every line this process writes on stderr is one JSON
+    object (uvicorn's own lines - run it with `log_config=None` so they reach the root logger -,
+    the connection pools, the per-call line, warnings, uncaught exceptions), each with this
+    process's id; a database outage is two events (db.unavailable, db.available), not a line
+    per reconnect attempt. Returns the process's Outage for `create_app`."""
+    log = JobLog("json", context={"service": "ai", "pid": os.getpid()})
+    outage = Outage(log)
+    configure_process_logging(log, outage)
+    return outage
+
+
 def app_from_env() -> Starlette:
     """uvicorn factory for `backline ai serve --workers N`: each worker process builds its
     own app (pools, HTTP client) from the environment; the database is DATABASE_URL."""
+    configure_logging()
+    return _app_from_env(None)
+
+
+def json_app_from_env() -> Starlette:
+    """`app_from_env` with `--log-format json`: logging is configured before anything else
+    so that even a failing start is JSON (the factory's name carries the format to the
+    spawned worker processes)."""
+    return _app_from_env(configure_json_logging())
+
+
+def _app_from_env(outage: Outage | None) -> Starlette:
     from workers.settings import get_settings
 
-    configure_logging()
     settings = get_settings()
     if not settings.database_url:
         raise BacklineError("DATABASE_URL is not set")
-    return create_app(settings, settings.database_url)
+    return create_app(settings, settings.database_url, outage)
 
 
 def billing_routes(settings: Settings, database_url: str) -> list[BaseRoute]:

@@ -7,14 +7,16 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
+import psycopg
 import typer
 from rich.progress import Progress
 
 from workers.ai.keys import MasterKeys
 from workers.ai.rotate import pending_count, rotate_master_key
 from workers.cli.common import AsJson, DatabaseUrl, print_json, print_table, target_url, targets_embedded
-from workers.db.connect import connect, is_local_url
+from workers.db.connect import connect, first_line, is_local_url
 from workers.errors import BacklineError
+from workers.jobs.logs import LOG_FORMATS, Outage
 from workers.settings import DEV_JWT_SECRET, get_settings
 
 app = typer.Typer(
@@ -38,18 +40,47 @@ def serve(
     workers: Annotated[
         int | None, typer.Option(min=1, max=64, help="Worker processes (default BACKLINE_AI_WORKERS, 1).")
     ] = None,
+    log_format: Annotated[
+        str,
+        typer.Option(
+            "--log-format",
+            help="text or json: with json every line on stderr (uvicorn, the connection pool, the"
+            " per-call line, warnings, crashes; of every worker process) is one JSON object.",
+        ),
+    ] = "text",
     database_url: DatabaseUrl = None,
 ) -> None:
     """Run the AI proxy (Starlette on uvicorn) until interrupted.
 
     Access logs are off on purpose: query strings may carry prompts.
     """
+    if log_format not in LOG_FORMATS:
+        raise typer.BadParameter(f"must be one of {', '.join(LOG_FORMATS)}", param_hint="--log-format")
+    if log_format == "text":
+        from workers.ai.app import configure_logging
+
+        configure_logging()
+        _serve(host, port, workers, database_url, None)
+        return
+    from workers.ai.app import configure_json_logging
+
+    outage = configure_json_logging()
+    try:
+        _serve(host, port, workers, database_url, outage)
+    except (BacklineError, psycopg.Error) as exc:  # still one JSON line
+        error = str(exc) if isinstance(exc, BacklineError) else f"database error: {first_line(exc)}"
+        outage.log.event("ai.error", error=error)
+        raise typer.Exit(1) from None
+
+
+def _serve(
+    host: str | None, port: int | None, workers: int | None, database_url: str | None, outage: Outage | None
+) -> None:
     import uvicorn
 
-    from workers.ai.app import configure_logging, create_app
+    from workers.ai.app import create_app
     from workers.ai.http_client import check_proxy_env, ssl_context
 
-    configure_logging()
     settings = get_settings()
     # Fail fast with one readable line (the app's startup would refuse them too).
     check_proxy_env()
@@ -70,13 +101,17 @@ def serve(
         log_level="info",
         proxy_headers=True,
     )
+    if outage is not None:
+        options["log_config"] = None  # uvicorn's loggers propagate to the JSON root handler
     n = workers or settings.ai_workers
     if n == 1:
-        uvicorn.run(create_app(settings, url), **options)
+        uvicorn.run(create_app(settings, url, outage), **options)
         return
-    # Several processes, one event loop each, sharing the port: each builds its own app.
+    # Several processes, one event loop each, sharing the port: each builds its own app (and,
+    # being spawned, configures its own logging: the factory's name says which).
     os.environ["DATABASE_URL"] = url
-    uvicorn.run("workers.ai.app:app_from_env", factory=True, workers=n, **options)
+    factory = "json_app_from_env" if outage is not None else "app_from_env"
+    uvicorn.run(f"workers.ai.app:{factory}", factory=True, workers=n, **options)
 
 
 @keys_app.command("rotate")

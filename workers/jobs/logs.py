@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, TextIO
@@ -31,17 +32,25 @@ _POOL_OUTAGE_MESSAGES = ("error connecting", "reconnection attempt", "task run")
 class JobLog:
     """Thread-safe event logger. Events: job.claimed, job.succeeded, job.failed, job.retrying,
     job.dead, job.released, job.lease_lost, cron.fired, worker.started, worker.stopping,
-    db.unavailable, db.available, log (a library's logging record), ..."""
+    db.unavailable, db.available, log (a library's logging record), ...
 
-    def __init__(self, fmt: str = "text", stream: TextIO | None = None) -> None:
+    `context`: fields written on every line, after ts and event (e.g. the process id when
+    several processes share one stderr, as `ai serve --workers N` does)."""
+
+    def __init__(
+        self, fmt: str = "text", stream: TextIO | None = None, context: Mapping[str, Any] | None = None
+    ) -> None:
         if fmt not in LOG_FORMATS:
             raise ValueError(f"log format must be one of {LOG_FORMATS}, got {fmt!r}")
         self.fmt = fmt
         self.stream = stream or sys.stderr
+        self.context = dict(context or {})
         self._lock = threading.Lock()
 
     def event(self, event: str, **fields: Any) -> None:
         ts = datetime.now(UTC).isoformat(timespec="milliseconds")
+        if self.context:
+            fields = {**self.context, **fields}
         if self.fmt == "json":
             line = json.dumps({"ts": ts, "event": event, **fields}, default=str, separators=(",", ":"))
         else:
