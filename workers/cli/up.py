@@ -55,7 +55,8 @@ def up(
     if embedded:
         with connect(url, autocommit=True) as conn:
             meter = read_meter.enable(conn)
-        typer.echo(f"api meter  every request counted, failing ones too ({meter.user}@{meter.host}:{meter.port})")
+        where = f"{meter.user}@{meter.host}:{meter.port}"
+        typer.echo(f"api meter  every request counted, failing ones too ({where})")
     if services:
         settings = get_settings()
         supervisor = Services(settings.data_dir)
