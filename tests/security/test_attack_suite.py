@@ -477,6 +477,18 @@ def test_no_persona_changes_or_deletes_what_is_not_theirs(db: Conn, world: World
     assert _snapshot(db, world) == before
 
 
+def _insert_copy(db: Conn, p: Persona, t: Table, row: dict[str, Any], insertable: list[str]) -> bool:
+    """Insert `row` (a fresh id) with the columns the persona may insert; True if it went in."""
+    if "id" in row and "id" in insertable:
+        row["id"] = str(uuid.uuid4())
+    columns = sql.SQL(", ").join(sql.Identifier(c) for c in insertable if c in row)
+    statement = sql.SQL("insert into {} ({}) select {} from jsonb_populate_record(null::{}, %s)").format(
+        t.ident, columns, columns, t.ident
+    )
+    count, _ = _attempt(db, p, statement, (json.dumps(row),))
+    return bool(count)
+
+
 def test_no_persona_creates_rows_in_a_name_or_room(db: Conn, world: World) -> None:
     forged = []
     for p in world.personas:
@@ -494,21 +506,8 @@ def test_no_persona_creates_rows_in_a_name_or_room(db: Conn, world: World) -> No
             ).fetchone()
             assert sample is not None, t.name
             row = dict(sample[0])
-            for key in ("id",):
-                if key in row and key in insertable:
-                    row[key] = str(uuid.uuid4())
-            columns = [c for c in insertable if c in row]
-            statement = sql.SQL(
-                "insert into {} ({}) select {} from jsonb_populate_record(null::{}, %s)"
-            ).format(
-                t.ident,
-                sql.SQL(", ").join(map(sql.Identifier, columns)),
-                sql.SQL(", ").join(map(sql.Identifier, columns)),
-                t.ident,
-            )
-            count, _ = _attempt(db, p, statement, (json.dumps(row),))
-            if count:
-                forged.append(f"{p.name} inserted a row of A's into {t.name} ({', '.join(columns)})")
+            if _insert_copy(db, p, t, row, insertable):
+                forged.append(f"{p.name} inserted a row of A's into {t.name}")
     assert not forged, forged
 
 
@@ -554,19 +553,7 @@ def test_no_persona_points_its_rows_at_what_is_not_theirs(db: Conn, world: World
                 continue
             for column in t.owner_columns:
                 row[column] = str(p.user)
-            if "id" in row and "id" in insertable:
-                row["id"] = str(uuid.uuid4())
-            columns = [c for c in insertable if c in row]
-            statement = sql.SQL(
-                "insert into {} ({}) select {} from jsonb_populate_record(null::{}, %s)"
-            ).format(
-                t.ident,
-                sql.SQL(", ").join(map(sql.Identifier, columns)),
-                sql.SQL(", ").join(map(sql.Identifier, columns)),
-                t.ident,
-            )
-            count, _ = _attempt(db, p, statement, (json.dumps(row),))
-            if count:
+            if _insert_copy(db, p, t, row, insertable):
                 forged.append(f"{p.name} inserted into {t.name} a row referencing A's {', '.join(foreign)}")
     assert not forged, forged
 
