@@ -109,6 +109,7 @@ class Function:
     security_definer: bool
     volatility: str
     callers: tuple[str, ...]
+    inputs: tuple[str, ...] = ()  # argument names a call passes, optional ones ending in '?'
     errors: list[DocError] = field(default_factory=list)
 
 
@@ -332,12 +333,17 @@ def build_reference(conn: Conn, schema: str = "public") -> Reference:
             )
         )
     functions: list[Function] = []
-    for oid, name, arguments, identity, result, comment, definer, volatility in _rows(
+    for oid, name, arguments, identity, result, comment, definer, volatility, names, defaults in _rows(
         conn,
         """
         select p.oid::int8, p.proname, pg_get_function_arguments(p.oid),
                pg_get_function_identity_arguments(p.oid), pg_get_function_result(p.oid),
-               obj_description(p.oid, 'pg_proc'), p.prosecdef, p.provolatile::text
+               obj_description(p.oid, 'pg_proc'), p.prosecdef, p.provolatile::text,
+               array(select coalesce(a.name, '')
+                       from unnest(p.proargnames, p.proargmodes::text[]) with ordinality a(name, mode, i)
+                      where coalesce(a.mode, 'i') in ('i', 'b', 'v')
+                      order by a.i)::text[],
+               p.pronargdefaults
           from pg_proc p
          where p.pronamespace = %s::regnamespace and p.prokind = 'f'
            and p.prorettype not in ('trigger'::regtype, 'event_trigger'::regtype)
@@ -366,6 +372,10 @@ def build_reference(conn: Conn, schema: str = "public") -> Reference:
                 security_definer=bool(definer),
                 volatility={"i": "immutable", "s": "stable", "v": "volatile"}[volatility],
                 callers=callers,
+                inputs=tuple(
+                    arg + ("?" if index >= len(names or []) - defaults else "")
+                    for index, arg in enumerate(names or [])
+                ),
                 errors=graph.errors([oid]),
             )
         )
@@ -496,7 +506,8 @@ def _function_lines(schema: str, overloads: Sequence[Function]) -> list[str]:
         method = "GET or POST" if function.volatility != "volatile" else "POST"
         callers = ", ".join(function.callers) if function.callers else "nobody"
         lines.append(
-            f"Call: `supabase.rpc('{function.name}', {{...}})` ({method} `/rest/v1/rpc/{function.name}`)."
+            f"Call: `supabase.rpc('{function.name}'{_rpc_args(function.inputs)})`"
+            f" ({method} `/rest/v1/rpc/{function.name}`)."
             f" Executable by: {callers}."
             f" Runs as {'its owner (security definer)' if function.security_definer else 'the caller'};"
             f" {function.volatility}."
@@ -513,6 +524,11 @@ def _function_lines(schema: str, overloads: Sequence[Function]) -> list[str]:
             lines.append("Errors it raises itself: none.")
         lines.append("")
     return lines
+
+
+def _rpc_args(inputs: Sequence[str]) -> str:
+    """The argument object of a supabase-js call: `, { p_a, p_b? }` (optional ones marked)."""
+    return ", { " + ", ".join(inputs) + " }" if inputs else ""
 
 
 def render_markdown(reference: Reference) -> str:
