@@ -22,6 +22,7 @@ from tests.helpers import backline, one_line_error
 from workers.check.raise_statements import RaisedError, raised_errors
 from workers.gen.api_docs import API_ROLES, build_reference, generate_api_docs, render_markdown
 from workers.gen.contract import ARTIFACTS, REGENERATE_COMMAND, drift_message
+from workers.gen.typegen import ensure_postgres_meta
 from workers.settings import PROJECT_ROOT
 
 Conn = psycopg.Connection[Any]
@@ -51,6 +52,7 @@ def test_a_renamed_column_makes_the_api_reference_drift(make_database: Callable[
 
 def test_gen_all_check_passes_on_the_committed_files(server_url: str) -> None:
     """The one command CI and the drift messages name: builds its own scratch database."""
+    ensure_postgres_meta()  # a first install in this process, not inside the CLI's time limit
     result = backline("gen", "all", "--check", "--database-url", server_url)
     assert result.returncode == 0, result.stderr
 

@@ -18,7 +18,14 @@ import pytest
 
 from tests.helpers import backline, one_line_error
 from workers.gen.contract import ARTIFACTS, REGENERATE_COMMAND, drift_message
-from workers.gen.typegen import PIN_DIR, POSTGRES_META_VERSION, TypegenError, generate_types, node_url
+from workers.gen.typegen import (
+    PIN_DIR,
+    POSTGRES_META_VERSION,
+    TypegenError,
+    ensure_postgres_meta,
+    generate_types,
+    node_url,
+)
 from workers.settings import PROJECT_ROOT
 
 TYPES = next(a for a in ARTIFACTS if a.path.name == "database.ts")
@@ -53,6 +60,7 @@ def test_the_generator_is_the_one_supabase_cli_2_117_runs() -> None:
 
 
 def test_cli_prints_the_types_and_writes_them_with_out(clone_url: str, tmp_path: Path) -> None:
+    ensure_postgres_meta()  # a first install in this process, not inside the CLI's time limit
     printed = backline("gen", "types", "--database-url", clone_url)
     assert printed.returncode == 0, printed.stderr
     assert printed.stdout == generate_types(clone_url)
