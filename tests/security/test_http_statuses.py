@@ -27,6 +27,7 @@ Conn = psycopg.Connection[Any]
 
 # -- 1. every errcode our functions raise, with its HTTP status ------------------------
 
+
 def sqlstate_of(db: Conn, code: str) -> str:
     """A SQLSTATE as is; a condition name as the server resolves it (RAISE name)."""
     if re.fullmatch(r"[0-9A-Z]{5}", code):
