@@ -156,3 +156,154 @@ def test_service_role_reports_through_the_public_wrappers(db: Conn) -> None:
             "select result, status from public.jobs where id = any(%s) order by status", ([done, failed],)
         )
         assert found.fetchall() == [(None, "failed"), ({"ok": 1}, "succeeded")]
+
+
+# -- the queue client and the worker runtime ----------------------------------------------------
+
+
+def test_report_and_claim_is_one_transaction(clone_url: str) -> None:
+    from tests.jobs.jobtools import enqueue as enqueue_url
+    from tests.jobs.jobtools import job_row
+    from workers.jobs.errors import QueueError
+    from workers.jobs.queue_sql import SqlQueue
+
+    ids = [enqueue_url(clone_url, "echo", {"n": n}) for n in range(4)]
+    queue = SqlQueue(clone_url)
+    try:
+        first = queue.claim("w1", ["echo"], 2, 30)
+        done, failed = first[0].id, first[1].id
+        recorded, statuses, claimed = queue.report_and_claim(
+            "w1", [(done, {"ok": 1})], [(failed, "boom", False)], ["echo"], 1, 30
+        )
+        assert recorded == {done} and statuses == {failed: "failed"} and len(claimed) == 1
+        # All or nothing: a refused claim (limit out of range) records nothing either.
+        with pytest.raises(QueueError, match="claim limit"):
+            queue.report_and_claim("w1", [(claimed[0].id, {"ok": 2})], [], ["echo"], 5000, 30)
+        assert job_row(clone_url, claimed[0].id)["status"] == "running"
+        assert queue.report_and_claim("w1", [], [], ["echo"], 0, 30) == (set(), {}, [])
+    finally:
+        queue.close()
+    assert job_row(clone_url, done)["result"] == {"ok": 1}
+    assert job_row(clone_url, failed)["status"] == "failed"
+    assert sum(job_row(clone_url, i)["status"] == "queued" for i in ids) == 1
+
+
+class CountingQueue:
+    """SqlQueue that records which calls the worker makes (the database stays real)."""
+
+    def __init__(self, url: str) -> None:
+        from workers.jobs.queue_sql import SqlQueue
+
+        self.inner = SqlQueue(url, pool_size=6)
+        self.calls: list[tuple[str, int]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.inner, name)
+        if name in ("complete", "fail", "complete_many", "fail_many", "report_and_claim", "claim"):
+
+            def counted(*args: Any) -> Any:
+                size = len(args[1]) + len(args[2]) if name == "report_and_claim" else 1
+                self.calls.append((name, size))
+                return attr(*args)
+
+            return counted
+        return attr
+
+
+def test_worker_records_a_batch_of_finished_jobs_with_one_call(clone_url: str) -> None:
+    import io
+    import threading
+
+    from tests.jobs.jobtools import job_row
+    from tests.jobs.test_worker import settings
+    from workers.jobs.context import JobContext
+    from workers.jobs.logs import JobLog
+    from workers.jobs.worker import Worker
+
+    with psycopg.connect(clone_url, autocommit=True) as conn:
+        rows = conn.execute(
+            "select private.job_enqueue('echo', jsonb_build_object('n', n)) from generate_series(1, 16) n"
+        ).fetchall()
+    barrier = threading.Barrier(8)
+
+    def together(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
+        barrier.wait(10)  # the eight of a claim finish at once
+        return {"n": payload["n"]}
+
+    queue = CountingQueue(clone_url)
+    worker = Worker(
+        queue,  # type: ignore[arg-type]
+        {"echo": together},
+        settings=settings(),
+        concurrency=8,
+        cron=False,
+        log=JobLog(stream=io.StringIO()),
+        report_wait_seconds=5.0,  # only "no handler running" (or a full batch) flushes
+    )
+    try:
+        worker.run(once=True)
+    finally:
+        queue.inner.close()
+    reports = [c for c in queue.calls if c[0] != "claim"]
+    assert reports == [("report_and_claim", 8), ("report_and_claim", 8)]
+    assert worker.stats.succeeded == 16
+    assert [job_row(clone_url, r[0])["result"] for r in rows] == [{"n": n} for n in range(1, 17)]
+
+
+def test_a_lost_lease_in_a_batch_is_refused_alone(clone_url: str) -> None:
+    import io
+    import json
+    import threading
+
+    from tests.jobs.jobtools import job_row
+    from tests.jobs.test_worker import settings
+    from workers.jobs.context import JobContext
+    from workers.jobs.logs import JobLog
+    from workers.jobs.worker import Worker
+
+    with psycopg.connect(clone_url, autocommit=True) as conn:
+        ids = [
+            r[0]
+            for r in conn.execute(
+                "select private.job_enqueue('echo', jsonb_build_object('n', n)) from generate_series(0, 3) n"
+            ).fetchall()
+        ]
+    barrier = threading.Barrier(4)
+
+    def handler(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
+        if payload["n"] == 0:  # meanwhile its lease expired and another worker took it
+            with psycopg.connect(clone_url, autocommit=True) as conn:
+                conn.execute("update public.jobs set locked_by = 'other' where id = %s", (ctx.job_id,))
+        if payload["n"] == 1:
+            barrier.wait(10)
+            raise RuntimeError("try later")
+        barrier.wait(10)
+        return {"n": payload["n"]}
+
+    log = io.StringIO()
+    queue = CountingQueue(clone_url)
+    worker = Worker(
+        queue,  # type: ignore[arg-type]
+        {"echo": handler},
+        settings=settings(),
+        concurrency=4,
+        cron=False,
+        log=JobLog("json", log),
+        report_wait_seconds=5.0,
+    )
+    try:
+        worker.run(once=True)
+    finally:
+        queue.inner.close()
+    assert [c for c in queue.calls if c[0] != "claim"] == [("report_and_claim", 4)]
+    rows = [job_row(clone_url, i) for i in ids]
+    assert [(r["status"], r["locked_by"]) for r in rows] == [
+        ("running", "other"),
+        ("queued", None),
+        ("succeeded", None),
+        ("succeeded", None),
+    ]
+    assert rows[1]["last_error"] == "try later" and rows[0]["result"] is None
+    assert worker.stats.succeeded == 2 and worker.stats.failed == 1 and worker.stats.lease_lost == 1
+    events = [json.loads(line) for line in log.getvalue().splitlines()]
+    assert [e["job_id"] for e in events if e["event"] == "job.lease_lost"] == [str(ids[0])]

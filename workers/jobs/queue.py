@@ -54,6 +54,19 @@ class Queue(Protocol):
         status (queued, dead, failed) per id recorded. A missing id had lost its lease."""
         ...
 
+    def report_and_claim(
+        self,
+        worker: str,
+        results: Sequence[tuple[uuid.UUID, dict[str, Any] | None]],
+        failures: Sequence[tuple[uuid.UUID, str, bool]],
+        kinds: list[str] | None,
+        limit: int,
+        lease_seconds: float,
+    ) -> tuple[set[uuid.UUID], dict[uuid.UUID, str], list[Job]]:
+        """complete_many, fail_many, then claim up to `limit` (0: none). SqlQueue does it in one
+        transaction and round trip; RpcQueue in one call each."""
+        ...
+
     def heartbeat(self, job_id: uuid.UUID, worker: str, lease_seconds: float) -> None: ...
 
     def release(self, job_id: uuid.UUID, worker: str) -> None: ...

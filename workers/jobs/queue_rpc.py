@@ -123,6 +123,20 @@ class RpcQueue:
         )
         return {uuid.UUID(str(r["id"])): str(r["status"]) for r in data or []}
 
+    def report_and_claim(
+        self,
+        worker: str,
+        results: Sequence[tuple[uuid.UUID, dict[str, Any] | None]],
+        failures: Sequence[tuple[uuid.UUID, str, bool]],
+        kinds: list[str] | None,
+        limit: int,
+        lease_seconds: float,
+    ) -> tuple[set[uuid.UUID], dict[uuid.UUID, str], list[Job]]:
+        recorded = self.complete_many(worker, results)
+        statuses = self.fail_many(worker, failures)
+        claimed = self.claim(worker, kinds, limit, lease_seconds) if limit > 0 else []
+        return recorded, statuses, claimed
+
     def heartbeat(self, job_id: uuid.UUID, worker: str, lease_seconds: float) -> None:
         self._call(
             "job_heartbeat", {"p_id": str(job_id), "p_worker": worker, "p_lease": _interval(lease_seconds)}

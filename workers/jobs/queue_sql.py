@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 import uuid
+import weakref
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,6 +28,8 @@ JOB_COLUMNS = (
 
 RECONNECT_SECONDS = 2.0
 CONNECTION_WAIT_SECONDS = 5.0
+# A pooled connection idle longer than this is tested (an empty query) before it is handed out.
+CHECK_IDLE_SECONDS = 1.0
 
 
 class SqlQueue:
@@ -35,6 +39,10 @@ class SqlQueue:
 
     def __init__(self, database_url: str, *, pool_size: int = 4) -> None:
         self.database_url: str | None = database_url
+        # When each pooled connection last answered a query.
+        self._answered: weakref.WeakKeyDictionary[psycopg.Connection[dict[str, Any]], float] = (
+            weakref.WeakKeyDictionary()
+        )
         self._pool: ConnectionPool[psycopg.Connection[dict[str, Any]]] = ConnectionPool(
             database_url,
             min_size=1,
@@ -50,9 +58,11 @@ class SqlQueue:
                 "prepare_threshold": 0 if listen_works(database_url) else None,
             },
             connection_class=psycopg.Connection[dict[str, Any]],
-            # After a database restart the pooled connections are dead: test each one when it is
-            # handed out (an empty query) instead of failing the call that gets it.
-            check=ConnectionPool.check_connection,
+            # After a database restart the pooled connections are dead: test one that has been
+            # idle for a while when it is handed out (an empty query) instead of failing the call
+            # that gets it. One that answered within CHECK_IDLE_SECONDS is handed out as it is:
+            # testing it too cost a round trip per queue call (half the calls of a busy worker).
+            check=self._check,
             # After an outage the pool reconnects in the background with exponential backoff
             # and a waiting call is not woken when it gives up. So: stop a reconnect attempt
             # after a few seconds and let a waiting call fail after a few seconds more; the
@@ -67,10 +77,26 @@ class SqlQueue:
             self._pool.close()
             raise DatabaseUnavailable(f"cannot reach {redact(database_url)}: {first_line(exc)}") from None
 
+    def _check(self, conn: psycopg.Connection[dict[str, Any]]) -> None:
+        if time.monotonic() - self._answered.get(conn, 0.0) >= CHECK_IDLE_SECONDS:
+            ConnectionPool.check_connection(conn)
+            self._answered[conn] = time.monotonic()
+
     def _rows(self, query: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        return self._transaction([(query, params)])[0]
+
+    def _transaction(self, statements: list[tuple[str, tuple[Any, ...]]]) -> list[list[dict[str, Any]]]:
+        """Run the statements in one transaction; several are pipelined (one round trip, one commit)."""
         try:
             with self._pool.connection() as conn:
-                return conn.execute(query, params).fetchall()
+                if len(statements) == 1:
+                    results = [conn.execute(*statements[0]).fetchall()]
+                else:
+                    with conn.pipeline(), conn.transaction():
+                        cursors = [conn.execute(query, params) for query, params in statements]
+                    results = [cur.fetchall() for cur in cursors]
+                self._answered[conn] = time.monotonic()
+                return results
         except psycopg.DatabaseError as exc:
             # PT409: the lease was lost (or the job is not retryable), PT404: no such job,
             # schedule or task. 55000 and P0002 are what databases migrated before
@@ -100,11 +126,7 @@ class SqlQueue:
         return uuid.UUID(str(value))
 
     def claim(self, worker: str, kinds: list[str] | None, limit: int, lease_seconds: float) -> list[Job]:
-        rows = self._rows(
-            "select * from private.job_claim(%s, %s, %s, %s)",
-            (worker, kinds, limit, timedelta(seconds=lease_seconds)),
-        )
-        return [Job.from_row(r) for r in rows]
+        return [Job.from_row(r) for r in self._rows(*_claim(worker, kinds, limit, lease_seconds))]
 
     def claim_id(self, job_id: uuid.UUID, worker: str, lease_seconds: float) -> Job | None:
         rows = self._rows(
@@ -127,24 +149,39 @@ class SqlQueue:
     ) -> set[uuid.UUID]:
         if not results:
             return set()
-        rows = self._rows(
-            "select id from private.job_complete_many(%s, %s::uuid[], %s::jsonb[]) id",
-            (
-                worker,
-                [job_id for job_id, _ in results],
-                [Jsonb(result) if result is not None else None for _, result in results],
-            ),
-        )
-        return {r["id"] for r in rows}
+        return {r["id"] for r in self._rows(*_complete_many(worker, results))}
 
     def fail_many(self, worker: str, failures: Sequence[tuple[uuid.UUID, str, bool]]) -> dict[uuid.UUID, str]:
         if not failures:
             return {}
-        rows = self._rows(
-            "select id, status from private.job_fail_many(%s, %s::uuid[], %s::text[], %s::boolean[])",
-            (worker, [f[0] for f in failures], [f[1] for f in failures], [f[2] for f in failures]),
-        )
-        return {r["id"]: str(r["status"]) for r in rows}
+        return {r["id"]: str(r["status"]) for r in self._rows(*_fail_many(worker, failures))}
+
+    def report_and_claim(
+        self,
+        worker: str,
+        results: Sequence[tuple[uuid.UUID, dict[str, Any] | None]],
+        failures: Sequence[tuple[uuid.UUID, str, bool]],
+        kinds: list[str] | None,
+        limit: int,
+        lease_seconds: float,
+    ) -> tuple[set[uuid.UUID], dict[uuid.UUID, str], list[Job]]:
+        """complete_many + fail_many + claim in one transaction and one round trip (pipelined):
+        a busy worker commits once per batch instead of twice. All or nothing: when it fails,
+        nothing was recorded and nothing claimed."""
+        statements = []
+        if results:
+            statements.append(_complete_many(worker, results))
+        if failures:
+            statements.append(_fail_many(worker, failures))
+        if limit > 0:
+            statements.append(_claim(worker, kinds, limit, lease_seconds))
+        if not statements:
+            return set(), {}, []
+        answers = iter(self._transaction(statements))
+        recorded = {r["id"] for r in next(answers)} if results else set()
+        statuses = {r["id"]: str(r["status"]) for r in next(answers)} if failures else {}
+        claimed = [Job.from_row(r) for r in next(answers)] if limit > 0 else []
+        return recorded, statuses, claimed
 
     def heartbeat(self, job_id: uuid.UUID, worker: str, lease_seconds: float) -> None:
         self._rows(
@@ -197,6 +234,35 @@ class SqlQueue:
 
     def close(self) -> None:
         self._pool.close()
+
+
+def _claim(
+    worker: str, kinds: list[str] | None, limit: int, lease_seconds: float
+) -> tuple[str, tuple[Any, ...]]:
+    return (
+        "select * from private.job_claim(%s, %s, %s, %s)",
+        (worker, kinds, limit, timedelta(seconds=lease_seconds)),
+    )
+
+
+def _complete_many(
+    worker: str, results: Sequence[tuple[uuid.UUID, dict[str, Any] | None]]
+) -> tuple[str, tuple[Any, ...]]:
+    return (
+        "select id from private.job_complete_many(%s, %s::uuid[], %s::jsonb[]) id",
+        (
+            worker,
+            [job_id for job_id, _ in results],
+            [Jsonb(result) if result is not None else None for _, result in results],
+        ),
+    )
+
+
+def _fail_many(worker: str, failures: Sequence[tuple[uuid.UUID, str, bool]]) -> tuple[str, tuple[Any, ...]]:
+    return (
+        "select id, status from private.job_fail_many(%s, %s::uuid[], %s::text[], %s::boolean[])",
+        (worker, [f[0] for f in failures], [f[1] for f in failures], [f[2] for f in failures]),
+    )
 
 
 def psycopg_pool_timeout() -> type[Exception]:

@@ -201,20 +201,19 @@ class Worker:
                 if wait > 0:
                     self._wake.wait(wait)
                     continue
-                self._flush()
                 free = self.concurrency - self.busy
                 claimed: list[Job] = []
+                started = time.monotonic()
+                try:
+                    claimed = self._flush(claim=max(free, 0))
+                except Exception as exc:
+                    self._error("queue.error", exc)
+                    self._stopping.wait(self.poll_seconds)
+                    continue
                 if free > 0:
-                    started = time.monotonic()
-                    try:
-                        claimed = self.queue.claim(self.id, self.kinds, free, self.lease_seconds)
-                    except Exception as exc:
-                        self._error("queue.error", exc)
-                        self._stopping.wait(self.poll_seconds)
-                        continue
                     self.outage.ok(started)
-                    for job in claimed:
-                        self._start(job)
+                for job in claimed:
+                    self._start(job)
                 if once and not claimed and self.inflight == 0:
                     break
                 if claimed and len(claimed) == free:
@@ -375,46 +374,53 @@ class Worker:
                 return 0.0
             return max(0.0, self._outcomes[0].at + self.report_wait_seconds - time.monotonic())
 
-    def _flush(self) -> None:
-        """Record every waiting outcome: successes in one statement, failures in another.
+    def _flush(self, claim: int = 0) -> list[Job]:
+        """Record every waiting outcome, then claim up to `claim` jobs (0: none); returns them.
 
-        Each job is recorded only if this worker still holds its lease; one whose lease was
-        lost is logged as such and the others are recorded anyway. When the database cannot
-        be reached the outcomes are dropped: their leases expire and the jobs run again
-        (at-least-once for handlers; a success is recorded once)."""
+        Successes and failures of a batch are recorded with one statement each, in the same
+        transaction (and, over SQL, the same round trip) as the claim that follows. Each job is
+        recorded only if this worker still holds its lease; one whose lease was lost is logged
+        as such and the others are recorded anyway. When the database cannot be reached the
+        outcomes are dropped: their leases expire and the jobs run again (at-least-once for
+        handlers; a success is recorded once). A failed claim raises (after that logging)."""
         with self._report_lock:
             with self._lock:
                 outcomes, self._outcomes = self._outcomes, []
-            for start in range(0, len(outcomes), self.report_batch):
-                batch = outcomes[start : start + self.report_batch]
-                self._record([o for o in batch if o.error is None], failed=False)
-                self._record([o for o in batch if o.error is not None], failed=True)
+            batches = [
+                outcomes[i : i + self.report_batch] for i in range(0, len(outcomes), self.report_batch)
+            ]
+            for batch in batches[:-1]:
+                self._record(batch, 0)
+            return self._record(batches[-1] if batches else [], claim)
 
-    def _record(self, outcomes: list[_Outcome], *, failed: bool) -> None:
+    def _record(self, outcomes: list[_Outcome], claim: int) -> list[Job]:
         if not outcomes:
-            return
+            return self.queue.claim(self.id, self.kinds, claim, self.lease_seconds) if claim > 0 else []
         started = time.monotonic()
+        statuses: dict[uuid.UUID, str] | None = None
+        claimed: list[Job] = []
         try:
-            if failed:
-                statuses = self.queue.fail_many(
-                    self.id, [(o.running.job.id, o.error or "", o.retry) for o in outcomes]
-                )
-            else:
-                recorded = self.queue.complete_many(self.id, [(o.running.job.id, o.result) for o in outcomes])
-                statuses = {job_id: "succeeded" for job_id in recorded}
+            recorded, statuses, claimed = self.queue.report_and_claim(
+                self.id,
+                [(o.running.job.id, o.result) for o in outcomes if o.error is None],
+                [(o.running.job.id, o.error or "", o.retry) for o in outcomes if o.error is not None],
+                self.kinds,
+                claim,
+                self.lease_seconds,
+            )
+            statuses.update(dict.fromkeys(recorded, "succeeded"))
         except Exception as exc:
             # The leases will expire and other attempts will run: nothing is lost.
             for o in outcomes:
                 self.log.event("job.report_error", **o.fields, error=first_line(exc))
-            statuses = None
+            if claim > 0:
+                self._drop(outcomes)
+                raise
         else:
             self.outage.ok(started)
-        with self._lock:
-            for o in outcomes:
-                self._inflight.pop(o.running.job.id, None)
-        self._wake.set()
+        self._drop(outcomes)
         if statuses is None:
-            return
+            return []
         now = time.monotonic()
         for o in outcomes:
             status = statuses.get(o.running.job.id)
@@ -431,6 +437,14 @@ class Worker:
                 status, "job.failed"
             )
             self.log.event(event, **o.fields, status=status, error=o.error, ms=ms)
+        return claimed
+
+    def _drop(self, outcomes: list[_Outcome]) -> None:
+        """Recorded (or given up on): no longer this worker's to heartbeat."""
+        with self._lock:
+            for o in outcomes:
+                self._inflight.pop(o.running.job.id, None)
+        self._wake.set()
 
     def _release(self, job: Job) -> None:
         try:
