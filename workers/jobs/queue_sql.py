@@ -83,20 +83,11 @@ class SqlQueue:
             self._answered[conn] = time.monotonic()
 
     def _rows(self, query: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-        return self._transaction([(query, params)])[0]
-
-    def _transaction(self, statements: list[tuple[str, tuple[Any, ...]]]) -> list[list[dict[str, Any]]]:
-        """Run the statements in one transaction; several are pipelined (one round trip, one commit)."""
         try:
             with self._pool.connection() as conn:
-                if len(statements) == 1:
-                    results = [conn.execute(*statements[0]).fetchall()]
-                else:
-                    with conn.pipeline(), conn.transaction():
-                        cursors = [conn.execute(query, params) for query, params in statements]
-                    results = [cur.fetchall() for cur in cursors]
+                rows = conn.execute(query, params).fetchall()
                 self._answered[conn] = time.monotonic()
-                return results
+                return rows
         except psycopg.DatabaseError as exc:
             # PT409: the lease was lost (or the job is not retryable), PT404: no such job,
             # schedule or task. 55000 and P0002 are what databases migrated before
@@ -165,22 +156,44 @@ class SqlQueue:
         limit: int,
         lease_seconds: float,
     ) -> tuple[set[uuid.UUID], dict[uuid.UUID, str], list[Job]]:
-        """complete_many + fail_many + claim in one transaction and one round trip (pipelined):
-        a busy worker commits once per batch instead of twice. All or nothing: when it fails,
-        nothing was recorded and nothing claimed."""
-        statements = []
+        """complete_many + fail_many + claim as one statement (one round trip, one transaction,
+        one commit): a busy worker commits once per batch instead of twice. All or nothing:
+        when it fails, nothing was recorded and nothing claimed."""
+        if not results and not failures:
+            return set(), {}, self.claim(worker, kinds, limit, lease_seconds) if limit > 0 else []
+        # The three calls touch disjoint rows (this worker's leased jobs; queued or expired
+        # ones), so their order inside the statement does not matter. One row per claimed job
+        # (or one row without a job), each carrying what was recorded.
+        done, failed = (
+            "select null::uuid as id where false",
+            "select null::uuid as id, null::text as status where false",
+        )
+        params: tuple[Any, ...] = ()
         if results:
-            statements.append(_complete_many(worker, results))
+            done = "select d.id from private.job_complete_many(%s, %s::uuid[], %s::jsonb[]) d(id)"
+            params += _complete_many(worker, results)[1]
         if failures:
-            statements.append(_fail_many(worker, failures))
+            failed = (
+                "select f.id, f.status"
+                " from private.job_fail_many(%s, %s::uuid[], %s::text[], %s::boolean[]) f"
+            )
+            params += _fail_many(worker, failures)[1]
+        query = (
+            f"with done as ({done}), failed as ({failed})"
+            " select r.recorded, r.failed, c.* from ("
+            "   select array(select id from done) as recorded,"
+            "          (select coalesce(jsonb_object_agg(f.id, f.status), '{}') from failed f) as failed"
+            " ) r"
+        )
         if limit > 0:
-            statements.append(_claim(worker, kinds, limit, lease_seconds))
-        if not statements:
-            return set(), {}, []
-        answers = iter(self._transaction(statements))
-        recorded = {r["id"] for r in next(answers)} if results else set()
-        statuses = {r["id"]: str(r["status"]) for r in next(answers)} if failures else {}
-        claimed = [Job.from_row(r) for r in next(answers)] if limit > 0 else []
+            query += " left join lateral private.job_claim(%s, %s, %s, %s) c on true"
+            params += _claim(worker, kinds, limit, lease_seconds)[1]
+        else:
+            query += ", lateral (select null::uuid as id) c"
+        rows = self._rows(query, params)
+        recorded = set(rows[0]["recorded"])
+        statuses = {uuid.UUID(k): str(v) for k, v in rows[0]["failed"].items()}
+        claimed = [Job.from_row(r) for r in rows if r["id"] is not None]
         return recorded, statuses, claimed
 
     def heartbeat(self, job_id: uuid.UUID, worker: str, lease_seconds: float) -> None:
