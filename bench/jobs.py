@@ -4,8 +4,9 @@ Runs on the embedded server (its own data directory, .backline-bench) unless
 --database-url is given. For each process count it fills a fresh migrated
 database with --jobs `echo` jobs, starts that many worker processes (the real
 runtime: workers.jobs.worker.Worker over SqlQueue, --concurrency threads each,
-claims of up to `concurrency` jobs, one complete per job), and reports jobs/s
-from the first claim to the last completion.
+claims sized to free capacity, finished jobs recorded in batches together with the
+next claim), and reports jobs/s from the first claim to the last completion.
+Against pg-boss and procrastinate on the same server: bench/jobs_vs_peers.py.
 
     PYTHONPATH=. python bench/jobs.py [--jobs 20000] [--processes 1,2,4] [--concurrency 8]
 """

@@ -7,6 +7,7 @@ rest of the batch is recorded; bad input is refused with 22023 and changes nothi
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from typing import Any
 
@@ -307,3 +308,32 @@ def test_a_lost_lease_in_a_batch_is_refused_alone(clone_url: str) -> None:
     assert worker.stats.succeeded == 2 and worker.stats.failed == 1 and worker.stats.lease_lost == 1
     events = [json.loads(line) for line in log.getvalue().splitlines()]
     assert [e["job_id"] for e in events if e["event"] == "job.lease_lost"] == [str(ids[0])]
+
+
+def test_updated_at_moves_on_every_write_path(clone_url: str) -> None:
+    """Batched reports and claims keep updated_at moving like every other write (the trigger)."""
+    from tests.jobs.jobtools import enqueue as enqueue_url
+
+    job_id = enqueue_url(clone_url, "echo", {})
+    seen = []
+    with psycopg.connect(clone_url, autocommit=True) as conn:
+
+        def stamp() -> Any:
+            row = conn.execute("select updated_at from public.jobs where id = %s", (job_id,)).fetchone()
+            assert row is not None
+            seen.append(row[0])
+            return row[0]
+
+        stamp()
+        for step in (
+            "select count(*) from private.job_claim('w1', array['echo'], 1, '1 minute')",
+            "select private.job_heartbeat(%(id)s, 'w1', '1 minute')",  # trigger path
+            "select count(*) from private.job_fail_many('w1', array[%(id)s]::uuid[], array['x'])",
+            "update public.jobs set run_after = now() where id = %(id)s",  # an operator, trigger path
+            "select count(*) from private.job_claim('w1', array['echo'], 1, '1 minute')",
+            "select count(*) from private.job_complete_many('w1', array[%(id)s]::uuid[], null)",
+            "update public.jobs set updated_at = updated_at, result = '{}' where id = %(id)s",
+        ):
+            conn.execute(step, {"id": job_id})
+            stamp()
+    assert all(a < b for a, b in itertools.pairwise(seen)), seen

@@ -331,13 +331,19 @@ class Worker:
         try:
             outcome = self._run_handler(ctx, job, running, fields)
         finally:
+            wake = True
             with self._lock:
                 if outcome is None:
                     self._inflight.pop(job.id, None)
                 elif self._inflight.get(job.id) is running:  # not released by a forced stop meanwhile
                     running.done = True
                     self._outcomes.append(outcome)
-            self._wake.set()
+                    # Wake the main loop when this outcome starts the report wait or makes the
+                    # batch due, not for every handler in between (it is waiting anyway).
+                    waiting = len(self._outcomes)
+                    wake = waiting == 1 or waiting >= self.report_batch or waiting == len(self._inflight)
+            if wake:
+                self._wake.set()
 
     def _run_handler(
         self, ctx: JobContext, job: Job, running: _Running, fields: dict[str, Any]
