@@ -161,9 +161,13 @@ class SqlQueue:
         when it fails, nothing was recorded and nothing claimed."""
         if not results and not failures:
             return set(), {}, self.claim(worker, kinds, limit, lease_seconds) if limit > 0 else []
-        # The three calls touch disjoint rows (this worker's leased jobs; queued or expired
-        # ones), so their order inside the statement does not matter. One row per claimed job
-        # (or one row without a job), each carrying what was recorded.
+        # One row per claimed job (or one row without a job), each carrying what was recorded.
+        # The reports must run before the claim: the claim's limit is computed from them (plus
+        # zero times their row counts), which makes Postgres run them first. In the other order
+        # two workers deadlock: a claim's FOR UPDATE SKIP LOCKED can keep a lock on a row it
+        # looked at and then skipped (one another worker claimed meanwhile: the latest version
+        # is locked before it is re-checked), and that worker's report of that very row then
+        # waits for this transaction while this transaction's report waits for the other one.
         done, failed = (
             "select null::uuid as id where false",
             "select null::uuid as id, null::text as status where false",
@@ -186,7 +190,11 @@ class SqlQueue:
             " ) r"
         )
         if limit > 0:
-            query += " left join lateral private.job_claim(%s, %s, %s, %s) c on true"
+            query += (
+                " left join lateral private.job_claim(%s, %s,"
+                "   (%s + 0 * (select count(*) from done) + 0 * (select count(*) from failed))::integer,"
+                "   %s) c on true"
+            )
             params += _claim(worker, kinds, limit, lease_seconds)[1]
         else:
             query += ", lateral (select null::uuid as id) c"
