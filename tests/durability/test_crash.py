@@ -225,9 +225,12 @@ def test_no_acknowledged_write_is_lost_and_no_succeeded_job_runs_again(own_serve
     assert {s for s in jobs.values()} <= {"succeeded", "queued", "running"}  # none dead or failed
     # The outages were logged as outages: one event when the database went away and one when
     # it was back, never a line per retry (kills closer together than the worker's reconnect
-    # may merge into one outage).
+    # may merge into one outage). On a loaded machine a connection opened before a kill and
+    # first used after the recovery (the LISTEN session, a worker thread's connection) can
+    # report its loss after `db.available`: at most one such late pair per kill.
     outages = [e for e in events if e["event"] in ("db.unavailable", "db.available")]
     pairs = len(outages) // 2
-    assert 1 <= pairs <= KILLS and [e["event"] for e in outages] == ["db.unavailable", "db.available"] * pairs
+    assert 1 <= pairs <= 2 * KILLS, [(e["event"], e.get("source"), e["ts"]) for e in outages]
+    assert [e["event"] for e in outages] == ["db.unavailable", "db.available"] * pairs
     assert sum(e["failures"] for e in outages if e["event"] == "db.available") > pairs  # retries folded
     assert not [e for e in events if e["event"].endswith(".error")], "connection errors logged one by one"
