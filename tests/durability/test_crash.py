@@ -147,6 +147,12 @@ def test_no_acknowledged_write_is_lost_and_no_succeeded_job_runs_again(own_serve
     assert worker.stderr is not None
     reader = threading.Thread(target=lambda: lines.extend(iter(worker.stderr.readline, "")), daemon=True)  # type: ignore[union-attr]
     reader.start()
+    # Kill only once the worker is up: a worker that cannot open its pool at start exits (by
+    # design), and on a loaded machine its start can outlast the first write period.
+    started = time.monotonic()
+    while not any('"worker.started"' in line for line in list(lines)) and time.monotonic() - started < 60:
+        assert worker.poll() is None, "".join(lines)[-3000:]
+        time.sleep(0.05)
     writers = Writers(url)
     writers.start(users)
     try:
