@@ -178,6 +178,9 @@ def configure_process_logging(log: JobLog, outage: Outage | None = None) -> None
             pool.removeFilter(old_filter)
     if outage is not None:
         pool.addFilter(_PoolOutageFilter(outage))
+    # Off first: captureWarnings(True) is a no-op while logging believes it already captures,
+    # even when something (a test harness's catch_warnings) has put the original back since.
+    logging.captureWarnings(False)
     logging.captureWarnings(True)
 
     def excepthook(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
