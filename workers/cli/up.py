@@ -12,7 +12,7 @@ import typer
 
 from workers.cli.common import DatabaseUrl, target_url, targets_embedded
 from workers.cli.db import apply_migrations
-from workers.cli.services import Service, Services
+from workers.cli.services import Service, Services, check_port_free
 from workers.db import read_meter
 from workers.db.connect import connect, redact
 from workers.db.embedded import EmbeddedServer
@@ -63,10 +63,24 @@ def up(
         env = {"DATABASE_URL": url}
         if embedded and not settings.ai_master_keys:
             env["BACKLINE_AI_MASTER_KEYS"] = local_ai_master_keys(settings.data_dir)
-        for service in SERVICES:
-            pid, started = supervisor.start(service, env)
-            state = "started" if started else "already running"
-            typer.echo(f"{service.name:<10} {state} (pid {pid}), log {supervisor.log_path(service.name)}")
+        # A taken port is refused before anything starts; a foreign server answering /healthz
+        # there must never pass for the proxy.
+        if supervisor.pid("ai") is None:
+            check_port_free(settings.ai_host, settings.ai_port)
+        started_now: list[str] = []
+        try:
+            for service in SERVICES:
+                pid, started = supervisor.start(service, env)
+                if started:
+                    started_now.append(service.name)
+                    if service.name == "ai":
+                        supervisor.wait_serving("ai", pid, settings.ai_host, settings.ai_port)
+                state = "started" if started else "already running"
+                typer.echo(f"{service.name:<10} {state} (pid {pid}), log {supervisor.log_path(service.name)}")
+        except BaseException:
+            for name in reversed(started_now):  # leave nothing running that this command started
+                supervisor.stop(name)
+            raise
         typer.echo(f"{'ai proxy':<10} http://{settings.ai_host}:{settings.ai_port}  (GET /healthz)")
     typer.echo('next       psql "$(backline db url)"  ·  backline db status  ·  backline down')
 
