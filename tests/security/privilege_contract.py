@@ -21,12 +21,13 @@ from typing import Any
 
 import psycopg
 
+from workers.check.privileges import granted_columns
+
 CONTRACT_FILE = Path(__file__).with_name("privileges.toml")
 API_ROLES = ("anon", "authenticated", "service_role")
 CLIENT_ROLES = ("anon", "authenticated")
 SCHEMAS = ("public", "private")
 TABLE_PRIVILEGES = ("select", "insert", "update", "delete", "truncate", "references", "trigger")
-COLUMN_PRIVILEGES = ("select", "insert", "update", "references")
 SEQUENCE_PRIVILEGES = ("usage", "select", "update")
 
 # role -> privilege -> "*" (table-wide) or the sorted columns
@@ -94,16 +95,9 @@ def read_catalog(conn: psycopg.Connection[Any]) -> Catalog:
         for role in API_ROLES:
             granted: dict[str, Any] = {}
             for priv in TABLE_PRIVILEGES:
-                if _flag(conn, "select has_table_privilege(%s, %s, %s)", (role, oid, priv)):
-                    granted[priv] = "*"
-                elif priv in COLUMN_PRIVILEGES:
-                    cols = [
-                        c
-                        for c in columns
-                        if _flag(conn, "select has_column_privilege(%s, %s, %s, %s)", (role, oid, c, priv))
-                    ]
-                    if cols:
-                        granted[priv] = cols
+                cols = granted_columns(conn, oid, role, priv)
+                if cols:
+                    granted[priv] = cols if cols == "*" else sorted(cols)
             if granted:
                 per_role[role] = granted
         cat.tables[name] = per_role

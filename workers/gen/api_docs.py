@@ -27,6 +27,7 @@ from typing import Any
 import psycopg
 
 from workers.check.postgrest_status import http_status
+from workers.check.privileges import granted_columns
 from workers.check.raise_statements import RaisedError, raised_errors, resolve_sqlstate
 
 __all__ = ["API_ROLES", "build_reference", "generate_api_docs", "render_markdown"]
@@ -220,31 +221,18 @@ class _ErrorGraph:
         return list(found.values())
 
 
-def _access(conn: Conn, oid: int, role: str, columns: list[str]) -> Access:
+def _access(conn: Conn, oid: int, role: str) -> Access:
     def columns_with(privilege: str) -> tuple[str, ...] | None:
-        row = conn.execute("select has_table_privilege(%s, %s, %s)", (role, oid, privilege)).fetchone()
-        if row and row[0]:
+        granted = granted_columns(conn, oid, role, privilege)
+        if granted == "*":
             return ()
-        granted = [
-            name
-            for (name,) in _rows(
-                conn,
-                """
-                select a.attname from pg_attribute a
-                 where a.attrelid = %s and a.attnum > 0 and not a.attisdropped
-                   and has_column_privilege(%s, a.attrelid, a.attnum, %s)
-                """,
-                (oid, role, privilege),
-            )
-        ]
-        return tuple(sorted(granted, key=columns.index)) if granted else None
+        return tuple(granted) if granted else None
 
-    delete = conn.execute("select has_table_privilege(%s, %s, 'DELETE')", (role, oid)).fetchone()
     return Access(
         select=columns_with("SELECT"),
         insert=columns_with("INSERT"),
         update=columns_with("UPDATE"),
-        delete=bool(delete and delete[0]),
+        delete=granted_columns(conn, oid, role, "DELETE") == "*",
     )
 
 
@@ -281,7 +269,6 @@ def build_reference(conn: Conn, schema: str = "public") -> Reference:
                 (oid,),
             )
         ]
-        names = [c.name for c in columns]
         realtime = conn.execute(
             """
             select exists (select 1 from pg_publication_tables
@@ -326,7 +313,7 @@ def build_reference(conn: Conn, schema: str = "public") -> Reference:
                 rls=bool(rls),
                 realtime=bool(realtime and realtime[0]),
                 columns=columns,
-                access={role: _access(conn, oid, role, names) for role in API_ROLES},
+                access={role: _access(conn, oid, role) for role in API_ROLES},
                 policies=policies,
                 constraints=constraints,
                 trigger_errors=graph.errors(graph.triggers.get(f"{schema}.{name}", ())),
