@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import queue as queue_mod
 import socket
 import threading
 import time
@@ -37,6 +36,7 @@ from workers.jobs.errors import JobInterrupted, LeaseLost, PermanentJobError
 from workers.jobs.logs import JobLog, Outage, is_connection_error
 from workers.jobs.models import Job
 from workers.jobs.queue import Queue
+from workers.jobs.runners import Runners
 from workers.settings import Settings
 
 STOP_GRACE_SECONDS = 2.0
@@ -135,8 +135,7 @@ class Worker:
         self._inflight: dict[uuid.UUID, _Running] = {}
         self._outcomes: list[_Outcome] = []
         self._report_lock = threading.Lock()  # one flush at a time
-        self._tasks: queue_mod.SimpleQueue[Job | None] = queue_mod.SimpleQueue()
-        self._pool_size = 0
+        self._runners: Runners[Job] | None = None  # handler threads, made by the first job of a run
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -256,28 +255,15 @@ class Worker:
         with self._lock:
             self._inflight[job.id] = _Running(job)
         self._count("claimed")
-        self._ensure_pool()
-        self._tasks.put(job)
-
-    # A fixed pool of daemon threads runs the handlers (a thread per job costs more than a no-op
-    # job): daemon, so a handler stuck past the drain never keeps the process alive.
-    def _ensure_pool(self) -> None:
-        while self._pool_size < self.concurrency:
-            self._pool_size += 1
-            threading.Thread(
-                target=self._pool_loop, args=(self._tasks,), name=f"job-runner-{self._pool_size}", daemon=True
-            ).start()
-
-    def _pool_loop(self, tasks: queue_mod.SimpleQueue[Job | None]) -> None:
-        while (job := tasks.get()) is not None:
-            self._execute(job)
+        if self._runners is None:
+            self._runners = Runners(self.concurrency, self._execute)
+        self._runners.put(job)
 
     def _stop_pool(self) -> None:
-        for _ in range(self._pool_size):
-            self._tasks.put(None)
-        self._pool_size = 0
-        # A runner stuck in a handler picks its sentinel up later; a fresh queue for the next run.
-        self._tasks = queue_mod.SimpleQueue()
+        # A runner stuck in a handler exits when it returns; the next run() makes fresh runners.
+        if self._runners is not None:
+            self._runners.stop()
+            self._runners = None
 
     def _drain(self) -> None:
         if self.inflight:
