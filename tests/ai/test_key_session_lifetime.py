@@ -73,7 +73,9 @@ def test_a_session_key_past_its_lifetime_is_never_used_and_cleaned_up(proxy: Pro
     kept = store(proxy, h, keep=True)
     assert generate(proxy, h, session["id"]).status_code == 200
     # The session ends: its lifetime has passed.
-    proxy.sql("update public.ai_keys set expires_at = now() - interval '1 second' where id = %s", (session["id"],))
+    proxy.sql(
+        "update public.ai_keys set expires_at = now() - interval '1 second' where id = %s", (session["id"],)
+    )
     n = len(proxy.fake.requests)
     resp = generate(proxy, h, session["id"])
     assert resp.status_code == 404 and "expired" in resp.json()["error"]["message"]
@@ -91,7 +93,7 @@ def test_a_session_key_past_its_lifetime_is_never_used_and_cleaned_up(proxy: Pro
     assert proxy.sql("select count(*) from private.ai_key_secrets") == [(1,)]
 
 
-def test_sql_store_applies_the_default_and_infinity_keeps(db: psycopg.Connection[Any], make_user: Any) -> None:
+def test_sql_store_default_and_infinity(db: psycopg.Connection[Any], make_user: Any) -> None:
     alice = make_user()
     store_sql = "select private.ai_key_store('openai', null, 'abcd', %s::timestamptz, 'a', '\\x00', '\\x00')"
     with keep_as(db, alice) as cur:
