@@ -59,7 +59,7 @@ begin
     end if;
     if v_flag is not null and v_flag is distinct from v_old_flag then
       if new.visibility is distinct from old.visibility and (new.visibility = 'public') <> v_flag then
-        raise exception 'isPublic (%) and visibility (%) disagree', v_flag, new.visibility using errcode = '22023',
+        raise exception 'isPublic (%) and visibility (%) disagree', v_flag::text, new.visibility using errcode = '22023',
           hint = 'Change one of them: isPublic true means visibility public, false means private or unlisted.';
       end if;
       new.visibility := case when v_flag then 'public'
