@@ -71,7 +71,7 @@ export async function searchItems(userId: string, words: string) {
     .eq('owner_id', userId)
     .eq('kind', 'item')
     .is('deleted_at', null)
-    .textSearch('search', words, { type: 'websearch', config: 'simple' })
+    .textSearch('search', words, { type: 'websearch', config: 'english' }) // the kind's text_search_config
     .limit(50)
   if (error) throw error
   const hits: Pick<Document, 'id' | 'title' | 'body'>[] = data
@@ -109,7 +109,10 @@ function pushStatus(value: unknown): PushResult['status'] {
   return found
 }
 
-export async function push(changes: Change[], strategy: 'server_wins' | 'client_wins' | 'manual' = 'manual') {
+export async function push(
+  changes: Change[],
+  strategy: 'server_wins' | 'client_wins' | 'remote_wins' | 'local_wins' | 'manual' = 'manual',
+) {
   const { data, error } = await supabase.rpc('sync_push', { p_changes: changes, p_strategy: strategy })
   if (error) throw error // 22023: not an array of at most 5000 changes, or an unknown strategy
   return list(record(data, 'sync_push').results, 'results').map((item): PushResult => {

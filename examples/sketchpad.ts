@@ -18,21 +18,32 @@ type Visibility = 'private' | 'unlisted' | 'public'
 /** The document columns a client may write (the database maintains owner_id, version, counters, ...). */
 type NewDocument = Pick<TablesInsert<'documents'>, 'id' | 'kind' | 'title' | 'body' | 'visibility' | 'local_id'>
 
-/** A loop as private.validate_loop accepts it. */
+/** One chord of a loop's progression. */
+export type ChordCell = { bar: number; chord: string; roman: string; root: string; quality: string }
+/** One sound on a step of the loop's grid (`note` left out for unpitched sounds such as drums). */
+export type IconStep = { step: number; soundId: string; velocity: number; note?: string }
+
+/** A loop as the sketchpad sends it and private.validate_loop accepts it (docs/validation.md). */
 export type LoopBody = {
   name: string // 1-100 characters
-  bars: 1 | 2 | 4 | 8
+  length: 1 | 2 | 4 | 8 // bars
+  chordProgression: ChordCell[] // at most 64; bar a non-negative integer
+  iconSequence: IconStep[] // at most 2048; step a non-negative integer, velocity 0-1
   color: string // "#RRGGBB"
-  chords?: string[] // at most 64 strings of up to 20 characters
-  icons?: string[] // at most 64 strings of up to 40 characters
+  isPublic: boolean // the document's visibility follows it (public / private)
 }
 
-/** A song as private.validate_song accepts it: blocks on a timeline, each naming a loop by id. */
+/** A block of a song's timeline: a loop (by document id) from startBar for duration bars. */
+export type TimelineBlock = { id: string; loopId: string; startBar: number; duration: number }
+
+/** A song as the sketchpad sends it and private.validate_song accepts it. */
 export type SongBody = {
-  name?: string // 1-100 characters
+  name: string // 1-100 characters
   bpm: number // 20-300
-  time_signature: '4/4' | '3/4'
-  timeline: { loop_id: string; bar?: number }[] // at most 1000 blocks; bar a non-negative integer
+  timeSignature: '4/4' | '3/4'
+  timeline: TimelineBlock[] // at most 1000 blocks, ids unique
+  totalBars: number
+  isPublic: boolean
 }
 
 // == anonymous-first sign-in ==
@@ -49,26 +60,23 @@ export async function startSession(): Promise<string> {
 
 // == loops and songs ==
 
-export async function saveLoop(title: string, body: LoopBody, visibility: Visibility = 'private') {
-  const row: NewDocument = { kind: 'loop', title, body, visibility }
+export async function saveLoop(title: string, body: LoopBody) {
+  // body.isPublic decides the visibility (true: public, false: private).
+  const row: NewDocument = { kind: 'loop', title, body }
   const { data, error } = await supabase.from('documents').insert(row).select('id, version, created_at').single()
-  if (error) throw error // 22023 (HTTP 400): the body broke a rule, error.message says which
+  if (error) throw error // 22023 (HTTP 400): the body broke a rule, error.message names the field
   const saved: Pick<Document, 'id' | 'version' | 'created_at'> = data
   return saved
 }
 
-export async function saveSong(title: string, loops: { id: string; bars: number }[], bpm = 120) {
+export async function saveSong(title: string, loops: { id: string; length: number }[], bpm = 120) {
   let bar = 0
-  const body: SongBody = {
-    name: title,
-    bpm,
-    time_signature: '4/4',
-    timeline: loops.map((loop) => {
-      const block = { loop_id: loop.id, bar }
-      bar += loop.bars
-      return block
-    }),
-  }
+  const timeline: TimelineBlock[] = loops.map((loop, i) => {
+    const block = { id: `block-${i + 1}`, loopId: loop.id, startBar: bar, duration: loop.length }
+    bar += loop.length
+    return block
+  })
+  const body: SongBody = { name: title, bpm, timeSignature: '4/4', timeline, totalBars: bar, isPublic: false }
   const row: NewDocument = { kind: 'song', title, body }
   const { data, error } = await supabase.from('documents').insert(row).select('id, version').single()
   if (error) throw error
@@ -129,6 +137,11 @@ export async function deleteDocument(id: string) {
 type LocalRecord<Body> = { local_id: string; title?: string; body: Body; visibility?: Visibility }
 /** Songs refer to loops by the loops' local ids; the import rewrites them to the new ids. */
 export type LocalLibrary = { loop: LocalRecord<LoopBody>[]; song: LocalRecord<SongBody>[] }
+/** The sketchpad's own export, accepted as it is: each record is its body plus its local id. */
+export type SketchpadExport = {
+  loops: (LoopBody & { id: string; createdAt?: string; updatedAt?: string })[]
+  songs: (SongBody & { id: string; createdAt?: string; updatedAt?: string })[]
+}
 
 export type ImportResult = {
   mapping: Map<string, string> // "kind/local_id" -> document id
@@ -138,7 +151,7 @@ export type ImportResult = {
 }
 
 /** Upload what the app kept in localStorage; running it again creates nothing new. */
-export async function importLocalLibrary(library: LocalLibrary): Promise<ImportResult> {
+export async function importLocalLibrary(library: LocalLibrary | SketchpadExport): Promise<ImportResult> {
   const { data, error } = await supabase.rpc('import_local', { p_library: library })
   if (error) throw error // PT429: imports_per_hour used up; 22023: more than 20,000 records
   const answer = record(data, 'import_local')

@@ -53,6 +53,15 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("SUPABASE_JWT_SECRET", "BACKLINE_JWT_SECRET"),
         description="HS256 secret for user tokens (the `supabase start` default locally).",
     )
+    jwt_expiry_seconds: int | None = Field(
+        default=None,
+        ge=60,
+        validation_alias=AliasChoices("BACKLINE_JWT_EXPIRY"),
+        description=(
+            "Lifetime of tokens `backline token` mints. Unset: supabase/config.toml [auth] jwt_expiry,"
+            " the lifetime Supabase Auth gives its tokens."
+        ),
+    )
     supabase_url: str | None = Field(default=None, validation_alias=AliasChoices("SUPABASE_URL"))
     supabase_service_role_key: str | None = Field(
         default=None,

@@ -414,6 +414,7 @@ export type Database = {
           id: string
           max_body_bytes: number
           refs: NonNullable<Json>
+          text_search_config: unknown
           updated_at: string
           validator: string | null
         }
@@ -424,6 +425,7 @@ export type Database = {
           id: string
           max_body_bytes?: number
           refs?: NonNullable<Json>
+          text_search_config?: unknown
           updated_at?: string
           validator?: string | null
         }
@@ -434,6 +436,7 @@ export type Database = {
           id?: string
           max_body_bytes?: number
           refs?: NonNullable<Json>
+          text_search_config?: unknown
           updated_at?: string
           validator?: string | null
         }
@@ -469,7 +472,7 @@ export type Database = {
           kind: string
           local_id?: string | null
           owner_id?: string
-          search?: never
+          search?: unknown
           title?: string
           updated_at?: string
           version?: number
@@ -487,7 +490,7 @@ export type Database = {
           kind?: string
           local_id?: string | null
           owner_id?: string
-          search?: never
+          search?: unknown
           title?: string
           updated_at?: string
           version?: number
@@ -673,6 +676,7 @@ export type Database = {
       }
       plans: {
         Row: {
+          ai_key_session_hours: number
           ai_monthly_budget_usd: number
           ai_requests_per_window: number
           ai_window_seconds: number
@@ -694,6 +698,7 @@ export type Database = {
           updated_at: string
         }
         Insert: {
+          ai_key_session_hours?: number
           ai_monthly_budget_usd?: number
           ai_requests_per_window: number
           ai_window_seconds?: number
@@ -715,6 +720,7 @@ export type Database = {
           updated_at?: string
         }
         Update: {
+          ai_key_session_hours?: number
           ai_monthly_budget_usd?: number
           ai_requests_per_window?: number
           ai_window_seconds?: number

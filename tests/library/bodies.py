@@ -77,3 +77,36 @@ def settle(conn: psycopg.Connection[Any], timeout: float = 30.0) -> None:
             return
         time.sleep(0.02)
     raise AssertionError("an older transaction in the cluster stayed open for more than the timeout")
+
+
+def sketchpad_loop(name: str = "Intro", length: int = 4, is_public: bool = False) -> dict[str, Any]:
+    """A loop exactly as the music sketchpad sends it (issue #13)."""
+    return {
+        "name": name,
+        "length": length,
+        "chordProgression": [
+            {"bar": 0, "chord": "C maj7", "roman": "I", "root": "C", "quality": "maj7"},
+            {"bar": 1, "chord": "A min7", "roman": "vi", "root": "A", "quality": "min7"},
+        ],
+        "iconSequence": [
+            {"step": 0, "soundId": "synth-lead", "velocity": 0.8, "note": "C4"},
+            {"step": 4, "soundId": "drum-kick", "velocity": 1.0},
+        ],
+        "color": "#FFAA00",
+        "isPublic": is_public,
+    }
+
+
+def sketchpad_song(loop_ids: list[str], bpm: int = 120, is_public: bool = False) -> dict[str, Any]:
+    """A song exactly as the music sketchpad sends it: blocks reference loops by id."""
+    return {
+        "name": "Song",
+        "bpm": bpm,
+        "timeSignature": "4/4",
+        "timeline": [
+            {"id": f"block-{i + 1}", "loopId": lid, "startBar": i * 4, "duration": 4}
+            for i, lid in enumerate(loop_ids)
+        ],
+        "totalBars": 4 * len(loop_ids),
+        "isPublic": is_public,
+    }

@@ -77,6 +77,13 @@ REVIEWED_API_EXECUTABLE = {
     # conflict recording; both act on the caller's own documents only.
     "private.create_share_link(uuid,integer)",
     "private.sync_record_conflict(uuid,text,text,integer,text,jsonb,boolean)",
+    # 20261207020100_library_app_shapes / 20261207020300_library_import_app_exports: pure
+    # validator helpers, the old-shape validators, and import_local's export reshaping (pure).
+    "private.library_check_fields(jsonb,text,text[],text[])",
+    "private.library_from_sketchpad_export(jsonb)",
+    "private.library_is_count(jsonb)",
+    "private.validate_loop_legacy(jsonb)",
+    "private.validate_song_legacy(jsonb)",
 }
 # Reviewed and found misusable when called directly; tolerated with a warning until fixed.
 REPORTED_MISUSABLE: set[str] = set()

@@ -250,6 +250,11 @@ class ProxyApp:
             not isinstance(hours, (int, float)) or isinstance(hours, bool) or not 0 < hours <= 24 * 366
         ):
             raise HTTPError(400, "expires_in_hours must be a number between 0 and 8784")
+        keep = data.get("keep", False)
+        if not isinstance(keep, bool):
+            raise HTTPError(400, "keep must be true or false")
+        if keep and hours is not None:
+            raise HTTPError(400, "give either keep or expires_in_hours, not both")
         assert provider and secret
         row = await self.svc.db(
             store.store_key,
@@ -259,6 +264,7 @@ class ProxyApp:
             secret=secret,
             label=label,
             expires_in_hours=float(hours) if hours is not None else None,
+            keep=keep,
         )
         return JSONResponse(_jsonable(row), status_code=201)
 

@@ -66,14 +66,24 @@ def store_key(
     secret: str,
     label: str | None,
     expires_in_hours: float | None,
+    keep: bool = False,
 ) -> dict[str, Any]:
+    """Store a key for the caller.
+
+    Lifetime: `expires_in_hours` if given; `keep` = until the user deletes it; neither = the
+    session lifetime of the caller's plan (plans.ai_key_session_hours, decided in SQL).
+    """
     key_id = uuid.uuid4()
     sealed = master.seal(secret, aad_for(key_id, caller.user_id))
-    expires = (datetime.now(UTC) + timedelta(hours=expires_in_hours)) if expires_in_hours else None
+    expires: datetime | str | None = None
+    if keep:
+        expires = "infinity"
+    elif expires_in_hours:
+        expires = datetime.now(UTC) + timedelta(hours=expires_in_hours)
     try:
         with act_as(conn, caller.user_id, caller.role, claims=caller.claims, rollback=False) as cur:
             cur.execute(
-                "select private.ai_key_store(%s, %s, %s, %s, %s, %s, %s, %s)",
+                "select private.ai_key_store(%s, %s, %s, %s::timestamptz, %s, %s, %s, %s)",
                 (
                     provider,
                     label,

@@ -12,6 +12,7 @@ import typer
 from workers.cli.common import DatabaseUrl, target_url, targets_embedded
 from workers.db.connect import connect, is_local_url
 from workers.errors import BacklineError
+from workers.platform.token_lifetime import configured_jwt_expiry
 from workers.settings import get_settings
 
 
@@ -24,7 +25,14 @@ def token(
     anon_key: Annotated[
         bool, typer.Option("--anon-key", help="Mint the anon (no user) key instead.")
     ] = False,
-    expires_in: Annotated[int, typer.Option("--expires-in", min=60, help="Lifetime in seconds.")] = 3600,
+    expires_in: Annotated[
+        int | None,
+        typer.Option(
+            "--expires-in",
+            min=60,
+            help="Lifetime in seconds (default: BACKLINE_JWT_EXPIRY, else config.toml jwt_expiry).",
+        ),
+    ] = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Print an HS256 token signed with SUPABASE_JWT_SECRET, shaped like Supabase Auth's.
@@ -36,8 +44,10 @@ def token(
     url = target_url(database_url)
     if not targets_embedded(database_url) and not is_local_url(url):
         raise BacklineError("backline token is for local development: the target is not local")
+    settings = get_settings()
+    lifetime = expires_in if expires_in is not None else configured_jwt_expiry(settings)
     now = int(time.time())
-    claims: dict[str, object] = {"iss": "backline", "iat": now, "exp": now + expires_in}
+    claims: dict[str, object] = {"iss": "backline", "iat": now, "exp": now + lifetime}
     if anon_key:
         claims["role"] = "anon"
     else:
@@ -54,7 +64,7 @@ def token(
             app_metadata={"provider": "anonymous" if is_anonymous else "email"},
             user_metadata={},
         )
-    typer.echo(jwt.encode(claims, get_settings().jwt_secret, algorithm="HS256"))
+    typer.echo(jwt.encode(claims, settings.jwt_secret, algorithm="HS256"))
 
 
 def _user(url: str, user: str | None, email: str | None, anonymous: bool) -> tuple[str, str | None, bool]:
