@@ -653,7 +653,6 @@ values ('account_merge_files',
 revoke all on table private.merge_tickets from public, anon, authenticated, service_role;
 revoke all on table private.account_merges from public, anon, authenticated, service_role;
 revoke all on table private.merge_rules from public, anon, authenticated, service_role;
-grant select on table private.account_merges to service_role;
 
 -- == comments ==
 comment on table private.merge_tickets is
