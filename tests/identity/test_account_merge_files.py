@@ -229,3 +229,37 @@ def test_the_job_refuses_a_payload_for_another_account(settings: Settings) -> No
     ctx = FakeJobContext(settings, settings.database_url, uuid.uuid4(), kind="account_merge_files")
     with pytest.raises(NotAllowed):
         run_account_merge_files(ctx, payload)
+
+
+def test_the_job_refuses_a_malformed_payload(settings: Settings) -> None:
+    from workers.export.context import InvalidPayload
+
+    ctx = FakeJobContext(settings, settings.database_url, None, kind="account_merge_files")
+    base = {
+        "merge_id": str(uuid.uuid4()),
+        "anonymous_id": str(uuid.uuid4()),
+        "permanent_id": str(uuid.uuid4()),
+    }
+    for payload in (
+        {k: v for k, v in base.items() if k != "merge_id"},
+        {**base, "anonymous_id": "not-a-uuid"},
+        {**base, "objects": "samples/x.wav"},
+        {**base, "objects": [{"bucket": "samples", "from": "a"}]},
+    ):
+        with pytest.raises(InvalidPayload):
+            run_account_merge_files(ctx, payload)
+
+
+def test_worker_steps_refuse_an_unknown_merge_and_change_nothing(db: psycopg.Connection[Any]) -> None:
+    before = db.execute("select count(*) from public.audit_log").fetchone()
+    for statement, params in (
+        ("select private.merge_adopt_object(%s, 'samples', 'a', 'b')", (uuid.uuid4(),)),
+        ("select private.account_merge_finish(%s, '{}')", (uuid.uuid4(),)),
+    ):
+        with pytest.raises(psycopg.Error) as caught, act_as(db, None, "service_role") as cur:
+            cur.execute(statement, params)
+        assert caught.value.sqlstate == "PT404" and "unknown account merge" in str(caught.value)
+    assert db.execute("select count(*) from public.audit_log").fetchone() == before
+    for role in ("anon", "authenticated"):
+        with pytest.raises(psycopg.errors.InsufficientPrivilege), act_as(db, create_user(db), role) as cur:
+            cur.execute("select private.account_merge_finish(%s, '{}')", (uuid.uuid4(),))
