@@ -19,6 +19,7 @@ import psycopg
 import pytest
 
 from tests.helpers import act_as, claims_for, create_user
+from tests.library.bodies import settle
 from tests.security.test_attack_suite import seed_world
 from workers.export.catalog import UserTable, user_tables
 
@@ -354,6 +355,7 @@ def test_merged_documents_show_up_in_the_permanent_users_sync(clone_url: str) ->
             row = cur.execute("select public.sync_pull(null, 100)").fetchone()
         assert row is not None and row[0]["changes"] == []
         claim(conn, permanent, create_ticket(conn, anonymous))
+        settle(conn)  # sync_pull holds back changes while older transactions run anywhere in the cluster
         with as_user(conn, permanent, False) as cur:
             row = cur.execute("select public.sync_pull(null, 100)").fetchone()
     assert row is not None
