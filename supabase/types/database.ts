@@ -47,6 +47,30 @@ export type Database = {
           },
         ]
       }
+      account_capabilities: {
+        Row: {
+          action: string
+          anonymous_allowed: boolean
+          capability: string
+          enforced_by: string
+          why: string
+        }
+        Insert: {
+          action: string
+          anonymous_allowed: boolean
+          capability: string
+          enforced_by: string
+          why: string
+        }
+        Update: {
+          action?: string
+          anonymous_allowed?: boolean
+          capability?: string
+          enforced_by?: string
+          why?: string
+        }
+        Relationships: []
+      }
       ai_keys: {
         Row: {
           created_at: string
@@ -1319,6 +1343,8 @@ export type Database = {
         Args: { p_room_id: string; p_template_id: string }
         Returns: string[]
       }
+      claim_merge_ticket: { Args: { p_ticket: string }; Returns: Json }
+      create_merge_ticket: { Args: Record<PropertyKey, never>; Returns: Json }
       create_room_invite: {
         Args: {
           p_expires_in?: string

@@ -150,9 +150,15 @@ def _one(db: Conn, query: str, params: tuple[Any, ...] = ()) -> Any:
     return row[0]
 
 
-def seed_world(db: Conn) -> World:
-    """A's things in every owned table, stored as the platform stores them (as the owner role)."""
-    a = create_user(db, email=f"a-{uuid.uuid4().hex[:8]}@example.test")
+def seed_world(db: Conn, *, a_anonymous: bool = False) -> World:
+    """A's things in every owned table, stored as the platform stores them (as the owner role).
+
+    a_anonymous: A is an anonymous user (the account-merge test moves all of it).
+    """
+    if a_anonymous:
+        a = create_user(db, anonymous=True)
+    else:
+        a = create_user(db, email=f"a-{uuid.uuid4().hex[:8]}@example.test")
     b = create_user(db, email=f"b-{uuid.uuid4().hex[:8]}@example.test")
     viewer, editor = create_user(db), create_user(db)
     anonymous = create_user(db, anonymous=True)

@@ -32,8 +32,11 @@ REVIEWED_API_EXECUTABLE = {
     "private.ai_price(text,text,bigint,bigint,integer)",  # public price list
     "private.api_pre_request()",  # PostgREST db-pre-request hook
     "private.backup_store(uuid,bytea,bytea,jsonb,integer,integer)",  # refuses another user's id
+    "private.claim_merge_ticket(text)",  # rpc claim_merge_ticket: needs the anonymous user's ticket
     "private.client_address()",
+    "private.create_merge_ticket()",  # rpc create_merge_ticket: only for the caller's own account
     "private.create_room_invite(uuid,text,interval,integer)",  # rpc create_room_invite
+    "private.require_linked_account(text)",  # refuses the caller only; reads the public capability table
     "private.document_limit(uuid,text)",  # refuses another user's id
     "private.fork_document(uuid,text,text)",  # rpc fork_document
     "private.job_kind_is_user_enqueueable(text)",
