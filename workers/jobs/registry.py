@@ -12,6 +12,7 @@ from workers.ai.queue import run_ai_request
 from workers.cleanup.handler import run_cleanup_job
 from workers.export.jobs import run_erasure, run_export, run_room_export
 from workers.export.thumbnails import run_thumbnail
+from workers.health.job import run_health_check
 from workers.jobs import builtin
 from workers.jobs.context import Handler
 from workers.telemetry.jobs import run_metrics
@@ -26,4 +27,5 @@ HANDLERS: dict[str, Handler] = {
     "thumbnail": run_thumbnail,
     "metrics": run_metrics,
     "ai_request": run_ai_request,
+    "health_check": run_health_check,
 }
