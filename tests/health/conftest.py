@@ -125,8 +125,17 @@ class AIService:
         }
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "workers.cli.main", "ai", "serve", "--host", "127.0.0.1",
-                 "--port", str(self.port)],
+                [
+                    sys.executable,
+                    "-m",
+                    "workers.cli.main",
+                    "ai",
+                    "serve",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                ],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -157,7 +166,9 @@ def ai_service(healthy_url: str, data_dir: Path) -> Iterator[AIService]:
     service.kill()
 
 
-def health_env(url: str, data_dir: Path, *, webhook: str | None, ai_url: str = "off", **extra: str) -> dict[str, str]:
+def health_env(
+    url: str, data_dir: Path, *, webhook: str | None, ai_url: str = "off", **extra: str
+) -> dict[str, str]:
     env = {
         "DATABASE_URL": url,
         "BACKLINE_DATA_DIR": str(data_dir),

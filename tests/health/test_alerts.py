@@ -152,7 +152,8 @@ def test_a_refused_delivery_is_sent_again_next_run_and_only_then(
     assert len(texts) == 1 and "`ai` is FAIL" in texts[0], texts
     with psycopg.connect(healthy_url) as conn:
         row = conn.execute(
-            "select status, alerting, notified_at is not null from private.health_alerts where check_name = 'ai'"
+            "select status, alerting, notified_at is not null from private.health_alerts"
+            " where check_name = 'ai'"
         ).fetchone()
     assert row == ("fail", True, True)
 

@@ -27,7 +27,10 @@ def test_all_ok_prints_every_check_and_exits_0(ai_service: AIService, data_dir: 
     assert by_name["migrations"]["value"]["pending"] == [] and by_name["migrations"]["value"]["applied"] > 70
     assert by_name["ai"]["value"]["url"] == f"{ai_service.base_url}/healthz"
     assert by_name["queue"]["value"] == {
-        "backlog": 0, "oldest_wait_seconds": None, "dead": 0, "dead_by_kind": {}
+        "backlog": 0,
+        "oldest_wait_seconds": None,
+        "dead": 0,
+        "dead_by_kind": {},
     }
     assert by_name["cron"]["value"]["overdue"] == [] and by_name["cron"]["value"]["enabled"] >= 6
     assert by_name["storage"]["value"]["buckets_missing"] == []
@@ -62,12 +65,17 @@ def test_unreachable_database_fails_every_database_check_and_still_prints_json(d
     assert checks["database"]["status"] == "fail" and "unreachable" in checks["database"]["detail"]
     for name in ("migrations", "queue", "cron", "storage"):
         assert checks[name] == {
-            "name": name, "status": "fail", "detail": "not checked: the database is unreachable", "value": None
+            "name": name,
+            "status": "fail",
+            "detail": "not checked: the database is unreachable",
+            "value": None,
         }
 
 
 def test_stopped_embedded_database_is_reported_not_started(data_dir: Path) -> None:
-    result = backline("health", "--json", env={"BACKLINE_DATA_DIR": str(data_dir), "BACKLINE_HEALTH_AI_URL": "off"})
+    result = backline(
+        "health", "--json", env={"BACKLINE_DATA_DIR": str(data_dir), "BACKLINE_HEALTH_AI_URL": "off"}
+    )
     assert result.returncode == 1, result.stderr
     database = json.loads(result.stdout)["checks"][0]
     assert database["status"] == "fail" and "is not running" in database["detail"]
