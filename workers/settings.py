@@ -172,7 +172,7 @@ class Settings(BaseSettings):
         description="Plan an active subscription grants when its price has no row in private.billing_prices.",
     )
 
-    @field_validator("exposed_schemas", "stripe_webhook_secrets", mode="before")
+    @field_validator("exposed_schemas", "stripe_webhook_secrets", "health_buckets", mode="before")
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
         """Accept `a,b` (or a JSON list) from the environment as well as a sequence."""
@@ -246,6 +246,105 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("BACKLINE_CLEANUP_BATCH_SIZE"),
         description="Rows each cleanup batch (one short transaction) deletes at most.",
     )
+
+    # == health and alerts (docs/health.md) ==
+    alert_webhook_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("BACKLINE_ALERT_WEBHOOK_URL"),
+        description=(
+            "Slack-compatible incoming webhook (http/https) for health alerts, recoveries and the"
+            " weekly usage report. Unset: they are only logged."
+        ),
+    )
+    alert_label: str = Field(
+        default="Backline",
+        min_length=1,
+        max_length=80,
+        validation_alias=AliasChoices("BACKLINE_ALERT_LABEL"),
+        description="Names this deployment in every alert and report (several may share one channel).",
+    )
+    alert_webhook_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=120,
+        validation_alias=AliasChoices("BACKLINE_ALERT_WEBHOOK_TIMEOUT_SECONDS"),
+        description="How long one webhook post may take before it counts as failed.",
+    )
+    health_ai_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("BACKLINE_HEALTH_AI_URL"),
+        description=(
+            "Base URL of the AI proxy whose GET /healthz the health check calls."
+            " Default: http://BACKLINE_AI_HOST:BACKLINE_AI_PORT; 'off' when no proxy runs."
+        ),
+    )
+    health_db_latency_warn_ms: float = Field(
+        default=500.0,
+        gt=0,
+        validation_alias=AliasChoices("BACKLINE_HEALTH_DB_LATENCY_WARN_MS"),
+        description="Database round trip (connect + select 1) above this is a warning.",
+    )
+    health_queue_backlog_warn: int = Field(
+        default=1000,
+        ge=1,
+        validation_alias=AliasChoices("BACKLINE_HEALTH_QUEUE_BACKLOG_WARN"),
+        description="Queued jobs already due at or above this count are a warning.",
+    )
+    health_queue_wait_warn_seconds: float = Field(
+        default=900.0,
+        gt=0,
+        validation_alias=AliasChoices("BACKLINE_HEALTH_QUEUE_WAIT_WARN_SECONDS"),
+        description="A due job waiting longer than this (no worker takes it) is a failure.",
+    )
+    health_dead_jobs_fail: int = Field(
+        default=1,
+        ge=1,
+        validation_alias=AliasChoices("BACKLINE_HEALTH_DEAD_JOBS_FAIL"),
+        description="Dead jobs (parked after their last attempt) in the window at or above this fail.",
+    )
+    health_dead_jobs_window_hours: float = Field(
+        default=24.0,
+        gt=0,
+        validation_alias=AliasChoices("BACKLINE_HEALTH_DEAD_JOBS_WINDOW_HOURS"),
+        description="How far back dead jobs count for the queue check.",
+    )
+    health_cron_grace_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        validation_alias=AliasChoices("BACKLINE_HEALTH_CRON_GRACE_SECONDS"),
+        description="An enabled schedule whose due run is older than this has not fired: cron is stale.",
+    )
+    health_buckets: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=("avatars", "samples", "images", "exports"),
+        validation_alias=AliasChoices("BACKLINE_HEALTH_BUCKETS"),
+        description=(
+            "Storage buckets that must exist (comma-separated); the first present one is listed"
+            " through the storage transport."
+        ),
+    )
+
+    @field_validator("alert_webhook_url", "health_ai_url", mode="before")
+    @classmethod
+    def _http_url(cls, value: Any, info: Any) -> Any:
+        """An http(s) URL with a host, or unset; '' is unset and 'off' turns the AI check off."""
+        if value is None:
+            return None
+        text = str(value).strip()
+        if not text:
+            return None
+        if info.field_name == "health_ai_url" and text.lower() == "off":
+            return "off"
+        from urllib.parse import urlsplit
+
+        try:
+            parts = urlsplit(text)
+            port_ok = parts.port is None or parts.port > 0
+        except ValueError as exc:
+            raise ValueError(f"not a valid URL ({exc})") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
+            # The value is not echoed: a webhook URL's path is its secret.
+            raise ValueError("must be an http:// or https:// URL with a host, e.g. https://hooks.slack.com/services/...")
+        return text.rstrip("/") if info.field_name == "health_ai_url" else text
 
 
 @lru_cache(maxsize=1)

@@ -100,7 +100,14 @@ def test_cron_list_shows_the_schedules(clone_url: str) -> None:
     assert rows["privacy-cleanup"]["schedule"] == "0 2 * * *"
     assert rows["orphaned-files"]["schedule"] == "0 2 * * *"
     assert rows["metrics"]["schedule"] == "0 */6 * * *" and rows["metrics"]["job_kind"] == "metrics"
-    assert rows["usage-report"]["schedule"] == "0 3 * * 1"
+    # Issue #13 item 8: the collection tracker's weekly report, Sundays 00:00 UTC.
+    assert rows["usage-report"]["schedule"] == "0 0 * * 0"
+    next_report = datetime.fromisoformat(rows["usage-report"]["next_run_at"])
+    assert next_report.astimezone(UTC).isoweekday() == 7
+    assert (next_report.astimezone(UTC).hour, next_report.minute) == (0, 0)
+    # Issue #14: health checks every 5 minutes (collection tracker: "ping endpoints every 5 minutes").
+    assert rows["health-check"]["schedule"] == "*/5 * * * *"
+    assert rows["health-check"]["job_kind"] == "health_check"
     assert rows["jobs-cleanup"]["payload"]["tasks"] == ["jobs", "rate_limit_events"]
     assert all(r["next_run_at"] for r in rows.values())
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -32,7 +33,11 @@ def echo(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def usage_report(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
-    """Weekly usage summary, stored as the job's result: users, storage, jobs of the last 7 days."""
+    """Weekly usage summary: users, storage, jobs of the last 7 days.
+
+    Posted as a readable message to the alert channel (BACKLINE_ALERT_WEBHOOK_URL, else the
+    log) and stored as the job's result. A refused post fails the attempt, so it is retried.
+    """
     if not ctx.database_url:
         raise PermanentJobError("usage_report needs a database URL (DATABASE_URL)")
     with psycopg.connect(ctx.database_url, row_factory=dict_row) as conn:
@@ -49,4 +54,10 @@ def usage_report(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
             "select kind, status, count(*) as jobs from public.jobs"
             " where created_at > now() - interval '7 days' group by kind, status order by kind, status"
         ).fetchall()
-    return {"users": users, "plans": plans, "jobs_last_7_days": jobs}
+    report: dict[str, Any] = {"users": users, "plans": plans, "jobs_last_7_days": jobs}
+    from workers.health.messages import usage_report as usage_message
+    from workers.health.webhook import channel_for
+
+    channel = channel_for(ctx.settings)
+    channel.send(usage_message(ctx.settings.alert_label, report, datetime.now(UTC)))
+    return report | {"delivered_to": channel.name}

@@ -12,6 +12,7 @@ from workers.ai.queue import run_ai_request
 from workers.cleanup.handler import run_cleanup_job
 from workers.export.jobs import run_erasure, run_export, run_room_export
 from workers.export.thumbnails import run_thumbnail
+from workers.health.job import run_health_check
 from workers.identity.merge_files import run_account_merge_files
 from workers.jobs import builtin
 from workers.jobs.context import Handler
@@ -28,4 +29,5 @@ HANDLERS: dict[str, Handler] = {
     "metrics": run_metrics,
     "ai_request": run_ai_request,
     "account_merge_files": run_account_merge_files,
+    "health_check": run_health_check,
 }
