@@ -522,7 +522,7 @@ class ProxyApp:
     async def models(self, request: Request) -> Response:
         """GET /v1/models (OpenAI's shape; Anthropic's when anthropic-version is sent) and
         GET /v1beta/models (Gemini's): the models this caller can pay for."""
-        gemini_route = request.url.path.startswith("/v1beta")
+        gemini_route = request.url.path.startswith("/v1beta") or "x-goog-api-key" in request.headers
         is_anthropic = "anthropic-version" in request.headers
         token = (
             _gemini_token(request) if gemini_route else _anthropic_token(request) if is_anthropic else None
@@ -661,11 +661,15 @@ def create_app(settings: Settings, database_url: str, outage: Outage | None = No
         Route("/v1/messages", _wrap(proxy.anthropic_messages, anthropic.error_response), methods=["POST"]),
         Route("/v1/models", _wrap(proxy.models, openai.error_response), methods=["GET"]),
         Route("/v1beta/models", _wrap(proxy.models, gemini.error_response), methods=["GET"]),
-        Route(
-            "/v1beta/models/{target:path}",
-            _wrap(proxy.gemini_generate, gemini.error_response),
-            methods=["POST"],
-        ),
+        # google-genai calls /v1 by default, REST examples /v1beta: both are the Gemini API.
+        *[
+            Route(
+                f"/{version}/models/{{target:path}}",
+                _wrap(proxy.gemini_generate, gemini.error_response),
+                methods=["POST"],
+            )
+            for version in ("v1beta", "v1")
+        ],
     ]
     routes += billing_routes(settings, database_url)
     if transport_for(settings) == "local":
