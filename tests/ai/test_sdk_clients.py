@@ -100,9 +100,14 @@ def test_openai_sdk_chat_and_stream_record_exact_usage(op_proxy: Proxy, model: s
         "select spent_usd, reserved_usd from private.ai_budget_months where user_id = %s", (uid,)
     )
     assert spent == [(rows[0][5] + rows[1][5], 0)]
-    # The provider got the operator key of the translated provider, the request in its own format.
+    # The last (streamed) call reached the named provider in its own format with its operator key.
     sent = op_proxy.fake.requests[-1]
-    assert {"openai": "/v1/chat/completions", "anthropic": "/v1/messages"}.get(provider, "") in sent["path"]
+    path, key = {
+        "openai": ("/v1/chat/completions", sent["headers"].get("authorization")),
+        "anthropic": ("/v1/messages", sent["headers"].get("x-api-key")),
+        "gemini": (f"/v1beta/models/{name}:streamGenerateContent", sent["headers"].get("x-goog-api-key")),
+    }[provider]
+    assert sent["path"] == path and key is not None and key.endswith(OPERATOR_KEYS[provider])
 
 
 @pytest.mark.parametrize("model", TARGETS)
