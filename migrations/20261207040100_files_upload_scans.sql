@@ -41,7 +41,6 @@ create table public.upload_scans (
 );
 create index upload_scans_owner_id_idx on public.upload_scans (owner_id, uploaded_at desc);
 create index upload_scans_bucket_id_object_name_idx on public.upload_scans (bucket_id, object_name);
-create index upload_scans_held_idx on public.upload_scans (bucket_id) where state in ('pending', 'rejected');
 
 -- Buckets whose files others may read only once checked (opt-in per bucket).
 create table private.buckets_served_when_clean (
@@ -192,23 +191,26 @@ as $$ select s.bucket_id from private.buckets_served_when_clean s $$;
 revoke execute on function private.served_when_clean_bucket_ids() from public, anon, authenticated, service_role;
 grant execute on function private.served_when_clean_bucket_ids() to anon, authenticated, service_role;
 
--- Objects of opted-in buckets not (yet) known to be clean: pending or rejected.
-create function private.held_upload_ids() returns setof uuid
+-- Whether an object of an opted-in bucket is held: its check is pending or it
+-- was rejected. One id at a time, so a caller learns nothing about objects
+-- whose id it does not already know.
+create function private.upload_is_held(p_object_id uuid) returns boolean
 language sql stable security definer set search_path = ''
 as $$
-  select s.object_id from public.upload_scans s
-   where s.state in ('pending', 'rejected')
-     and s.bucket_id in (select b.bucket_id from private.buckets_served_when_clean b)
+  select exists (
+    select 1 from public.upload_scans s
+     where s.object_id = p_object_id and s.state in ('pending', 'rejected')
+       and s.bucket_id in (select b.bucket_id from private.buckets_served_when_clean b))
 $$;
-revoke execute on function private.held_upload_ids() from public, anon, authenticated, service_role;
-grant execute on function private.held_upload_ids() to anon, authenticated, service_role;
+revoke execute on function private.upload_is_held(uuid) from public, anon, authenticated, service_role;
+grant execute on function private.upload_is_held(uuid) to anon, authenticated, service_role;
 
 -- == row level security on storage.objects ==
 create policy "everyone reads checked files of buckets served when clean" on storage.objects
   for select to anon, authenticated
   using (
     bucket_id in (select private.served_when_clean_bucket_ids())
-    and not (id in (select private.held_upload_ids()))
+    and not private.upload_is_held(id)
   );
 
 -- == comments ==
@@ -242,8 +244,8 @@ comment on function private.set_bucket_served_when_clean(text, boolean) is
   'so no URL serves an unchecked file) or out (its earlier public flag comes back).';
 comment on function private.served_when_clean_bucket_ids() is
   'Policy helper: the buckets opted in to serving files once checked.';
-comment on function private.held_upload_ids() is
-  'Policy helper: objects of opted-in buckets whose check is pending or that were rejected.';
+comment on function private.upload_is_held(uuid) is
+  'Policy helper: true when this object of an opted-in bucket is still being checked or was rejected.';
 comment on policy "everyone reads checked files of buckets served when clean" on storage.objects is
   'In a bucket opted in with private.set_bucket_served_when_clean, anyone reads (downloads, lists) a file once '
   'its upload check is no longer pending; uploaders read their own files under the per-user policies.';

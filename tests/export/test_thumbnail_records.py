@@ -44,7 +44,8 @@ def test_thumbnails_mark_the_image_record_done_and_are_not_records(
         rows = conn.execute(
             "select name from storage.objects where bucket_id = 'images' order by name"
         ).fetchall()
-    assert [r[0] for r in rows] == [name, f"{name}.full.webp", f"{name}.thumb150.webp", f"{name}.thumb300.webp"]
+    derived = [f"{name}.full.webp", f"{name}.thumb150.webp", f"{name}.thumb300.webp"]
+    assert [r[0] for r in rows] == [name, *derived]
 
 
 def test_a_members_room_image_gets_thumbnails(rights_url: str, settings: Settings, adapters: Adapters):

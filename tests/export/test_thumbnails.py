@@ -73,7 +73,7 @@ def test_thumbnails_are_exact_webp_squares(fmt, size, mode):
 
 @pytest.mark.parametrize("size", [(600, 200), (200, 600)])
 def test_thumbnails_keep_the_centre_not_the_whole_image(size):
-    """A 3:1 image of red|green|blue bands: a centre crop is all green; an aspect fit would show red and blue."""
+    """Red|green|blue bands of a 3:1 image: a centre crop is all green; an aspect fit shows red and blue."""
     for px, data in make_thumbnails(striped(size)).items():
         with Image.open(io.BytesIO(data)) as thumb:
             rgb = thumb.convert("RGB")

@@ -58,7 +58,8 @@ def test_the_20th_upload_passes_and_the_21st_is_refused_with_the_message(
     assert "retry in" in err.value.message
     # Nothing stored, nothing counted, no bytes charged.
     assert _counted(db, alice) == 20 and _objects(db, alice) == 20
-    assert db.execute("select storage_used from public.profiles where id = %s", (alice,)).fetchone() == (20000,)
+    used = db.execute("select storage_used from public.profiles where id = %s", (alice,)).fetchone()
+    assert used == (20000,)
 
 
 def test_overwrites_count_and_another_user_has_their_own_window(
@@ -130,7 +131,7 @@ def test_worker_writes_without_an_owner_and_metadata_edits_are_not_uploads(
             )
         # The platform touching the row's metadata without a new version is no new upload.
         cur.execute(
-            "update storage.objects set metadata = metadata || '{\"cacheControl\": \"no-cache\"}'"
+            'update storage.objects set metadata = metadata || \'{"cacheControl": "no-cache"}\''
             " where bucket_id = 'images' and name = %s",
             (f"{alice}/a.png",),
         )
