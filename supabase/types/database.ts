@@ -692,6 +692,7 @@ export type Database = {
           telemetry_events_per_hour: number
           thumbnails_per_day: number
           updated_at: string
+          uploads_per_hour: number
         }
         Insert: {
           ai_monthly_budget_usd?: number
@@ -713,6 +714,7 @@ export type Database = {
           telemetry_events_per_hour?: number
           thumbnails_per_day?: number
           updated_at?: string
+          uploads_per_hour?: number
         }
         Update: {
           ai_monthly_budget_usd?: number
@@ -734,6 +736,7 @@ export type Database = {
           telemetry_events_per_hour?: number
           thumbnails_per_day?: number
           updated_at?: string
+          uploads_per_hour?: number
         }
         Relationships: []
       }
@@ -1302,6 +1305,54 @@ export type Database = {
             referencedColumns: ["name"]
           },
         ]
+      }
+      upload_scans: {
+        Row: {
+          action: string | null
+          bucket_id: string
+          checked_at: string | null
+          declared_type: string | null
+          detected_type: string | null
+          object_id: string
+          object_name: string
+          object_version: string | null
+          owner_id: string
+          quarantine_path: string | null
+          reason: string | null
+          state: string
+          uploaded_at: string
+        }
+        Insert: {
+          action?: string | null
+          bucket_id: string
+          checked_at?: string | null
+          declared_type?: string | null
+          detected_type?: string | null
+          object_id: string
+          object_name: string
+          object_version?: string | null
+          owner_id: string
+          quarantine_path?: string | null
+          reason?: string | null
+          state?: string
+          uploaded_at?: string
+        }
+        Update: {
+          action?: string | null
+          bucket_id?: string
+          checked_at?: string | null
+          declared_type?: string | null
+          detected_type?: string | null
+          object_id?: string
+          object_name?: string
+          object_version?: string | null
+          owner_id?: string
+          quarantine_path?: string | null
+          reason?: string | null
+          state?: string
+          uploaded_at?: string
+        }
+        Relationships: []
       }
     }
     Views: {
