@@ -27,7 +27,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from workers.export.context import HandlerContext, InvalidPayload, NotAllowed, PermanentError
 from workers.platform.factory import make_adapters
-from workers.platform.storage import SERVICE, StorageAdapter
+from workers.platform.storage import SERVICE, StorageAdapter, StorageError
 
 SIZES = (150, 300)
 WEBP_QUALITY = 80
@@ -120,7 +120,14 @@ def reencode_smaller(data: bytes, quality: int = WEBP_QUALITY) -> bytes | None:
 def _read_source(storage: StorageAdapter, bucket: str, name: str) -> bytes:
     chunks: list[bytes] = []
     size = 0
-    for chunk in storage.download(bucket, name, caller=SERVICE):
+    try:
+        stream = storage.download(bucket, name, caller=SERVICE)
+    except StorageError as exc:
+        if exc.status == 404:
+            # Deleted, or removed by the upload check (workers/files/scan.py): retrying cannot help.
+            raise ThumbnailError(f"Object not found: {bucket}/{name} was deleted or rejected") from None
+        raise
+    for chunk in stream:
         size += len(chunk)
         if size > MAX_SOURCE_BYTES:
             raise ThumbnailError(f"image too large: over {MAX_SOURCE_BYTES // (1024 * 1024)} MB")
