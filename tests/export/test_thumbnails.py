@@ -156,9 +156,7 @@ def test_job_on_a_non_image_fails_with_a_message_and_writes_nothing(
         run_thumbnail(make_ctx(uid), {})
 
 
-def test_reencoding_the_original_can_be_turned_off(
-    rights_url: str, settings: Settings, adapters: Adapters
-):
+def test_reencoding_the_original_can_be_turned_off(rights_url: str, settings: Settings, adapters: Adapters):
     with psycopg.connect(rights_url) as conn:
         uid = create_user(conn)
     name = f"{uid}/scan.png"

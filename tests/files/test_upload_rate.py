@@ -136,3 +136,15 @@ def test_worker_writes_without_an_owner_and_metadata_edits_are_not_uploads(
             (f"{alice}/a.png",),
         )
     assert _counted(db, alice) == 1
+
+
+def test_an_anonymous_sketchpad_user_has_the_same_limit(
+    db: Conn, make_user: Callable[..., uuid.UUID]
+) -> None:
+    guest = make_user(anonymous=True)
+    db.execute("update public.plans set uploads_per_hour = 2 where id = 'free'")
+    upload(db, guest, "samples", f"{guest}/1.wav", 10, WAV)
+    upload(db, guest, "samples", f"{guest}/2.wav", 10, WAV)
+    with pytest.raises(StorageApiError, match="at most 2 uploads per hour on the free plan") as err:
+        upload(db, guest, "samples", f"{guest}/3.wav", 10, WAV)
+    assert err.value.status == 403

@@ -75,8 +75,16 @@ def _pending(url: str, object_id: str, version: str | None) -> str | None:
     return str(row[0] or "")
 
 
-def _record(url: str, object_id: str, version: str | None, state: str, detected: str | None,
-            reason: str | None = None, action: str | None = None, quarantine_path: str | None = None) -> bool:
+def _record(
+    url: str,
+    object_id: str,
+    version: str | None,
+    state: str,
+    detected: str | None,
+    reason: str | None = None,
+    action: str | None = None,
+    quarantine_path: str | None = None,
+) -> bool:
     with psycopg.connect(url, autocommit=True) as conn:
         row = conn.execute(
             "select private.upload_scan_record(%s, %s, %s, %s, %s, %s, %s)",
@@ -85,8 +93,9 @@ def _record(url: str, object_id: str, version: str | None, state: str, detected:
     return bool(row and row[0])
 
 
-def _inspect(storage: StorageAdapter, bucket: str, name: str, clamd: ClamdAddress | None,
-             timeout: float) -> tuple[bytes, Verdict | None]:
+def _inspect(
+    storage: StorageAdapter, bucket: str, name: str, clamd: ClamdAddress | None, timeout: float
+) -> tuple[bytes, Verdict | None]:
     """Stream the file once: its head, and clamd's verdict when a scanner is configured."""
     head = _Head()
     with _closing(storage.download(bucket, name, caller=SERVICE)) as chunks:
@@ -102,8 +111,14 @@ def _inspect(storage: StorageAdapter, bucket: str, name: str, clamd: ClamdAddres
 def _quarantine(storage: StorageAdapter, bucket: str, name: str) -> str:
     target = f"{bucket}/{name}"
     with _closing(storage.download(bucket, name, caller=SERVICE)) as chunks:
-        storage.upload(QUARANTINE_BUCKET, target, chunks, content_type="application/octet-stream",
-                       upsert=True, caller=SERVICE)
+        storage.upload(
+            QUARANTINE_BUCKET,
+            target,
+            chunks,
+            content_type="application/octet-stream",
+            upsert=True,
+            caller=SERVICE,
+        )
     return f"{QUARANTINE_BUCKET}/{target}"
 
 
