@@ -191,26 +191,29 @@ as $$ select s.bucket_id from private.buckets_served_when_clean s $$;
 revoke execute on function private.served_when_clean_bucket_ids() from public, anon, authenticated, service_role;
 grant execute on function private.served_when_clean_bucket_ids() to anon, authenticated, service_role;
 
--- Whether an object of an opted-in bucket is held: its check is pending or it
--- was rejected. One id at a time, so a caller learns nothing about objects
--- whose id it does not already know.
-create function private.upload_is_held(p_object_id uuid) returns boolean
+-- Whether a file of an opted-in bucket is held: its check is pending or it
+-- was rejected. A derived file (<name>.thumbNNN.webp, <name>.full.webp,
+-- written by the workers) is held with its original. One path at a time, so
+-- a caller learns nothing about files it does not already know of.
+create function private.upload_is_held(p_bucket text, p_name text) returns boolean
 language sql stable security definer set search_path = ''
 as $$
   select exists (
     select 1 from public.upload_scans s
-     where s.object_id = p_object_id and s.state in ('pending', 'rejected')
+     where s.bucket_id = p_bucket
+       and s.object_name in (p_name, regexp_replace(p_name, '\.(thumb[0-9]+|full)\.webp$', ''))
+       and s.state in ('pending', 'rejected')
        and s.bucket_id in (select b.bucket_id from private.buckets_served_when_clean b))
 $$;
-revoke execute on function private.upload_is_held(uuid) from public, anon, authenticated, service_role;
-grant execute on function private.upload_is_held(uuid) to anon, authenticated, service_role;
+revoke execute on function private.upload_is_held(text, text) from public, anon, authenticated, service_role;
+grant execute on function private.upload_is_held(text, text) to anon, authenticated, service_role;
 
 -- == row level security on storage.objects ==
 create policy "everyone reads checked files of buckets served when clean" on storage.objects
   for select to anon, authenticated
   using (
     bucket_id in (select private.served_when_clean_bucket_ids())
-    and not private.upload_is_held(id)
+    and not private.upload_is_held(bucket_id, name)
   );
 
 -- == comments ==
@@ -244,8 +247,9 @@ comment on function private.set_bucket_served_when_clean(text, boolean) is
   'so no URL serves an unchecked file) or out (its earlier public flag comes back).';
 comment on function private.served_when_clean_bucket_ids() is
   'Policy helper: the buckets opted in to serving files once checked.';
-comment on function private.upload_is_held(uuid) is
-  'Policy helper: true when this object of an opted-in bucket is still being checked or was rejected.';
+comment on function private.upload_is_held(text, text) is
+  'Policy helper: true when this file of an opted-in bucket (or the original of this derived file) is still '
+  'being checked or was rejected.';
 comment on policy "everyone reads checked files of buckets served when clean" on storage.objects is
   'In a bucket opted in with private.set_bucket_served_when_clean, anyone reads (downloads, lists) a file once '
   'its upload check is no longer pending; uploaders read their own files under the per-user policies.';

@@ -394,3 +394,23 @@ def test_opting_in_is_for_operators_only(db: Conn, make_user: Callable[..., uuid
     alice = make_user()
     with act_as(db, alice) as cur, pytest.raises(errors.InsufficientPrivilege):
         cur.execute("select private.set_bucket_served_when_clean('avatars', true)")
+
+
+def test_derived_files_are_held_with_their_original(db: Conn, make_user: Callable[..., uuid.UUID]) -> None:
+    alice, bob = make_user(), make_user()
+    db.execute("select private.set_bucket_served_when_clean('images', true)")
+    up = storage_api.upload(db, alice, "images", f"{alice}/item.jpg", 100, "image/jpeg")
+    derived = [f"{alice}/item.jpg.thumb150.webp", f"{alice}/item.jpg.full.webp"]
+    for name in derived:  # what the thumbnail worker writes (no owner)
+        db.execute(
+            "insert into storage.objects (bucket_id, name, owner_id, metadata, version)"
+            " values ('images', %s, null, '{\"size\": 10, \"mimetype\": \"image/webp\"}', 'v')",
+            (name,),
+        )
+    assert not any(_readable(db, bob, "images", n) or _readable(db, None, "images", n) for n in derived)
+    db.execute(
+        "select private.upload_scan_record(id, version, 'clean', 'image/jpeg')"
+        " from storage.objects where id = %s",
+        (up.object_id,),
+    )
+    assert all(_readable(db, bob, "images", n) and _readable(db, None, "images", n) for n in derived)
