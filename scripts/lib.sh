@@ -25,3 +25,30 @@ ensure_venv() {
     fi
   fi
 }
+
+# The upload-scan tests start their own ClamAV daemon (tests/files/clamd.py).
+# Install Debian's clamav-daemon when clamd is missing and we are root or have
+# passwordless sudo; otherwise leave it to the tests, which fail saying how to
+# install it. Idempotent: does nothing once /usr/sbin/clamd exists. Never runs
+# freshclam: the tests ship their own signature database.
+ensure_clamd() {
+  if command -v clamd >/dev/null 2>&1 || [ -x /usr/sbin/clamd ]; then
+    return 0
+  fi
+  command -v apt-get >/dev/null 2>&1 || return 0
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo="sudo"; else return 0; fi
+  fi
+  echo "backline: installing clamav-daemon (the upload-scan tests start their own clamd)" >&2
+  # policy-rc.d exit 101: do not start the packaged clamd/freshclam services.
+  local policy=/usr/sbin/policy-rc.d created_policy=""
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null && $sudo chmod 755 "$policy" && created_policy=1
+  fi
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends clamav-daemon >/dev/null \
+    || { $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+         $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends clamav-daemon >/dev/null; } \
+    || echo "backline: could not install clamav-daemon; the upload-scan tests will fail" >&2
+  [ -z "$created_policy" ] || $sudo rm -f "$policy"
+}

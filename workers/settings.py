@@ -211,6 +211,39 @@ class Settings(BaseSettings):
         default=7, validation_alias=AliasChoices("BACKLINE_EXPORT_RETENTION_DAYS")
     )
 
+    # == uploads: checks and images ==
+    clamav_address: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("BACKLINE_CLAMAV_ADDRESS"),
+        description=(
+            "ClamAV daemon (clamd) scanning every upload: tcp://host:3310, host:port, unix:///path, /path."
+            " Unset: uploads get their type checked and are marked not_scanned."
+        ),
+    )
+    clamav_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        validation_alias=AliasChoices("BACKLINE_CLAMAV_TIMEOUT_SECONDS"),
+        description="How long one clamd connection may take (connect, stream, verdict).",
+    )
+    upload_reject_action: Literal["remove", "quarantine"] = Field(
+        default="remove",
+        validation_alias=AliasChoices("BACKLINE_UPLOAD_REJECT_ACTION"),
+        description="A rejected upload is removed, or moved to the service-only bucket quarantine.",
+    )
+    images_webp_quality: int = Field(
+        default=80,
+        ge=1,
+        le=100,
+        validation_alias=AliasChoices("BACKLINE_IMAGES_WEBP_QUALITY"),
+        description="WebP quality of thumbnails and of the re-encoded original.",
+    )
+    images_webp_original: bool = Field(
+        default=True,
+        validation_alias=AliasChoices("BACKLINE_IMAGES_WEBP_ORIGINAL"),
+        description="Also store the original re-encoded to WebP (<name>.full.webp) when that is smaller.",
+    )
+
     # == jobs ==
     jobs_lease_seconds: float = Field(
         default=60.0,

@@ -720,6 +720,7 @@ export type Database = {
           telemetry_events_per_hour: number
           thumbnails_per_day: number
           updated_at: string
+          uploads_per_hour: number
         }
         Insert: {
           ai_key_session_hours?: number
@@ -742,6 +743,7 @@ export type Database = {
           telemetry_events_per_hour?: number
           thumbnails_per_day?: number
           updated_at?: string
+          uploads_per_hour?: number
         }
         Update: {
           ai_key_session_hours?: number
@@ -764,6 +766,7 @@ export type Database = {
           telemetry_events_per_hour?: number
           thumbnails_per_day?: number
           updated_at?: string
+          uploads_per_hour?: number
         }
         Relationships: []
       }
@@ -1332,6 +1335,54 @@ export type Database = {
             referencedColumns: ["name"]
           },
         ]
+      }
+      upload_scans: {
+        Row: {
+          action: string | null
+          bucket_id: string
+          checked_at: string | null
+          declared_type: string | null
+          detected_type: string | null
+          object_id: string
+          object_name: string
+          object_version: string | null
+          owner_id: string
+          quarantine_path: string | null
+          reason: string | null
+          state: string
+          uploaded_at: string
+        }
+        Insert: {
+          action?: string | null
+          bucket_id: string
+          checked_at?: string | null
+          declared_type?: string | null
+          detected_type?: string | null
+          object_id: string
+          object_name: string
+          object_version?: string | null
+          owner_id: string
+          quarantine_path?: string | null
+          reason?: string | null
+          state?: string
+          uploaded_at?: string
+        }
+        Update: {
+          action?: string | null
+          bucket_id?: string
+          checked_at?: string | null
+          declared_type?: string | null
+          detected_type?: string | null
+          object_id?: string
+          object_name?: string
+          object_version?: string | null
+          owner_id?: string
+          quarantine_path?: string | null
+          reason?: string | null
+          state?: string
+          uploaded_at?: string
+        }
+        Relationships: []
       }
     }
     Views: {

@@ -62,6 +62,18 @@ def _file_link(conn: psycopg.Connection, seed: Seeded) -> None:
     )
 
 
+def _upload_scans(conn: psycopg.Connection, seed: Seeded) -> None:
+    """public.upload_scans is written by the storage trigger for the user's completed uploads
+    (populate_user uploaded two; the worker's thumbnail has no owner): check, insert nothing."""
+    names = [
+        r[0]
+        for r in conn.execute(
+            "select object_name from public.upload_scans where owner_id = %s order by 1", (seed.uid,)
+        )
+    ]
+    assert names == [f"{seed.uid}/avatar.png", f"{seed.uid}/trips/one.jpg"]
+
+
 def _consent(conn: psycopg.Connection, seed: Seeded) -> None:
     conn.execute("insert into public.privacy_consents (user_id, telemetry) values (%s, true)", (seed.uid,))
 
@@ -261,6 +273,7 @@ POPULATE: dict[str, Populate] = {
     "public.profiles": lambda conn, seed: None,  # created by the auth.users trigger
     "public.audit_log": _audit,
     "public.file_links": _file_link,
+    "public.upload_scans": _upload_scans,
     "public.privacy_consents": _consent,
     "public.telemetry_events": _telemetry,
     # Internal bookkeeping, exported like any row about the user (docs/data-rights.md).

@@ -35,8 +35,17 @@ def test_thumbnails_mark_the_image_record_done_and_are_not_records(
 
     run_worker(rights_url, settings.data_dir)
 
-    assert [status for status, _r, _e in jobs(rights_url, "thumbnail")] == ["succeeded"]
+    [(status, result, error)] = jobs(rights_url, "thumbnail")
+    assert status == "succeeded", error
+    # The re-encoded original is derived like the thumbnails: no record, no thumbnail job of its own.
+    assert result["full_webp"] == f"{name}.full.webp"
     assert _records(rights_url) == {name: True}
+    with psycopg.connect(rights_url) as conn:
+        rows = conn.execute(
+            "select name from storage.objects where bucket_id = 'images' order by name"
+        ).fetchall()
+    derived = [f"{name}.full.webp", f"{name}.thumb150.webp", f"{name}.thumb300.webp"]
+    assert [r[0] for r in rows] == [name, *derived]
 
 
 def test_a_members_room_image_gets_thumbnails(rights_url: str, settings: Settings, adapters: Adapters):

@@ -257,6 +257,11 @@ def seed_world(db: Conn, *, a_anonymous: bool = False) -> World:
         " (%s, 'samples', %s, 'document', %s)",
         (a, f"{a}/{CANARY}.wav", ids["doc"]),
     )
+    db.execute(
+        "insert into public.upload_scans (object_id, bucket_id, object_name, owner_id, declared_type)"
+        " values (gen_random_uuid(), 'samples', %s, %s, 'audio/wav')",
+        (f"{a}/{CANARY}.wav", a),
+    )
     ids["key"] = _one(
         db,
         "insert into public.ai_keys (user_id, provider, label, last4) values"

@@ -66,6 +66,9 @@ REVIEWED_API_EXECUTABLE = {
     "private.validate_item(jsonb)",
     "private.validate_loop(jsonb)",
     "private.validate_song(jsonb)",
+    # 20261207040100_files_upload_scans: storage.objects select policy helpers.
+    "private.served_when_clean_bucket_ids()",  # which buckets opted in: bucket ids are not secret
+    "private.upload_is_held(text,text)",  # one path the caller already knows: still being checked or not
     # 20261206090400_security_reference_checks / 20261206090600_library_validation_depth:
     "private.file_link_ref_is_mine(text,uuid)",  # answers only about the caller's own rows
     "private.job_payload_refs_are_mine(text,jsonb)",  # idem

@@ -3,9 +3,10 @@
 An object is orphaned when no public.file_links row names it (documents,
 room elements and profiles record their files there) and it is older than
 the grace period (an upload whose link is still being written is young).
-Thumbnails (`<name>.thumbNNN.webp`) follow their original: orphaned once the
-original is gone. Objects in the `exports` bucket are never linked: they are
-removed once older than the export retention. Bytes and rows go together
+Thumbnails (`<name>.thumbNNN.webp`) and re-encoded originals
+(`<name>.full.webp`) follow their original: orphaned once the original is
+gone. Objects in the `exports` bucket are never linked: they are removed once
+older than the export retention. Bytes and rows go together
 through the storage adapter.
 """
 
@@ -32,10 +33,11 @@ select o.bucket_id, o.name, o.created_at::text,
          and not exists (
            select 1 from public.file_links l where l.bucket_id = o.bucket_id and l.object_name = o.name)
          and (
-           o.name !~ '\.thumb[0-9]+\.webp$'
+           o.name !~ '\.(thumb[0-9]+|full)\.webp$'
            or not exists (
              select 1 from storage.objects s
-              where s.bucket_id = o.bucket_id and s.name = regexp_replace(o.name, '\.thumb[0-9]+\.webp$', ''))
+              where s.bucket_id = o.bucket_id
+                and s.name = regexp_replace(o.name, '\.(thumb[0-9]+|full)\.webp$', ''))
          )
        )
  order by o.created_at, o.bucket_id, o.name

@@ -1,4 +1,16 @@
-"""Image thumbnails: 150 px and 300 px WebP written beside the original (`<name>.thumb150.webp`).
+"""Image thumbnails as the collection tracker specifies, written beside the original.
+
+- `<name>.thumb150.webp` and `<name>.thumb300.webp`: exactly 150x150 and
+  300x300, centre-cropped (ImageOps.fit: the image is scaled to cover the
+  square and its middle kept, not aspect-fitted inside it; small images are
+  scaled up so every thumbnail has the same size), WebP at quality 80
+  (BACKLINE_IMAGES_WEBP_QUALITY);
+- `<name>.full.webp`: the original re-encoded to WebP at the same quality
+  when that is smaller than the original (BACKLINE_IMAGES_WEBP_ORIGINAL=false
+  turns it off). The original itself is kept as uploaded: it is the user's
+  file, charged to their quota; the derived files belong to no user and follow
+  their original (the orphan cleanup and the thumbnail triggers treat them as
+  derived).
 
 Bad input (not an image, truncated, a decompression bomb, too large) raises
 ThumbnailError with a clear message: the job fails, the worker carries on.
@@ -15,13 +27,14 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from workers.export.context import HandlerContext, InvalidPayload, NotAllowed, PermanentError
 from workers.platform.factory import make_adapters
-from workers.platform.storage import SERVICE, StorageAdapter
+from workers.platform.storage import SERVICE, StorageAdapter, StorageError
 
 SIZES = (150, 300)
+WEBP_QUALITY = 80
 IMAGES_BUCKET = "images"
 MAX_SOURCE_BYTES = 50 * 1024 * 1024
 MAX_PIXELS = 50_000_000
-THUMB_RE = re.compile(r"\.thumb\d+\.webp$")
+THUMB_RE = re.compile(r"\.(thumb\d+|full)\.webp$")
 
 
 class ThumbnailError(PermanentError):
@@ -32,7 +45,12 @@ def thumbnail_name(name: str, size: int) -> str:
     return f"{name}.thumb{size}.webp"
 
 
+def full_webp_name(name: str) -> str:
+    return f"{name}.full.webp"
+
+
 def is_thumbnail(name: str) -> bool:
+    """A derived file (a thumbnail or the re-encoded original), never itself a source."""
     return bool(THUMB_RE.search(name))
 
 
@@ -41,8 +59,8 @@ def source_of(name: str) -> str | None:
     return THUMB_RE.sub("", name) if is_thumbnail(name) else None
 
 
-def make_thumbnails(data: bytes, sizes: tuple[int, ...] = SIZES) -> dict[int, bytes]:
-    """WebP thumbnails whose longer side is at most `size` (never upscaled), EXIF orientation applied."""
+def _open(data: bytes) -> Image.Image:
+    """The decoded image, EXIF orientation applied, in RGB or RGBA; ThumbnailError for bad bytes."""
     if not data:
         raise ThumbnailError("not an image: the object is empty")
     try:
@@ -59,14 +77,7 @@ def make_thumbnails(data: bytes, sizes: tuple[int, ...] = SIZES) -> dict[int, by
                 image = image.convert(
                     "RGBA" if "A" in image.getbands() or "transparency" in image.info else "RGB"
                 )
-            out = {}
-            for size in sizes:
-                thumb = image.copy()
-                thumb.thumbnail((size, size), Image.Resampling.LANCZOS)
-                buffer = io.BytesIO()
-                thumb.save(buffer, "WEBP", quality=80, method=4)
-                out[size] = buffer.getvalue()
-            return out
+            return image
     except ThumbnailError:
         raise
     except UnidentifiedImageError:
@@ -77,21 +88,80 @@ def make_thumbnails(data: bytes, sizes: tuple[int, ...] = SIZES) -> dict[int, by
         raise ThumbnailError(f"broken image: {exc}") from None
 
 
-def write_thumbnails(storage: StorageAdapter, bucket: str, name: str) -> list[str]:
-    """Read `bucket/name`, write its thumbnails beside it; returns the names written."""
+def _webp(image: Image.Image, quality: int) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "WEBP", quality=quality, method=4)
+    return buffer.getvalue()
+
+
+def make_thumbnails(
+    data: bytes, sizes: tuple[int, ...] = SIZES, quality: int = WEBP_QUALITY
+) -> dict[int, bytes]:
+    """Square WebP thumbnails, size x size each, centre-cropped, EXIF orientation applied."""
+    image = _open(data)
+    return {
+        size: _webp(ImageOps.fit(image, (size, size), Image.Resampling.LANCZOS), quality) for size in sizes
+    }
+
+
+def reencode_smaller(data: bytes, quality: int = WEBP_QUALITY) -> bytes | None:
+    """The whole image as WebP at `quality` when that is smaller than `data`, else None.
+
+    Animated images are left alone: a still WebP of their first frame is not the same picture.
+    """
+    image = _open(data)
+    with Image.open(io.BytesIO(data)) as probe:
+        if getattr(probe, "is_animated", False):
+            return None
+    webp = _webp(image, quality)
+    return webp if len(webp) < len(data) else None
+
+
+def _read_source(storage: StorageAdapter, bucket: str, name: str) -> bytes:
     chunks: list[bytes] = []
     size = 0
-    for chunk in storage.download(bucket, name, caller=SERVICE):
+    try:
+        stream = storage.download(bucket, name, caller=SERVICE)
+    except StorageError as exc:
+        if exc.status == 404:
+            # Deleted, or removed by the upload check (workers/files/scan.py): retrying cannot help.
+            raise ThumbnailError(f"Object not found: {bucket}/{name} was deleted or rejected") from None
+        raise
+    for chunk in stream:
         size += len(chunk)
         if size > MAX_SOURCE_BYTES:
             raise ThumbnailError(f"image too large: over {MAX_SOURCE_BYTES // (1024 * 1024)} MB")
         chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def write_thumbnails(
+    storage: StorageAdapter,
+    bucket: str,
+    name: str,
+    *,
+    quality: int = WEBP_QUALITY,
+    webp_original: bool = True,
+) -> dict[str, Any]:
+    """Read `bucket/name`, write its thumbnails (and the smaller WebP original) beside it.
+
+    Returns {"thumbnails": [names], "full_webp": name or None}. The re-encoded
+    original is written before the thumbnails: storing both thumbnails marks the
+    image record done (private.record_image_upload).
+    """
+    data = _read_source(storage, bucket, name)
+    thumbs = make_thumbnails(data, quality=quality)
+    full = reencode_smaller(data, quality) if webp_original else None
+    full_name = None
+    if full is not None:
+        full_name = full_webp_name(name)
+        storage.upload(bucket, full_name, full, content_type="image/webp", upsert=True, caller=SERVICE)
     written = []
-    for px, webp in make_thumbnails(b"".join(chunks)).items():
+    for px, webp in thumbs.items():
         target = thumbnail_name(name, px)
         storage.upload(bucket, target, webp, content_type="image/webp", upsert=True, caller=SERVICE)
         written.append(target)
-    return written
+    return {"thumbnails": written, "full_webp": full_name}
 
 
 def _owned_by(ctx: HandlerContext, bucket: str, name: str, user_id: str) -> bool:
@@ -119,6 +189,12 @@ def run_thumbnail(ctx: HandlerContext, payload: dict[str, Any]) -> dict[str, Any
         raise NotAllowed("a user's thumbnail job may only read images the user uploaded")
     adapters = make_adapters(ctx.settings, ctx.database_url)
     try:
-        return {"thumbnails": write_thumbnails(adapters.storage, bucket, name)}
+        return write_thumbnails(
+            adapters.storage,
+            bucket,
+            name,
+            quality=ctx.settings.images_webp_quality,
+            webp_original=ctx.settings.images_webp_original,
+        )
     finally:
         adapters.close()

@@ -12,6 +12,7 @@ from workers.ai.queue import run_ai_request
 from workers.cleanup.handler import run_cleanup_job
 from workers.export.jobs import run_erasure, run_export, run_room_export
 from workers.export.thumbnails import run_thumbnail
+from workers.files.scan import run_upload_scan
 from workers.health.job import run_health_check
 from workers.identity.merge_files import run_account_merge_files
 from workers.jobs import builtin
@@ -26,6 +27,7 @@ HANDLERS: dict[str, Handler] = {
     "erasure": run_erasure,
     "room_export": run_room_export,
     "thumbnail": run_thumbnail,
+    "upload_scan": run_upload_scan,
     "metrics": run_metrics,
     "ai_request": run_ai_request,
     "account_merge_files": run_account_merge_files,

@@ -1,0 +1,1 @@
+"""Uploads: checking what a stored file really is (type sniffing, optional ClamAV scan)."""
