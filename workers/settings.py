@@ -238,6 +238,29 @@ class Settings(BaseSettings):
         description="Rows each cleanup batch (one short transaction) deletes at most.",
     )
 
+    # == backup ==
+    backup_dir: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("BACKLINE_BACKUP_DIR"),
+        description="Where `backline db backup` and the daily backup write. Default: <data dir>/backups.",
+    )
+    backup_keep: int = Field(
+        default=7,
+        ge=1,
+        le=1000,
+        validation_alias=AliasChoices("BACKLINE_BACKUP_KEEP"),
+        description="How many daily backups the database-backup schedule keeps.",
+    )
+    backup_schedule: Literal["auto", "on", "off"] = Field(
+        default="auto",
+        validation_alias=AliasChoices("BACKLINE_BACKUP_SCHEDULE"),
+        description="Daily backup job: auto (off on hosted Supabase, which backs up itself), on or off.",
+    )
+
+    @property
+    def resolved_backup_dir(self) -> Path:
+        return self.backup_dir if self.backup_dir is not None else self.data_dir / "backups"
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
