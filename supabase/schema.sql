@@ -4211,7 +4211,7 @@ alter table public.ai_requests enable row level security;
 alter table public.ai_requests add constraint ai_requests_error_check CHECK ((length(error) <= 500));
 alter table public.ai_requests add constraint ai_requests_key_id_fkey FOREIGN KEY (key_id) REFERENCES public.ai_keys(id) ON DELETE SET NULL;
 alter table public.ai_requests add constraint ai_requests_max_tokens_check CHECK (((max_tokens >= 1) AND (max_tokens <= 32000)));
-alter table public.ai_requests add constraint ai_requests_messages_array CHECK (((jsonb_typeof(messages) = 'array'::text) AND ((jsonb_array_length(messages) >= 1) AND (jsonb_array_length(messages) <= 200)) AND (pg_column_size(messages) <= 262144)));
+alter table public.ai_requests add constraint ai_requests_messages_array CHECK (((jsonb_typeof(messages) = 'array'::text) AND (jsonb_array_length(messages) >= 1) AND (jsonb_array_length(messages) <= 200) AND (pg_column_size(messages) <= 262144)));
 alter table public.ai_requests add constraint ai_requests_messages_depth CHECK (private.json_check_depth(messages, 'ai_requests.messages'::text)) NOT VALID;
 alter table public.ai_requests add constraint ai_requests_model_check CHECK (((length(model) >= 1) AND (length(model) <= 200)));
 alter table public.ai_requests add constraint ai_requests_pkey PRIMARY KEY (id);
@@ -5517,7 +5517,7 @@ alter table public.profiles add constraint profiles_id_fkey FOREIGN KEY (id) REF
 alter table public.profiles add constraint profiles_pkey PRIMARY KEY (id);
 alter table public.profiles add constraint profiles_plan_fkey FOREIGN KEY (plan) REFERENCES public.plans(id);
 alter table public.profiles add constraint profiles_storage_used_nonnegative CHECK ((storage_used >= 0));
-alter table public.profiles add constraint profiles_username_format CHECK ((((length((username)::text) >= 3) AND (length((username)::text) <= 30)) AND ((username)::text ~ '^[a-z0-9_]+$'::text)));
+alter table public.profiles add constraint profiles_username_format CHECK (((length((username)::text) >= 3) AND (length((username)::text) <= 30) AND ((username)::text ~ '^[a-z0-9_]+$'::text)));
 alter table public.profiles add constraint profiles_username_key UNIQUE (username);
 create index profiles_plan_idx on public.profiles using btree (plan);
 create policy "anonymous visitors read profiles with a username" on public.profiles as permissive for select to anon

@@ -372,7 +372,7 @@ def _platform_entry_to_keep(desc: str, schema: str, rest: list[str], target: _Ta
         return False
     if desc == "TABLE DATA":
         return bool(rest) and f"{schema}.{rest[0]}" in PLATFORM_DATA_TABLES
-    if desc == "POLICY":
+    if desc == "POLICY" or (desc == "COMMENT" and rest[:1] in (["POLICY"], ["TRIGGER"])):
         return True
     return desc == "TRIGGER" and len(rest) >= 2 and (schema, rest[0], rest[1]) not in target.triggers
 
@@ -436,6 +436,7 @@ def restore(url: str, archive: Path, *, replace: bool, on_progress: Progress | N
     with tempfile.NamedTemporaryFile("w", suffix=".list", delete=False) as handle:
         handle.write("\n".join(entries) + "\n")
         list_file = Path(handle.name)
+    suspended = _suspend_default_privileges(url)
     try:
         args = [
             str(tool),
@@ -449,9 +450,59 @@ def restore(url: str, archive: Path, *, replace: bool, on_progress: Progress | N
         _run_with_progress(args, env, len(entries), "creating ", on_progress)
     finally:
         list_file.unlink(missing_ok=True)
+        _resume_default_privileges(url, suspended)
     with connect(url, autocommit=True) as conn:
         conn.execute("notify pgrst, 'reload schema'")
     return RestoreResult(archive, database, len(entries), replaced, f"{tool} ({tool_major})")
+
+
+_DEFAULT_ACL_KINDS: Final = {"r": "tables", "S": "sequences", "f": "functions", "T": "types", "n": "schemas"}
+
+
+def _suspend_default_privileges(url: str) -> list[sql.Composed]:
+    """Revoke the restoring role's default privileges for the restore; returns the statements that
+    put them back.
+
+    `supabase start`, self-hosted stacks and older projects grant ALL on new public objects to the
+    API roles by default; pg_dump writes each object's ACL relative to the built-in default, so the
+    objects the restore creates would keep those extra grants.
+    """
+    restore_statements: list[sql.Composed] = []
+    with connect(url, autocommit=True) as conn, conn.transaction():
+        rows = conn.execute(
+            "select n.nspname, d.defaclobjtype::text,"
+            " coalesce(nullif(a.grantee, 0)::regrole::text, 'public'),"
+            " string_agg(a.privilege_type, ', ' order by a.privilege_type)"
+            " from pg_catalog.pg_default_acl d join pg_catalog.pg_namespace n on n.oid = d.defaclnamespace"
+            " cross join lateral pg_catalog.aclexplode(d.defaclacl) a"
+            " where d.defaclrole = (select oid from pg_catalog.pg_roles where rolname = current_user)"
+            " and a.grantee <> d.defaclrole group by 1, 2, 3"
+        ).fetchall()
+        for schema, objtype, grantee, privileges in rows:
+            kind = _DEFAULT_ACL_KINDS.get(str(objtype))
+            if kind is None:
+                continue
+            role = sql.SQL("public") if grantee == "public" else sql.Identifier(str(grantee))
+            privs = sql.SQL(str(privileges).lower())
+            conn.execute(
+                sql.SQL("alter default privileges in schema {} revoke {} on {} from {}").format(
+                    sql.Identifier(str(schema)), privs, sql.SQL(kind), role
+                )
+            )
+            restore_statements.append(
+                sql.SQL("alter default privileges in schema {} grant {} on {} to {}").format(
+                    sql.Identifier(str(schema)), privs, sql.SQL(kind), role
+                )
+            )
+    return restore_statements
+
+
+def _resume_default_privileges(url: str, statements: list[sql.Composed]) -> None:
+    if not statements:
+        return
+    with connect(url, autocommit=True) as conn, conn.transaction():
+        for statement in statements:
+            conn.execute(statement)
 
 
 def _prepare_target(url: str, replace: bool) -> None:

@@ -24,6 +24,8 @@ from typing import Any, Final
 
 import psycopg
 
+from workers.db.expr_normalize import flatten_boolean_chains
+
 OWN_SCHEMAS: Final = ("public", "private")
 PLATFORM_SCHEMAS: Final = ("auth", "storage", "realtime")
 API_ROLES: Final = ("anon", "authenticated", "service_role", "authenticator")
@@ -477,7 +479,10 @@ def _constraints(conn: Conn) -> Iterator[CatalogObject]:
         parent = f"{_ident(schema)}.{_ident(table)}"
         key = f"{_ident(name)} on {parent}"
         yield CatalogObject(
-            "constraint", key, f"alter table {parent} add constraint {_ident(name)} {definition};", parent
+            "constraint",
+            key,
+            f"alter table {parent} add constraint {_ident(name)} {flatten_boolean_chains(str(definition))};",
+            parent,
         )
         yield from _comment("constraint", key, comment, parent)
 
@@ -500,7 +505,9 @@ def _indexes(conn: Conn) -> Iterator[CatalogObject]:
     for schema, table, name, definition, comment in rows:
         parent = f"{_ident(schema)}.{_ident(table)}"
         qualified = f"{_ident(schema)}.{_ident(name)}"
-        yield CatalogObject("index", qualified, f"{_lower_keywords(str(definition))};", parent)
+        yield CatalogObject(
+            "index", qualified, f"{_lower_keywords(flatten_boolean_chains(str(definition)))};", parent
+        )
         yield from _comment("index", qualified, comment, parent)
 
 
@@ -544,8 +551,8 @@ def _policies(conn: Conn) -> Iterator[CatalogObject]:
             f"create policy {_quoted(name)} on {parent} as {'permissive' if permissive else 'restrictive'}"
             f" for {_POLICY_COMMANDS[str(command)]} to {roles}"
         )
-        definition += f"\n  using ({using})" if using is not None else ""
-        definition += f"\n  with check ({check})" if check is not None else ""
+        definition += f"\n  using ({flatten_boolean_chains(using)})" if using is not None else ""
+        definition += f"\n  with check ({flatten_boolean_chains(check)})" if check is not None else ""
         yield CatalogObject("policy", key, definition + ";", parent)
         yield from _comment("policy", key, comment, parent)
 
@@ -595,7 +602,7 @@ def _triggers(conn: Conn) -> Iterator[CatalogObject]:
     for schema, table, name, definition, enabled, comment in rows:
         parent = f"{_ident(schema)}.{_ident(table)}"
         key = f"{_ident(name)} on {parent}"
-        text = _lower_trigger_keywords(str(definition)) + ";"
+        text = _lower_trigger_keywords(flatten_boolean_chains(str(definition))) + ";"
         if enabled in states:
             text += f"\nalter table {parent} {states[str(enabled)]} trigger {_ident(name)};"
         yield CatalogObject("trigger", key, text, parent)
