@@ -170,7 +170,7 @@ def diff_schema(live_url: str, directory: Path, reference_url: str | None = None
     """Compare the live database with the chain in `directory` (built on the live server, or read
     from `reference_url`)."""
     pending = pending_migrations(live_url, directory)
-    live = read_objects(live_url)
     with chain_database(live_url, directory, reference_url) as url:
         reference = read_objects(url)
+    live = read_objects(live_url)
     return DriftReport(compare(reference, live), pending)
