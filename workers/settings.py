@@ -383,6 +383,28 @@ class Settings(BaseSettings):
             # The value is not echoed: a webhook URL's path is its secret.
             raise ValueError("must be an http:// or https:// URL with a host, e.g. https://hooks.slack.com/services/...")
         return text.rstrip("/") if info.field_name == "health_ai_url" else text
+    # == backup ==
+    backup_dir: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("BACKLINE_BACKUP_DIR"),
+        description="Where `backline db backup` and the daily backup write. Default: <data dir>/backups.",
+    )
+    backup_keep: int = Field(
+        default=7,
+        ge=1,
+        le=1000,
+        validation_alias=AliasChoices("BACKLINE_BACKUP_KEEP"),
+        description="How many daily backups the database-backup schedule keeps.",
+    )
+    backup_schedule: Literal["auto", "on", "off"] = Field(
+        default="auto",
+        validation_alias=AliasChoices("BACKLINE_BACKUP_SCHEDULE"),
+        description="Daily backup job: auto (off on hosted Supabase, which backs up itself), on or off.",
+    )
+
+    @property
+    def resolved_backup_dir(self) -> Path:
+        return self.backup_dir if self.backup_dir is not None else self.data_dir / "backups"
 
 
 @lru_cache(maxsize=1)

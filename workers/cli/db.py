@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.progress import Progress
 
-from workers.cli import read_meter
+from workers.cli import db_ops, read_meter
 from workers.cli.common import (
     AsJson,
     DatabaseUrl,
@@ -177,3 +177,6 @@ def stop() -> None:
     """Stop the embedded server."""
     stopped = EmbeddedServer(get_settings().data_dir).stop()
     info("embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL was not running")
+
+
+db_ops.register(app)  # diff, backup, restore (after the commands above in --help)

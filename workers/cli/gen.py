@@ -2,9 +2,10 @@
 
 `gen types` prints what `supabase gen types` prints (the same generator,
 Supabase's postgres-meta, installed into .tools/ on first use; Node.js 20+ and
-npm needed), `gen api-docs` the API reference, and `gen all` regenerates the
-committed files (supabase/types/database.ts, docs/api.md) from a database it
-migrates from scratch, or with --check only says whether they are current.
+npm needed), `gen api-docs` the API reference, `gen schema` the schema snapshot,
+and `gen all` regenerates the committed files (supabase/types/database.ts,
+docs/api.md, supabase/schema.sql) from a database it migrates from scratch, or
+with --check only says whether they are current.
 """
 
 from __future__ import annotations
@@ -89,6 +90,19 @@ def api_docs(
     _emit(generate_api_docs(target_url(database_url), schema), out)
 
 
+@app.command("schema")
+def schema(database_url: DatabaseUrl = None, out: Out = None) -> None:
+    """The schema snapshot (supabase/schema.sql's text) of a database: every object, sorted, in SQL.
+
+    Tables with their columns, constraints, indexes, policies, triggers, grants and
+    comments; functions with their full bodies. Reads the database as it is: the
+    committed supabase/schema.sql is regenerated from migrations/ by `backline gen all`.
+    """
+    from workers.db.schema_snapshot import generate_schema_snapshot
+
+    _emit(generate_schema_snapshot(target_url(database_url)), out)
+
+
 @app.command("all")
 def all_(
     database_url: DatabaseUrl = None,
@@ -96,11 +110,12 @@ def all_(
         bool, typer.Option("--check", help="Write nothing; exit 1 if a committed file is out of date.")
     ] = False,
 ) -> None:
-    """Regenerate supabase/types/database.ts and docs/api.md from migrations/.
+    """Regenerate supabase/types/database.ts, docs/api.md and supabase/schema.sql from migrations/.
 
     Creates a scratch database on the target server (the embedded one by
     default), applies every migration, generates both files from it and drops
-    it, so what is in your own database does not matter. Run it after adding a
+    it, so what is in your own database does not matter (each file is the same on
+    PostgreSQL 15 and the embedded 18). Run it after adding a
     migration and commit the result; CI fails when they are out of date.
     """
     stale: list[str] = []

@@ -22,6 +22,7 @@ from psycopg import conninfo, sql
 
 from workers.db import migrations
 from workers.db.connect import connect, first_line, redact
+from workers.db.schema_snapshot import generate_schema_snapshot
 from workers.errors import BacklineError
 from workers.gen.api_docs import generate_api_docs
 from workers.gen.typegen import generate_types
@@ -58,6 +59,7 @@ class Artifact:
 ARTIFACTS: Final = (
     Artifact(PROJECT_ROOT / "supabase" / "types" / "database.ts", lambda url: generate_types(url)),
     Artifact(PROJECT_ROOT / "docs" / "api.md", lambda url: generate_api_docs(url)),
+    Artifact(PROJECT_ROOT / "supabase" / "schema.sql", lambda url: generate_schema_snapshot(url)),
 )
 
 

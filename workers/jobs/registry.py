@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from workers.ai.queue import run_ai_request
 from workers.cleanup.handler import run_cleanup_job
+from workers.db.backup_job import run_backup_job
 from workers.export.jobs import run_erasure, run_export, run_room_export
 from workers.export.thumbnails import run_thumbnail
 from workers.files.scan import run_upload_scan
@@ -32,4 +33,5 @@ HANDLERS: dict[str, Handler] = {
     "ai_request": run_ai_request,
     "account_merge_files": run_account_merge_files,
     "health_check": run_health_check,
+    "db_backup": run_backup_job,
 }
