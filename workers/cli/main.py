@@ -7,7 +7,7 @@ import sys
 import psycopg
 import typer
 
-from workers.cli import ai, cron, db, gen, jobs, token, up, users, workers
+from workers.cli import ai, audit, cron, db, gen, jobs, reports, token, up, users, workers
 from workers.db.connect import first_line
 from workers.errors import BacklineError
 
@@ -27,6 +27,8 @@ app.command("down")(up.down)
 app.command("token")(token.token)
 app.add_typer(users.app, name="users")
 app.add_typer(gen.app, name="gen")
+app.add_typer(reports.app, name="reports")
+app.add_typer(audit.app, name="audit")
 
 
 def run() -> None:
