@@ -30,7 +30,11 @@ db-prepared-statements = false behind a transaction pooler). RLS and baseline
 requests alternate, so both see the same machine load; only the query is timed.
 
     PYTHONPATH=$PWD python bench/sync.py [--database-url ADMIN_URL] [--repeat 50] [--documents 1000000]
-        [--requests 2000]
+        [--requests 2000] [--no-audit] [--writes-only]
+
+--no-audit disables the audit-trail triggers (audit_changes_after_*, issue #14) on
+every table, so running with and without it measures their write overhead;
+--writes-only stops after import, pull and push (no big-table seed).
 
 Without --database-url (or DATABASE_URL) it uses the embedded server in
 .backline-bench. The benchmark database is dropped afterwards.
@@ -124,6 +128,18 @@ def seed_big(conn: psycopg.Connection[Any], documents: int) -> uuid.UUID:
     me = conn.execute("select id from bench_users where n = 1").fetchone()[0]  # type: ignore[index]
     conn.commit()
     return uuid.UUID(str(me))
+
+
+def disable_audit_triggers(conn: psycopg.Connection[Any]) -> None:
+    """Turn the audit-trail triggers off on every table (the baseline of the overhead figure)."""
+    rows = conn.execute(
+        "select tgrelid::regclass::text, tgname from pg_trigger"
+        " where tgfoid = 'private.audit_row_changes'::regproc"
+    ).fetchall()
+    for table, trigger in rows:
+        statement = sql.SQL("alter table {} disable trigger {}")
+        conn.execute(statement.format(sql.SQL(table), sql.Identifier(trigger)))
+    print(f"(audit triggers disabled: {len(rows)})")
 
 
 def report(name: str, rls_ms: float, base_ms: float, target: str = "") -> None:
@@ -255,6 +271,8 @@ def main() -> None:
     parser.add_argument(
         "--requests", type=int, default=2000, help="timed requests per role and mode on the big table"
     )
+    parser.add_argument("--no-audit", action="store_true", help="disable the audit-trail triggers")
+    parser.add_argument("--writes-only", action="store_true", help="only import, pull and push")
     args = parser.parse_args()
     admin = (
         args.database_url or EmbeddedServer(Path(PROJECT_ROOT / ".backline-bench")).ensure_running().tcp_url()
@@ -271,6 +289,8 @@ def main() -> None:
                 " where id = 'pro'"
             )
             conn.execute("update public.document_kind_limits set max_documents = 1000000 where plan = 'pro'")
+            if args.no_audit:
+                disable_audit_triggers(conn)
             conn.commit()
             print(f"{'operation':<34} {'RLS':>13}  {'no RLS':>13}  {'ratio':>7}")
 
@@ -359,6 +379,8 @@ def main() -> None:
                         bucket.append(time.perf_counter() - t)
                     assert res is not None and all(x["status"] == "applied" for x in res[0]["results"])
             report("sync_push 1,000 changes", statistics.median(rls) * 1000, statistics.median(base) * 1000)
+            if args.writes_only:
+                return
 
             # the big table
             t0 = time.perf_counter()
