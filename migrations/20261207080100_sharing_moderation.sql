@@ -75,6 +75,7 @@ create table public.notifications (
 );
 create index notifications_user_id_created_at_idx on public.notifications (user_id, created_at desc);
 
+select private.audit_attach('public.abuse_reports');  -- again: it has new columns
 select private.audit_attach('public.notifications');
 select private.audit_attach('private.publishing_bans');
 
@@ -355,6 +356,9 @@ comment on table private.publishing_bans is
   'Accounts banned from publishing: no public/unlisted documents, no share links (PT403).';
 comment on table public.notifications is
   'Messages to a user from the database (moderation decisions). Owners read them and set read_at.';
+comment on column public.notifications.id is 'The notification''s id.';
+comment on column public.notifications.user_id is 'Who it is for (the only reader).';
+comment on column public.notifications.created_at is 'When the database wrote it.';
 comment on column public.notifications.kind is 'moderation.takedown, moderation.fork_takedown, moderation.ban, ...';
 comment on column public.notifications.message is 'Human-readable text, shown as is.';
 comment on column public.notifications.data is 'Ids the message is about (document_id, report_id, ...).';

@@ -16,16 +16,20 @@ Conn = psycopg.Connection[Any]
 CANARY = "secret-canary-5d1e"
 ITEM = json.dumps({"name": CANARY})
 
-# Tables with a foreign key to auth.users that lack the audit triggers (the guard's query).
+# Tables with a foreign key to auth.users whose audit triggers are missing, disabled, or
+# run a function generated before the table's columns changed (the guard's query).
 UNAUDITED = """
 select distinct k.conrelid::regclass::text
   from pg_constraint k join pg_class c on c.oid = k.conrelid join pg_namespace n on n.oid = c.relnamespace
  where k.contype = 'f' and k.confrelid = 'auth.users'::regclass and cardinality(k.conkey) = 1
-   and n.nspname <> 'auth' and c.relkind = 'r' and k.conrelid <> 'public.audit_log'::regclass
-   and (select count(*) from pg_trigger t where t.tgrelid = k.conrelid
-         and t.tgname in ('audit_changes_after_insert', 'audit_changes_after_update',
-                          'audit_changes_after_delete')
-         and t.tgfoid = 'private.audit_row_changes'::regproc and t.tgenabled <> 'D') <> 3
+   and n.nspname <> 'auth' and c.relkind = 'r'
+   and k.conrelid not in ('public.audit_log'::regclass, 'public.sync_receipts'::regclass)
+   and (select count(*) from pg_trigger t join pg_proc p on p.oid = t.tgfoid
+         where t.tgrelid = k.conrelid and t.tgenabled <> 'D'
+           and t.tgname in ('audit_changes_after_insert', 'audit_changes_after_update',
+                            'audit_changes_after_delete')
+           and p.pronamespace = 'private'::regnamespace
+           and p.prosrc = private.audit_trigger_body(k.conrelid)) <> 3
 """
 
 
@@ -50,6 +54,17 @@ def test_the_guard_sees_a_new_owned_table_without_the_trigger(db: Conn) -> None:
     assert db.execute(UNAUDITED).fetchall() == [("audit_guard_probe",)]
     db.execute("select private.audit_attach('public.audit_guard_probe')")
     assert db.execute(UNAUDITED).fetchall() == []
+    db.execute("alter table public.audit_guard_probe add column note text")  # not compared yet
+    assert db.execute(UNAUDITED).fetchall() == [("audit_guard_probe",)]
+    db.execute("select private.audit_attach('public.audit_guard_probe')")  # again: compared now
+    assert db.execute(UNAUDITED).fetchall() == []
+    db.execute("update public.audit_guard_probe set note = 'x'")  # (no rows: no entry)
+    db.execute("insert into public.audit_guard_probe (id) values (gen_random_uuid())")
+    db.execute("update public.audit_guard_probe set note = 'x'")
+    assert db.execute(
+        "select columns from public.audit_changes where table_name = 'public.audit_guard_probe'"
+        " and action = 'update'"
+    ).fetchall() == [(["note"],)]
     db.execute("alter table public.audit_guard_probe disable trigger audit_changes_after_update")
     assert db.execute(UNAUDITED).fetchall() == [("audit_guard_probe",)]
 
@@ -81,6 +96,7 @@ def test_insert_update_delete_are_recorded_with_column_names_only(db: Conn) -> N
         ("public.documents", "delete", owner, None, "postgres"),
     ]
     assert {"title", "version"} <= set(rows[1][5]) and "body" not in rows[1][5]  # same body: not changed
+    assert "search" not in rows[1][5]  # generated: derived, not compared
     assert rows[2][5] == []
     everything = db.execute(
         "select string_agg(to_jsonb(a)::text, '|') from public.audit_changes a"
@@ -110,16 +126,35 @@ def test_secrets_and_ciphertexts_never_reach_the_trail(db: Conn) -> None:
 def test_one_statement_many_rows_and_composite_keys(db: Conn) -> None:
     owner = create_user(db)
     db.execute(
-        "insert into public.sync_receipts (owner_id, change_id, result) select %s, 'c' || g, '{}' from"
-        " generate_series(1, 3) g",
+        "insert into private.ai_budget_months (user_id, month)"
+        " select %s, date '2026-01-01' + (g || ' months')::interval from generate_series(0, 2) g",
         (owner,),
     )
+    db.execute("update private.ai_budget_months set spent_usd = 1 where user_id = %s", (owner,))
     rows = db.execute(
-        "select row_id from public.audit_changes where table_name = 'public.sync_receipts' and user_id = %s"
-        " order by row_id",
+        "select action, row_id, columns from public.audit_changes"
+        " where table_name = 'private.ai_budget_months' and user_id = %s order by action, row_id",
         (owner,),
     ).fetchall()
-    assert [r[0] for r in rows] == [f"{owner}/c1", f"{owner}/c2", f"{owner}/c3"]
+    months = [f"{owner}/2026-0{m}-01" for m in (1, 2, 3)]
+    assert rows == [("insert", m, None) for m in months] + [("update", m, ["spent_usd"]) for m in months]
+
+
+def test_sync_receipts_are_not_audited_but_the_pushed_change_is(db: Conn) -> None:
+    owner = create_user(db)
+    with keep_as(db, owner) as cur:
+        doc = cur.execute(
+            "insert into public.documents (kind, title, body) values ('item', 't', %s) returning id", (ITEM,)
+        ).fetchone()[0]  # type: ignore[index]
+        out = cur.execute(
+            "select public.sync_push(%s::jsonb)",
+            (json.dumps([{"change_id": "c1", "id": str(doc), "base_version": 1, "title": "pushed"}]),),
+        ).fetchone()[0]  # type: ignore[index]
+    assert out["results"][0]["status"] == "applied"
+    assert [r[1] for r in trail(db, doc)] == ["insert", "update"]
+    assert db.execute(
+        "select count(*) from public.audit_changes where table_name = 'public.sync_receipts'"
+    ).fetchone() == (0,)
 
 
 def test_users_read_their_own_trail_and_nobody_elses(db: Conn) -> None:
