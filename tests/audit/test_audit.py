@@ -307,3 +307,26 @@ def test_cli_retention_and_errors(clone_url: str) -> None:
     assert bad_action.returncode == 2
     unreachable = backline("audit", "list", env={"DATABASE_URL": "postgresql://x:y@127.0.0.1:1/none"})
     assert unreachable.returncode == 1 and one_line_error(unreachable)
+
+
+def test_exports_are_audited_however_they_leave(clone_url: str, tmp_path: Any) -> None:
+    """An operator's `users export --out FILE` is recorded like the bucket export (export.completed)."""
+    with psycopg.connect(clone_url) as conn:
+        owner, other = create_user(conn), create_user(conn)
+        conn.commit()
+    env = {"DATABASE_URL": clone_url, "BACKLINE_DATA_DIR": str(tmp_path / "data")}
+    for args in (("--out", str(tmp_path / "me.zip")), ("--json",)):
+        done = backline("users", "export", str(owner), *args, env=env)
+        assert done.returncode == 0, done.stderr
+    with psycopg.connect(clone_url) as conn:
+        with act_as(conn, owner) as cur:
+            entries = cur.execute(
+                "select details ->> 'file', details ->> 'path' from public.audit_log"
+                " where action = 'export.completed' order by id"
+            ).fetchall()
+        assert len(entries) == 2
+        assert entries[0][0] == "me.zip" and entries[1][1].startswith(f"exports/{owner}/")
+        with act_as(conn, other) as cur:
+            assert cur.execute(
+                "select count(*) from public.audit_log where action = 'export.completed'"
+            ).fetchone() == (0,)
