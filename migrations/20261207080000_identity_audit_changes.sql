@@ -189,13 +189,18 @@ end;
 $$;
 revoke execute on function private.audit_attach(regclass) from public, anon, authenticated, service_role;
 
--- Erasure: an erased account's id leaves the trail (the entries stay, unattributed).
+-- Erasure: an erased account's id leaves its trail (the entries stay,
+-- unattributed), through the user_id index. Changes the account made to other
+-- users' rows keep its id in actor_id (readable by operators only, naming an
+-- account that no longer exists) until the retention removes them: finding
+-- them would need an actor_id index, a cost on every audited write.
 create function private.audit_forget_user() returns trigger
 language plpgsql security definer set search_path = ''
 as $$
 begin
-  update public.audit_changes set user_id = null where user_id = old.id;
-  update public.audit_changes set actor_id = null where actor_id = old.id;
+  update public.audit_changes
+     set user_id = null, actor_id = case when actor_id = old.id then null else actor_id end
+   where user_id = old.id;
   return null;
 end;
 $$;

@@ -289,6 +289,11 @@ def test_cli_lists_the_trail_with_filters(clone_url: str) -> None:
     assert "title" in rows[0]["columns"]
     others = json.loads(backline("audit", "list", "--user", str(other), "--json", env=env).stdout)
     assert {r["table_name"] for r in others} == {"public.profiles"}
+    acted = json.loads(backline("audit", "list", "--actor", str(owner), "--json", env=env).stdout)
+    assert {(r["table_name"], r["action"]) for r in acted} == {
+        ("public.documents", "insert"),
+        ("public.documents", "update"),
+    }
     table = backline("audit", "list", "--action", "update", "--limit", "5", env=env)
     assert table.returncode == 0 and "public.documents" in table.stdout
 
@@ -303,6 +308,8 @@ def test_cli_retention_and_errors(clone_url: str) -> None:
     assert backline("audit", "retention", env=env).stdout.strip() == "90"  # unchanged
     bad_user = backline("audit", "list", "--user", "nobody", env=env)
     assert bad_user.returncode == 2 and "uuid" in bad_user.stderr
+    bad_actor = backline("audit", "list", "--actor", "12", env=env)
+    assert bad_actor.returncode == 2 and "--actor" in bad_actor.stderr
     bad_action = backline("audit", "list", "--action", "read", env=env)
     assert bad_action.returncode == 2
     unreachable = backline("audit", "list", env={"DATABASE_URL": "postgresql://x:y@127.0.0.1:1/none"})

@@ -22,7 +22,8 @@ ACTIONS = ("insert", "update", "delete")
 LIST_SQL = """
 select id, created_at, table_name, row_id, action, columns, user_id, actor_id, actor
   from public.audit_changes
- where (%(user)s::uuid is null or user_id = %(user)s or actor_id = %(user)s)
+ where (%(user)s::uuid is null or user_id = %(user)s)
+   and (%(actor)s::uuid is null or actor_id = %(actor)s)
    and (%(table)s::text is null or table_name = %(table)s)
    and (%(action)s::text is null or action = %(action)s)
  order by id desc
@@ -30,13 +31,13 @@ select id, created_at, table_name, row_id, action, columns, user_id, actor_id, a
 """
 
 
-def _user_id(value: str | None) -> uuid.UUID | None:
+def _user_id(value: str | None, option: str) -> uuid.UUID | None:
     if value is None:
         return None
     try:
         return uuid.UUID(value)
     except ValueError:
-        raise typer.BadParameter(f"must be a uuid, got {value!r}", param_hint="--user") from None
+        raise typer.BadParameter(f"must be a uuid, got {value!r}", param_hint=option) from None
 
 
 def _table(value: str | None) -> str | None:
@@ -59,8 +60,10 @@ def _run(database_url: str | None, query: str, params: dict[str, Any]) -> list[d
 
 @app.command("list")
 def list_changes(
-    user: Annotated[
-        str | None, typer.Option("--user", help="Only changes of this user's rows or made by this user.")
+    user: Annotated[str | None, typer.Option("--user", help="Only changes of this user's rows.")] = None,
+    actor: Annotated[
+        str | None,
+        typer.Option("--actor", help="Only changes this user made (any rows; slower: no index)."),
     ] = None,
     table: Annotated[
         str | None, typer.Option("--table", help="Only this table (schema.table; public. by default).")
@@ -76,7 +79,13 @@ def list_changes(
     rows = _run(
         database_url,
         LIST_SQL,
-        {"user": _user_id(user), "table": _table(table), "action": action, "limit": limit},
+        {
+            "user": _user_id(user, "--user"),
+            "actor": _user_id(actor, "--actor"),
+            "table": _table(table),
+            "action": action,
+            "limit": limit,
+        },
     )
     if as_json:
         print_json(rows)
