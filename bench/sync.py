@@ -30,7 +30,14 @@ db-prepared-statements = false behind a transaction pooler). RLS and baseline
 requests alternate, so both see the same machine load; only the query is timed.
 
     PYTHONPATH=$PWD python bench/sync.py [--database-url ADMIN_URL] [--repeat 50] [--documents 1000000]
-        [--requests 2000]
+        [--requests 2000] [--no-audit] [--writes-only]
+
+--no-audit disables the audit-trail triggers (audit_changes_after_*, issue #14) on
+every table, so running with and without it measures their write overhead;
+--writes-only stops after import, pull and push (no big-table seed);
+--audit-overhead only times sync_push of 1,000 changes as the signed-in user,
+alternating audit triggers on and off in the same database (--repeat runs each,
+interleaved, so both see the same machine load) and prints the two medians.
 
 Without --database-url (or DATABASE_URL) it uses the embedded server in
 .backline-bench. The benchmark database is dropped afterwards.
@@ -124,6 +131,93 @@ def seed_big(conn: psycopg.Connection[Any], documents: int) -> uuid.UUID:
     me = conn.execute("select id from bench_users where n = 1").fetchone()[0]  # type: ignore[index]
     conn.commit()
     return uuid.UUID(str(me))
+
+
+def disable_audit_triggers(conn: psycopg.Connection[Any], enable: bool = False) -> None:
+    """Turn the audit-trail triggers off (or back on) on every table: the overhead's baseline."""
+    rows = conn.execute(
+        "select tgrelid::regclass::text, tgname from pg_trigger"
+        " where tgname in ('audit_changes_after_insert', 'audit_changes_after_update',"
+        " 'audit_changes_after_delete')"
+    ).fetchall()
+    for table, trigger in rows:
+        statement = sql.SQL(
+            "alter table {} enable trigger {}" if enable else "alter table {} disable trigger {}"
+        )
+        conn.execute(statement.format(sql.SQL(table), sql.Identifier(trigger)))
+
+
+def push_changes(conn: psycopg.Connection[Any], ids: list[Any], label: str) -> str:
+    versions: dict[Any, int] = dict(
+        conn.execute("select id, version from public.documents where id = any(%s)", (ids,)).fetchall()
+    )
+    conn.commit()
+    return json.dumps(
+        [
+            {
+                "change_id": f"{label}-{i}",
+                "id": str(d),
+                "base_version": versions[d],
+                "body": {**LOOP, "name": label},
+            }
+            for i, d in enumerate(ids)
+        ]
+    )
+
+
+def backend_cpu_seconds(conn: psycopg.Connection[Any]) -> float | None:
+    """CPU time (user + system) the connection's server process has used, when the server runs
+    on this machine (/proc); unlike wall time it barely moves with other processes' load."""
+    row = conn.execute("select pg_backend_pid()").fetchone()
+    conn.commit()
+    try:
+        fields = Path(f"/proc/{row[0] if row else 0}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def audit_overhead(conn: psycopg.Connection[Any], repeat: int) -> None:
+    """sync_push of 1,000 changes through RLS, audit triggers on vs off, interleaved.
+
+    Prints the median wall time of each side and, when the server runs on this machine,
+    the server process's CPU time per push (the steadier figure on a loaded machine)."""
+    user = new_user(conn)
+    with act_as(conn, user, rollback=False) as cur:
+        cur.execute("select public.import_local(%s)", (library("a", 1000),))
+    ids = [r[0] for r in conn.execute("select id from public.documents where owner_id = %s", (user,))]
+    conn.commit()
+    times: dict[bool, list[float]] = {True: [], False: []}
+    cpu: dict[bool, float] = {True: 0.0, False: 0.0}
+    for run in range(repeat):
+        for audited in (True, False) if run % 2 == 0 else (False, True):
+            disable_audit_triggers(conn, enable=audited)
+            conn.commit()
+            changes = push_changes(conn, ids, f"{'a' if audited else 'n'}{run}")
+            cpu_before = backend_cpu_seconds(conn)
+            with act_as(conn, user, rollback=False) as cur:
+                t = time.perf_counter()
+                res = cur.execute("select public.sync_push(%s)", (changes,)).fetchone()
+                times[audited].append(time.perf_counter() - t)
+            cpu_after = backend_cpu_seconds(conn)
+            if cpu_before is not None and cpu_after is not None:
+                cpu[audited] += cpu_after - cpu_before
+            assert res is not None and all(x["status"] == "applied" for x in res[0]["results"])
+    on, off = statistics.median(times[True]) * 1000, statistics.median(times[False]) * 1000
+    audited_rows = conn.execute(
+        "select count(*) from public.audit_changes where user_id = %s", (user,)
+    ).fetchone()
+    print(f"sync_push 1,000 changes (RLS), {repeat} runs each, interleaved")
+    print(f"  audit triggers on   {on:9.2f} ms (median)")
+    print(f"  audit triggers off  {off:9.2f} ms (median)")
+    print(f"  overhead            {(on / off - 1) * 100:8.1f} %   (target < 15 %)")
+    if cpu[False]:
+        cpu_on, cpu_off = cpu[True] / repeat * 1000, cpu[False] / repeat * 1000
+        print(
+            f"  server CPU per push: on {cpu_on:.1f} ms, off {cpu_off:.1f} ms,"
+            f" overhead {(cpu_on / cpu_off - 1) * 100:.1f} %"
+        )
+    print(f"  (audit rows written for the user: {audited_rows[0] if audited_rows else 0})")
 
 
 def report(name: str, rls_ms: float, base_ms: float, target: str = "") -> None:
@@ -255,6 +349,11 @@ def main() -> None:
     parser.add_argument(
         "--requests", type=int, default=2000, help="timed requests per role and mode on the big table"
     )
+    parser.add_argument("--no-audit", action="store_true", help="disable the audit-trail triggers")
+    parser.add_argument("--writes-only", action="store_true", help="only import, pull and push")
+    parser.add_argument(
+        "--audit-overhead", action="store_true", help="only sync_push with audit triggers on vs off"
+    )
     args = parser.parse_args()
     admin = (
         args.database_url or EmbeddedServer(Path(PROJECT_ROOT / ".backline-bench")).ensure_running().tcp_url()
@@ -271,7 +370,13 @@ def main() -> None:
                 " where id = 'pro'"
             )
             conn.execute("update public.document_kind_limits set max_documents = 1000000 where plan = 'pro'")
+            if args.no_audit:
+                disable_audit_triggers(conn)
+                print("(audit triggers disabled)")
             conn.commit()
+            if args.audit_overhead:
+                audit_overhead(conn, args.repeat)
+                return
             print(f"{'operation':<34} {'RLS':>13}  {'no RLS':>13}  {'ratio':>7}")
 
             # import 10k: a fresh user per run, alternating with and without RLS
@@ -359,6 +464,8 @@ def main() -> None:
                         bucket.append(time.perf_counter() - t)
                     assert res is not None and all(x["status"] == "applied" for x in res[0]["results"])
             report("sync_push 1,000 changes", statistics.median(rls) * 1000, statistics.median(base) * 1000)
+            if args.writes_only:
+                return
 
             # the big table
             t0 = time.perf_counter()

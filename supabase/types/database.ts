@@ -17,6 +17,9 @@ export type Database = {
           id: string
           reason: string
           reporter_id: string | null
+          resolution_note: string | null
+          resolved_at: string | null
+          resolved_by: string | null
           status: string
         }
         Insert: {
@@ -26,6 +29,9 @@ export type Database = {
           id?: string
           reason: string
           reporter_id?: string | null
+          resolution_note?: string | null
+          resolved_at?: string | null
+          resolved_by?: string | null
           status?: string
         }
         Update: {
@@ -35,6 +41,9 @@ export type Database = {
           id?: string
           reason?: string
           reporter_id?: string | null
+          resolution_note?: string | null
+          resolved_at?: string | null
+          resolved_by?: string | null
           status?: string
         }
         Relationships: [
@@ -254,6 +263,42 @@ export type Database = {
           status?: string
           streamed?: boolean
           user_id?: string
+        }
+        Relationships: []
+      }
+      audit_changes: {
+        Row: {
+          action: string
+          actor: string
+          actor_id: string | null
+          columns: string[] | null
+          created_at: string
+          id: number
+          row_id: string | null
+          table_name: string
+          user_id: string | null
+        }
+        Insert: {
+          action: string
+          actor: string
+          actor_id?: string | null
+          columns?: string[] | null
+          created_at?: string
+          id?: never
+          row_id?: string | null
+          table_name: string
+          user_id?: string | null
+        }
+        Update: {
+          action?: string
+          actor?: string
+          actor_id?: string | null
+          columns?: string[] | null
+          created_at?: string
+          id?: never
+          row_id?: string | null
+          table_name?: string
+          user_id?: string | null
         }
         Relationships: []
       }
@@ -668,6 +713,36 @@ export type Database = {
             referencedColumns: ["kind"]
           },
         ]
+      }
+      notifications: {
+        Row: {
+          created_at: string
+          data: NonNullable<Json>
+          id: string
+          kind: string
+          message: string
+          read_at: string | null
+          user_id: string
+        }
+        Insert: {
+          created_at?: string
+          data?: NonNullable<Json>
+          id?: string
+          kind: string
+          message: string
+          read_at?: string | null
+          user_id: string
+        }
+        Update: {
+          created_at?: string
+          data?: NonNullable<Json>
+          id?: string
+          kind?: string
+          message?: string
+          read_at?: string | null
+          user_id?: string
+        }
+        Relationships: []
       }
       plan_row_caps: {
         Row: {
@@ -1656,6 +1731,20 @@ export type Database = {
           function_name: string
           task: string
         }[]
+      }
+      moderation_report: { Args: { p_report_id: string }; Returns: Json }
+      moderation_reports: {
+        Args: { p_limit?: number; p_status?: string }
+        Returns: Json
+      }
+      moderation_resolve_report: {
+        Args: {
+          p_action: string
+          p_moderator?: string
+          p_note?: string
+          p_report_id: string
+        }
+        Returns: Json
       }
       my_profile: {
         Args: Record<PropertyKey, never>

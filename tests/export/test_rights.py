@@ -265,6 +265,30 @@ def _library(conn: psycopg.Connection, seed: Seeded) -> None:
         )
 
 
+def _moderation(conn: psycopg.Connection, seed: Seeded) -> None:
+    """A report against the user's public item, resolved with a ban: a notification for them and
+    their publishing ban (the report itself belongs to its reporter)."""
+    reporter = create_user(conn)
+    seed.helpers.append(reporter)
+    with act_as(conn, seed.uid, rollback=False) as cur:
+        item = cur.execute(
+            "insert into public.documents (kind, body, visibility) values ('item', %s, 'public')"
+            " returning id",
+            (json.dumps({"name": "reported"}),),
+        ).fetchone()[0]
+    with act_as(conn, reporter, rollback=False) as cur:
+        cur.execute(
+            "insert into public.abuse_reports (document_id, reporter_id, reason) values (%s, %s, 'spam')",
+            (item, reporter),
+        )
+    report = conn.execute("select id from public.abuse_reports where document_id = %s", (item,)).fetchone()
+    with act_as(conn, None, "service_role", rollback=False) as cur:
+        cur.execute(
+            "select public.moderation_resolve_report(%s, 'ban', 'spam ring', 'mod')",
+            (report[0] if report else None,),
+        )
+
+
 POPULATE: dict[str, Populate] = {
     "public.billing_customers": _billing_customer,
     "public.billing_subscriptions": _billing_subscription,
@@ -299,6 +323,9 @@ POPULATE: dict[str, Populate] = {
     "public.sync_receipts": _library,
     "public.backups": _library,
     "public.abuse_reports": _library,
+    # Moderation (run last by populate_user).
+    "public.notifications": _moderation,
+    "private.publishing_bans": _moderation,
 }
 
 
@@ -313,7 +340,8 @@ def populate_user(url: str, storage: LocalStorage, **kwargs: object) -> Seeded:
     storage.upload("images", f"{uid}/trips/one.jpg.thumb150.webp", b"webp", content_type="image/webp")
     done: list[Populate] = []
     with psycopg.connect(url) as conn:
-        for table in user_tables(conn):
+        # moderation last: its ban refuses the share links the library scenario creates
+        for table in sorted(user_tables(conn), key=lambda t: POPULATE.get(t.qualified) is _moderation):
             populate = POPULATE[table.qualified]
             if populate not in done:
                 populate(conn, seed)

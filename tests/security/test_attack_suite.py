@@ -90,7 +90,12 @@ MEMBER_READS = {
 REFERENCES_WITHOUT_FK = {
     ("public.ai_requests", "chat_element_id"): ("public.room_elements", "id"),
     ("public.file_links", "ref_id"): ("public.documents", "id"),
+    # the audit trail outlives its rows and accounts (no FK, see its migration)
+    ("public.audit_changes", "user_id"): ("auth.users", "id"),
+    ("public.audit_changes", "actor_id"): ("auth.users", "id"),
 }
+# Owner columns without a foreign key (the audit trail: whose row a change was).
+OWNER_COLUMNS_WITHOUT_FK = {"public.audit_changes": ["user_id"]}
 EDITOR_WRITES = {"public.room_elements", "public.room_element_connections", "public.room_chat_messages"}
 
 
@@ -128,6 +133,7 @@ def _tables(db: Conn) -> list[Table]:
         owner_columns = list(owners)
         if qualified == "public.profiles":
             owner_columns = ["id"]
+        owner_columns = OWNER_COLUMNS_WITHOUT_FK.get(qualified, owner_columns)
         if qualified == "public.rooms":
             room = "id"
         elif room is None and "room_id" in columns:
@@ -319,6 +325,12 @@ def seed_world(db: Conn, *, a_anonymous: bool = False) -> World:
         " state_source, state_at, state_event_id, user_id) values"
         " (%s, %s, 'active', 'pro', 'subscription', now(), 'evt_test', %s)",
         (f"sub_{CANARY}", f"cus_{CANARY}", a),
+    )
+    ids["notification"] = _one(
+        db,
+        "insert into public.notifications (user_id, kind, message) values (%s, 'moderation.takedown', %s)"
+        " returning id",
+        (a, CANARY),
     )
     deleted = uuid.uuid4()  # a token for an account that no longer exists
     w.personas = [

@@ -32,6 +32,8 @@ UNCAPPED = {
     "profiles": "one row per user, created by the database",
     "ai_usage": "one ledger row per admitted AI request (rate limit and monthly budget)",
     "audit_log": "written only by the database",
+    "audit_changes": "written only by the database (audit triggers), deleted after the retention",
+    "notifications": "written only by the database (moderation decisions)",
 }
 
 CAPPED = {

@@ -7,7 +7,7 @@ import sys
 import psycopg
 import typer
 
-from workers.cli import ai, cron, db, gen, health, jobs, token, up, users, workers
+from workers.cli import ai, audit, cron, db, gen, health, jobs, reports, token, up, users, workers
 from workers.db.connect import first_line
 from workers.errors import BacklineError
 
@@ -28,6 +28,8 @@ app.command("token")(token.token)
 app.add_typer(users.app, name="users")
 app.add_typer(gen.app, name="gen")
 app.command("health")(health.health)
+app.add_typer(reports.app, name="reports")
+app.add_typer(audit.app, name="audit")
 
 
 def run() -> None:

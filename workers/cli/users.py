@@ -15,7 +15,7 @@ from workers.cli.common import AsJson, DatabaseUrl, err_console, info, print_jso
 from workers.errors import BacklineError
 from workers.export.archive import ExportPlan
 from workers.export.context import require_database_url
-from workers.export.rights import erase_user, export_to_bucket, export_to_file
+from workers.export.rights import erase_user, export_to_bucket, export_to_file, record_file_export
 from workers.platform.factory import Adapters, make_adapters
 from workers.settings import get_settings
 
@@ -85,6 +85,7 @@ def export(
 
         if out is not None:
             summary = export_to_file(url, adapters, uid, out, on_plan=on_plan, advance=advance)
+            record_file_export(url, uid, out, summary)
             data = {"file": str(out), **summary.as_dict()}
         else:
             result = export_to_bucket(

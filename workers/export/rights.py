@@ -66,6 +66,13 @@ def export_to_file(
         return write_archive(conn, adapters.storage, plan, out, advance)
 
 
+def record_file_export(database_url: str, user_id: uuid.UUID, out: Path, summary: ExportSummary) -> None:
+    """Audit an export an operator wrote to a local file (`users export --out`): data leaving the
+    database is recorded however it leaves (the bucket path audits in export_to_bucket)."""
+    details = {"file": out.name, "by": "operator", **summary.as_dict()}
+    _audit(database_url, user_id, "export.completed", details)
+
+
 def export_to_bucket(
     database_url: str,
     adapters: Adapters,
