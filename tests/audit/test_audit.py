@@ -17,7 +17,8 @@ CANARY = "secret-canary-5d1e"
 ITEM = json.dumps({"name": CANARY})
 
 # Tables with a foreign key to auth.users whose audit triggers are missing, disabled, or
-# run a function generated before the table's columns changed (the guard's query).
+# run a function generated before the table's columns changed (the guard's query). Tables in
+# private.audit_update_exemptions have no update trigger (machine bookkeeping), only the two others.
 UNAUDITED = """
 select distinct k.conrelid::regclass::text
   from pg_constraint k join pg_class c on c.oid = k.conrelid join pg_namespace n on n.oid = c.relnamespace
@@ -29,7 +30,9 @@ select distinct k.conrelid::regclass::text
            and t.tgname in ('audit_changes_after_insert', 'audit_changes_after_update',
                             'audit_changes_after_delete')
            and p.pronamespace = 'private'::regnamespace
-           and p.prosrc = private.audit_trigger_body(k.conrelid)) <> 3
+           and p.prosrc = private.audit_trigger_body(k.conrelid))
+       <> case when exists (select 1 from private.audit_update_exemptions e where e.table_name = k.conrelid)
+               then 2 else 3 end
 """
 
 
@@ -96,7 +99,9 @@ def test_insert_update_delete_are_recorded_with_column_names_only(db: Conn) -> N
         ("public.documents", "delete", owner, None, "postgres"),
     ]
     assert {"title", "version"} <= set(rows[1][5]) and "body" not in rows[1][5]  # same body: not changed
-    assert "search" not in rows[1][5]  # generated: derived, not compared
+    # `search` is kept by a trigger from the title and notes (per-kind text-search setting):
+    # it changes with the title and is named like any other changed column.
+    assert "search" in rows[1][5]
     assert rows[2][5] == []
     everything = db.execute(
         "select string_agg(to_jsonb(a)::text, '|') from public.audit_changes a"
@@ -130,14 +135,16 @@ def test_one_statement_many_rows_and_composite_keys(db: Conn) -> None:
         " select %s, date '2026-01-01' + (g || ' months')::interval from generate_series(0, 2) g",
         (owner,),
     )
+    # the spend counter's updates are bookkeeping (private.audit_update_exemptions): not recorded
     db.execute("update private.ai_budget_months set spent_usd = 1 where user_id = %s", (owner,))
+    db.execute("delete from private.ai_budget_months where user_id = %s and month > '2026-01-01'", (owner,))
     rows = db.execute(
         "select action, row_id, columns from public.audit_changes"
         " where table_name = 'private.ai_budget_months' and user_id = %s order by action, row_id",
         (owner,),
     ).fetchall()
     months = [f"{owner}/2026-0{m}-01" for m in (1, 2, 3)]
-    assert rows == [("insert", m, None) for m in months] + [("update", m, ["spent_usd"]) for m in months]
+    assert rows == [("delete", m, None) for m in months[1:]] + [("insert", m, None) for m in months]
 
 
 def test_sync_receipts_are_not_audited_but_the_pushed_change_is(db: Conn) -> None:
@@ -337,3 +344,31 @@ def test_exports_are_audited_however_they_leave(clone_url: str, tmp_path: Any) -
             assert cur.execute(
                 "select count(*) from public.audit_log where action = 'export.completed'"
             ).fetchone() == (0,)
+
+
+def test_machine_bookkeeping_updates_are_not_audited_but_inserts_are(db: Conn) -> None:
+    user = create_user(db)
+    exempt = {r[0] for r in db.execute("select table_name::text from private.audit_update_exemptions")}
+    assert exempt == {"jobs", "ai_usage", "private.ai_budget_months", "ai_requests"}
+    job = db.execute(
+        "insert into public.jobs (kind, owner_id) values ('export', %s) returning id", (user,)
+    ).fetchone()[0]
+    assert [r[1] for r in trail(db, job)] == ["insert"]
+    db.execute("update public.jobs set priority = 5 where id = %s", (job,))
+    assert [r[1] for r in trail(db, job)] == ["insert"]
+    # an audited table next to it still records its updates
+    db.execute("update public.profiles set display_name = 'x' where id = %s", (user,))
+    assert [r[1] for r in trail(db, user) if r[0] == "public.profiles"][-1] == "update"
+
+
+def test_attach_leaves_the_update_trigger_out_on_an_exempt_table(db: Conn) -> None:
+    db.execute(
+        "create table public.audit_exempt_probe (id uuid primary key, user_id uuid references auth.users)"
+    )
+    db.execute("insert into private.audit_update_exemptions values ('public.audit_exempt_probe', 'probe')")
+    db.execute("select private.audit_attach('public.audit_exempt_probe')")
+    names = {r[0] for r in db.execute(
+        "select tgname from pg_trigger where tgrelid = 'public.audit_exempt_probe'::regclass and not tgisinternal"
+    )}
+    assert names == {"audit_changes_after_insert", "audit_changes_after_delete"}
+    assert db.execute(UNAUDITED).fetchall() == []
