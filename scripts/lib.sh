@@ -25,3 +25,23 @@ ensure_venv() {
     fi
   fi
 }
+
+# The test suite's own embedded server (tests/conftest.py starts it in BACKLINE_TEST_DATA_DIR,
+# default ./.backline-test). `suite_server status` prints running|stopped; `suite_server stop`.
+suite_server_dir() {
+  echo "${BACKLINE_TEST_DATA_DIR:-$PWD/.backline-test}"
+}
+suite_server() {
+  .venv/bin/python - "$1" "$(suite_server_dir)" <<'PY'
+import sys
+from pathlib import Path
+
+from workers.db.embedded import EmbeddedServer
+
+server = EmbeddedServer(Path(sys.argv[2]))
+if sys.argv[1] == "stop":
+    print("stopped" if server.stop() else "not running")
+else:
+    print("running" if server.running_state() is not None else "stopped")
+PY
+}

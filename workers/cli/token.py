@@ -6,13 +6,18 @@ import time
 import uuid
 from typing import Annotated
 
-import jwt
 import typer
 
-from workers.cli.common import DatabaseUrl, target_url, targets_embedded
-from workers.db.connect import connect, is_local_url
+from workers.cli.common import (
+    DatabaseUrl,
+    info,
+    parse_uuid,
+    print_json,
+    settings,
+    target_url,
+    targets_embedded,
+)
 from workers.errors import BacklineError
-from workers.settings import get_settings
 
 
 def token(
@@ -25,19 +30,33 @@ def token(
         bool, typer.Option("--anon-key", help="Mint the anon (no user) key instead.")
     ] = False,
     expires_in: Annotated[int, typer.Option("--expires-in", min=60, help="Lifetime in seconds.")] = 3600,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the token with its user id, email and expiry as JSON.")
+    ] = False,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Print an HS256 token signed with SUPABASE_JWT_SECRET, shaped like Supabase Auth's.
 
+    stdout is the token alone (TOKEN=$(backline token --anonymous)); the user it signs for
+    goes to stderr. --json prints token, user_id, email, is_anonymous and expires_at.
     Local only: refuses unless the target is the embedded default or a localhost URL.
     """
+    import jwt
+
+    from workers.db.connect import is_local_url
+
     if sum(bool(x) for x in (user, email, anonymous, anon_key)) != 1:
         raise BacklineError("give exactly one of --user, --email, --anonymous, --anon-key")
+    if user:
+        parse_uuid(user, "--user", "--user")
     url = target_url(database_url)
     if not targets_embedded(database_url) and not is_local_url(url):
         raise BacklineError("backline token is for local development: the target is not local")
     now = int(time.time())
     claims: dict[str, object] = {"iss": "backline", "iat": now, "exp": now + expires_in}
+    user_id: str | None = None
+    user_email: str | None = None
+    is_anonymous = False
     if anon_key:
         claims["role"] = "anon"
     else:
@@ -54,15 +73,28 @@ def token(
             app_metadata={"provider": "anonymous" if is_anonymous else "email"},
             user_metadata={},
         )
-    typer.echo(jwt.encode(claims, get_settings().jwt_secret, algorithm="HS256"))
+    encoded = jwt.encode(claims, settings().jwt_secret, algorithm="HS256")
+    if as_json:
+        print_json(
+            {
+                "token": encoded,
+                "role": claims["role"],
+                "user_id": user_id,
+                "email": user_email,
+                "is_anonymous": is_anonymous,
+                "expires_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now + expires_in)),
+            }
+        )
+        return
+    typer.echo(encoded)
+    if user_id is not None:
+        kind = "anonymous user" if is_anonymous else f"user {user_email or '(no email)'}"
+        info(f"{kind} {user_id}, token valid {expires_in} s")
 
 
 def _user(url: str, user: str | None, email: str | None, anonymous: bool) -> tuple[str, str | None, bool]:
-    if user:
-        try:
-            uuid.UUID(user)
-        except ValueError:
-            raise BacklineError(f"--user must be a uuid, got {user!r}") from None
+    from workers.db.connect import connect
+
     with connect(url) as conn, conn.transaction():
         if user:
             row = conn.execute(
