@@ -37,14 +37,18 @@ def _hide_flag_types() -> None:
 _hide_flag_types()
 
 
+def _print_version() -> None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        typer.echo(f"backline {version('backline')}")
+    except PackageNotFoundError:
+        typer.echo("backline (not installed)")
+
+
 def _version(value: bool) -> None:
     if value:
-        from importlib.metadata import PackageNotFoundError, version
-
-        try:
-            typer.echo(f"backline {version('backline')}")
-        except PackageNotFoundError:
-            typer.echo("backline (not installed)")
+        _print_version()
         raise typer.Exit()
 
 
@@ -96,6 +100,9 @@ def run() -> None:
     Usage errors (unknown command, bad option) are Typer's: a message and exit 2. With
     --debug (or BACKLINE_DEBUG=1) the full traceback is printed instead of the one line.
     """
+    if sys.argv[1:] == ["--version"]:
+        _print_version()  # answered before Typer parses anything (its option parsing loads pydantic)
+        return
     try:
         app()
     except BacklineError as exc:
