@@ -68,6 +68,12 @@ def up(
     from workers.db.embedded import EmbeddedServer
     from workers.db.reset import seed
 
+    s = settings()
+    supervisor = Services(s.data_dir)
+    if services and supervisor.pid("ai") is None:
+        # Checked before anything starts: a taken port is refused (naming its holder), and a
+        # foreign server answering /healthz there must never pass for the proxy.
+        check_port_free(s.ai_host, s.ai_port)
     url = target_url(database_url, init=init)
     embedded = targets_embedded(database_url)
     applied = apply_migrations(url)
@@ -84,15 +90,9 @@ def up(
         where = f"{meter.user}@{meter.host}:{meter.port}"
         info(f"api meter  every request counted, failing ones too ({where})")
     if services:
-        s = settings()
-        supervisor = Services(s.data_dir)
         env = {"DATABASE_URL": url}
         if embedded and not s.ai_master_keys:
             env["BACKLINE_AI_MASTER_KEYS"] = local_ai_master_keys(s.data_dir)
-        # A taken port is refused before anything starts; a foreign server answering /healthz
-        # there must never pass for the proxy.
-        if supervisor.pid("ai") is None:
-            check_port_free(s.ai_host, s.ai_port)
         started_now: list[str] = []
         try:
             for service in SERVICES:
