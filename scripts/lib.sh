@@ -26,6 +26,18 @@ ensure_venv() {
   fi
 }
 
+# pip install -e "$1" (`.` or `.[dev]`) unless this very pyproject.toml was installed with it
+# already (stamp in .venv): saves every scripts/test run the 10-20 s pip needs to find nothing to do.
+install_backline() {
+  local spec="$1" stamp=".venv/.backline-installed" want
+  want="$spec $(.venv/bin/python -c 'import hashlib; print(hashlib.sha256(open("pyproject.toml", "rb").read()).hexdigest())')"
+  if [ -f "$stamp" ] && grep -qxF -- "$want" "$stamp" && .venv/bin/backline --version >/dev/null 2>&1; then
+    return 0
+  fi
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e "$spec"
+  echo "$want" >>"$stamp"
+}
+
 # The test suite's own embedded server (tests/conftest.py starts it in BACKLINE_TEST_DATA_DIR,
 # default ./.backline-test). `suite_server status` prints running|stopped; `suite_server stop`.
 suite_server_dir() {
