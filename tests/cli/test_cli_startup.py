@@ -98,3 +98,13 @@ def test_debug_prints_the_traceback_instead_of_one_line():
     assert "Traceback" in debug.stderr and "DatabaseUnavailable" in debug.stderr
     by_env = backline("db", "status", "--database-url", url, env={"BACKLINE_DEBUG": "1"})
     assert "Traceback" in by_env.stderr
+
+
+def test_constants_copied_to_stay_light_match_their_source():
+    """jobs/workers/ai keep small copies of constants so --help need not import the runtime."""
+    from workers.cli import ai, jobs, workers
+    from workers.jobs.logs import LOG_FORMATS
+    from workers.jobs.models import JOB_STATUSES
+
+    assert jobs.JOB_STATUSES == JOB_STATUSES
+    assert workers.LOG_FORMATS == LOG_FORMATS and ai.LOG_FORMATS == LOG_FORMATS
