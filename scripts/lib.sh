@@ -26,6 +26,38 @@ ensure_venv() {
   fi
 }
 
+# pip install -e "$1" (`.` or `.[dev]`) unless this very pyproject.toml was installed with it
+# already (stamp in .venv): saves every scripts/test run the 10-20 s pip needs to find nothing to do.
+install_backline() {
+  local spec="$1" stamp=".venv/.backline-installed" want
+  want="$spec $(.venv/bin/python -c 'import hashlib; print(hashlib.sha256(open("pyproject.toml", "rb").read()).hexdigest())')"
+  if [ -f "$stamp" ] && grep -qxF -- "$want" "$stamp" && .venv/bin/backline --version >/dev/null 2>&1; then
+    return 0
+  fi
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e "$spec"
+  echo "$want" >>"$stamp"
+}
+
+# The test suite's own embedded server (tests/conftest.py starts it in BACKLINE_TEST_DATA_DIR,
+# default ./.backline-test). `suite_server status` prints running|stopped; `suite_server stop`.
+suite_server_dir() {
+  echo "${BACKLINE_TEST_DATA_DIR:-$PWD/.backline-test}"
+}
+suite_server() {
+  .venv/bin/python - "$1" "$(suite_server_dir)" <<'PY'
+import sys
+from pathlib import Path
+
+from workers.db.embedded import EmbeddedServer
+
+server = EmbeddedServer(Path(sys.argv[2]))
+if sys.argv[1] == "stop":
+    print("stopped" if server.stop() else "not running")
+else:
+    print("running" if server.running_state() is not None else "stopped")
+PY
+}
+
 # The upload-scan tests start their own ClamAV daemon (tests/files/clamd.py).
 # Install Debian's clamav-daemon when clamd is missing and we are root or have
 # passwordless sudo; otherwise leave it to the tests, which fail saying how to

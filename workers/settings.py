@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import sys
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -13,12 +15,13 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # The well-known `supabase start` secret: fine on this machine, never for a real project.
 DEV_JWT_SECRET = "super-secret-jwt-token-with-at-least-32-characters-long"
+ENV_FILE = Path(".env")  # in the working directory, like pydantic-settings reads it
 
 
 class Settings(BaseSettings):
     """Backline configuration; see README "Configuration" for every variable."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_file=ENV_FILE, env_file_encoding="utf-8", extra="ignore")
 
     database_url: str | None = Field(
         default=None,
@@ -407,14 +410,54 @@ class Settings(BaseSettings):
         return self.backup_dir if self.backup_dir is not None else self.data_dir / "backups"
 
 
+def check_env_file(path: Path = ENV_FILE) -> list[str]:
+    """Check a .env file before pydantic-settings reads it.
+
+    Bytes that are not UTF-8 raise one BacklineError naming the file and line (instead of a
+    long traceback); lines that are not `NAME=value` come back as warnings naming the line
+    (their text is not repeated: it may hold a secret). No file: nothing to check.
+    """
+    from dotenv.parser import parse_stream
+
+    from workers.errors import BacklineError
+
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise BacklineError(f"cannot read {path.resolve()}: {exc.strerror}") from None
+    for number, line in enumerate(raw.split(b"\n"), 1):
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise BacklineError(
+                f"{path.resolve()} line {number}: not UTF-8 text (byte 0x{line[exc.start]:02x} at column"
+                f" {exc.start + 1}); fix or remove that line"
+            ) from None
+    return [
+        f"{path.resolve()} line {binding.original.line}: not NAME=value, ignored"
+        for binding in parse_stream(io.StringIO(raw.decode("utf-8")))
+        if binding.error
+    ]
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process-wide settings, read once. A bad value is one readable BacklineError."""
+    """The process-wide settings, read once. A bad value is one readable BacklineError.
+
+    Warnings about ignored .env lines go to stderr once per process.
+    """
+    import logging
+
     from pydantic import ValidationError
     from pydantic_settings import SettingsError
 
     from workers.errors import BacklineError
 
+    for warning in check_env_file():
+        print(f"backline: warning: {warning}", file=sys.stderr)
+    logging.getLogger("dotenv.main").setLevel(logging.ERROR)  # its own warning repeats ours, unnamed
     try:
         return Settings()
     except ValidationError as exc:

@@ -367,8 +367,12 @@ def test_attach_leaves_the_update_trigger_out_on_an_exempt_table(db: Conn) -> No
     )
     db.execute("insert into private.audit_update_exemptions values ('public.audit_exempt_probe', 'probe')")
     db.execute("select private.audit_attach('public.audit_exempt_probe')")
-    names = {r[0] for r in db.execute(
-        "select tgname from pg_trigger where tgrelid = 'public.audit_exempt_probe'::regclass and not tgisinternal"
-    )}
+    names = {
+        r[0]
+        for r in db.execute(
+            "select tgname from pg_trigger"
+            " where tgrelid = 'public.audit_exempt_probe'::regclass and not tgisinternal"
+        )
+    }
     assert names == {"audit_changes_after_insert", "audit_changes_after_delete"}
     assert db.execute(UNAUDITED).fetchall() == []

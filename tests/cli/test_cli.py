@@ -110,7 +110,7 @@ def test_reset_refuses_non_embedded_without_force(clone_url):
 def test_reset_with_force_rebuilds_and_seeds(clone_url):
     with psycopg.connect(clone_url) as conn:
         conn.execute("create table public.scratch (id int)")
-    result = backline("db", "reset", "--force", "--database-url", clone_url)
+    result = backline("db", "reset", "--force", "--yes", "--database-url", clone_url)
     assert result.returncode == 0, result.stderr
     with psycopg.connect(clone_url) as conn:
         assert conn.execute("select to_regclass('public.scratch')").fetchone() == (None,)
@@ -141,7 +141,8 @@ def test_token_mints_a_supabase_shaped_jwt(clone_url):
 
 def test_token_rejects_bad_input(clone_url):
     assert "exactly one" in one_line_error(backline("token", "--database-url", clone_url))
-    assert "must be a uuid" in one_line_error(backline("token", "--user", "42", "--database-url", clone_url))
+    bad_uuid = backline("token", "--user", "42", "--database-url", clone_url)
+    assert bad_uuid.returncode == 2 and "must be a uuid" in bad_uuid.stderr
     remote = backline(
         "token", "--anonymous", "--database-url", "postgresql://u:p@db.example.com:5432/postgres"
     )

@@ -85,7 +85,7 @@ def test_up_refuses_a_taken_port_and_leaves_nothing_running(holder, request, dat
     error = one_line_error(result)
     # Names the port and the process holding it (this test process).
     assert f"port {port} is already taken by pid {os.getpid()}" in error, error
-    assert "started" not in result.stdout and "ai proxy" not in result.stdout
+    assert "started" not in result.stderr and "ai proxy" not in result.stderr
     supervisor = Services(data_dir)
     assert supervisor.pid("ai") is None and supervisor.pid("workers") is None
     assert supervisor.names() == []  # no pid file: nothing was left (or even started)
@@ -110,7 +110,7 @@ def test_up_on_a_free_port_reports_the_proxy_it_really_runs(data_dir, clone_url)
     port = _free_port()
     result = _up(data_dir, clone_url, port)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "ai         started" in result.stdout and f"http://127.0.0.1:{port}" in result.stdout
+    assert "ai         started" in result.stderr and f"http://127.0.0.1:{port}" in result.stderr
     pid = Services(data_dir).pid("ai")
     assert pid is not None
     # Reported only once the child itself serves: no waiting needed here.
@@ -119,7 +119,7 @@ def test_up_on_a_free_port_reports_the_proxy_it_really_runs(data_dir, clone_url)
     # Running again: already running, not refused for the port our own proxy holds.
     again = _up(data_dir, clone_url, port)
     assert again.returncode == 0, again.stderr
-    assert f"ai         already running (pid {pid})" in again.stdout
+    assert f"ai         already running (pid {pid})" in again.stderr
     down = backline("down", "--keep-database", env={"BACKLINE_DATA_DIR": str(data_dir)})
     assert down.returncode == 0, down.stderr
     assert Services(data_dir).pid("ai") is None

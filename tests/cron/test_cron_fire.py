@@ -125,9 +125,9 @@ def test_cron_run_runs_the_job_in_process_and_records_it(clone_url: str) -> None
     assert "jobs: job " in result.output and "would delete 1" in result.output
     assert fired_jobs(clone_url, "jobs-cleanup") == []  # a dry run records nothing
 
-    result = CliRunner().invoke(app, ["cron", "run", "jobs-cleanup", "--database-url", clone_url])
+    result = CliRunner().invoke(app, ["cron", "run", "jobs-cleanup", "--json", "--database-url", clone_url])
     assert result.exit_code == 0, result.output
-    out = json.loads(result.stdout.strip().splitlines()[-1])
+    out = json.loads(result.stdout)
     assert out["status"] == "succeeded" and out["result"]["tasks"]["jobs"] == 1
     assert len(fired_jobs(clone_url, "jobs-cleanup")) == 1
     with psycopg.connect(clone_url) as conn:

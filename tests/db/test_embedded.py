@@ -54,13 +54,13 @@ def test_up_starts_migrates_and_prints_what_runs(data_dir):
     env = {"LANG": "xx_YY.UTF-8", "LC_ALL": "xx_YY.UTF-8", "BACKLINE_AI_PORT": str(_free_port())}
     result = cli("up", data_dir=data_dir, extra_env=env)
     assert result.returncode == 0, result.stderr
-    assert "embedded PostgreSQL" in result.stdout and "migrations" in result.stdout
+    assert "embedded PostgreSQL" in result.stderr and "migrations" in result.stderr
     assert (data_dir / "pgdata" / "PG_VERSION").read_text().strip() == "18"
-    assert "workers    started" in result.stdout and "ai         started" in result.stdout
+    assert "workers    started" in result.stderr and "ai         started" in result.stderr
     pid = Services(data_dir).pid("workers")
     assert pid is not None
     again = cli("up", data_dir=data_dir)
-    assert f"workers    already running (pid {pid})" in again.stdout
+    assert f"workers    already running (pid {pid})" in again.stderr
     assert stat.S_IMODE((data_dir / "ai-master-keys").stat().st_mode) == 0o600
     _wait_for_health(int(env["BACKLINE_AI_PORT"]))
 
@@ -135,7 +135,7 @@ def test_permissions_are_private(data_dir):
 
 
 def test_reset_is_allowed_on_embedded(data_dir):
-    result = cli("db", "reset", data_dir=data_dir)
+    result = cli("db", "reset", "--yes", data_dir=data_dir)
     assert result.returncode == 0, result.stderr
     with psycopg.connect(EmbeddedServer(data_dir).ensure_running().tcp_url()) as conn:
         assert conn.execute("select count(*) from public.profiles where username = 'demo'").fetchone() == (1,)
@@ -146,8 +146,8 @@ def test_down_stops_services_and_database(data_dir):
     assert pid is not None
     result = cli("down", data_dir=data_dir)
     assert result.returncode == 0, result.stderr
-    assert "workers    stopped" in result.stdout and "ai         stopped" in result.stdout
-    assert "database   stopped" in result.stdout
+    assert "workers    stopped" in result.stderr and "ai         stopped" in result.stderr
+    assert "database   stopped" in result.stderr
     assert Services(data_dir).pid("workers") is None
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)

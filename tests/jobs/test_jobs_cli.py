@@ -26,7 +26,7 @@ def test_enqueue_list_show_and_retry(clone_url: str) -> None:
     assert code == 0
     [row] = json.loads(out)
     assert row["id"] == str(job_id) and row["last_error"] == "bad"
-    code, out, _ = invoke(clone_url, "jobs", "show", str(job_id))
+    code, out, _ = invoke(clone_url, "jobs", "show", str(job_id), "--json")
     assert code == 0 and json.loads(out)["payload"] == {"fail_permanently": "bad"}
     code, out, _ = invoke(clone_url, "jobs", "retry", str(job_id))
     assert code == 0 and "queued again" in out
@@ -40,7 +40,7 @@ def test_enqueue_list_show_and_retry(clone_url: str) -> None:
 
 
 def test_bad_input_exits_non_zero_and_changes_nothing(clone_url: str) -> None:
-    assert invoke(clone_url, "jobs", "retry", "not-a-uuid")[0] == 1
+    assert invoke(clone_url, "jobs", "retry", "not-a-uuid")[0] == 2
     code, _, exc = invoke(clone_url, "jobs", "retry", str(uuid.uuid4()))
     assert code == 1 and "does not exist" in str(exc)
     code, _, exc = invoke(clone_url, "jobs", "enqueue", "no_such_kind")

@@ -5,19 +5,27 @@ from __future__ import annotations
 import os
 import re
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import psycopg
 import typer
-from rich.progress import Progress
 
-from workers.ai.keys import MasterKeys
-from workers.ai.rotate import pending_count, rotate_master_key
-from workers.cli.common import AsJson, DatabaseUrl, print_json, print_table, target_url, targets_embedded
-from workers.db.connect import connect, first_line, is_local_url
+from workers.cli.common import (
+    AsJson,
+    DatabaseUrl,
+    print_json,
+    print_table,
+    settings,
+    stderr_console,
+    target_url,
+    targets_embedded,
+)
 from workers.errors import BacklineError
-from workers.jobs.logs import LOG_FORMATS, Outage
-from workers.settings import DEV_JWT_SECRET, get_settings
+
+if TYPE_CHECKING:
+    from workers.ai.keys import MasterKeys
+    from workers.jobs.logs import Outage
+
+LOG_FORMATS = ("text", "json")  # workers.jobs.logs.LOG_FORMATS
 
 app = typer.Typer(
     help="The AI proxy: serve it, rotate key encryption, report usage and cost.", no_args_is_help=True
@@ -26,11 +34,30 @@ keys_app = typer.Typer(help="Stored provider keys (encrypted).", no_args_is_help
 app.add_typer(keys_app, name="keys")
 
 
-def _master() -> MasterKeys:
-    s = get_settings()
-    if not s.ai_master_keys:
-        raise BacklineError("BACKLINE_AI_MASTER_KEYS is not set (format: 'id:base64-32-bytes[,id2:...]')")
-    return MasterKeys.parse(s.ai_master_keys, s.ai_master_key_id)
+def _master_spec(database_url: str | None) -> str:
+    """The master keys the proxy uses: BACKLINE_AI_MASTER_KEYS, else on the embedded default the
+    local key file `backline up` made (and gave the proxy it started)."""
+    from workers.cli.up import ai_master_keys
+
+    return ai_master_keys(settings(), targets_embedded(database_url))
+
+
+def _master(database_url: str | None) -> MasterKeys:
+    from workers.ai.keys import MasterKeys
+    from workers.cli.up import local_ai_master_keys_path
+
+    spec = _master_spec(database_url)
+    if not spec:
+        local = (
+            f" and there is no local key file {local_ai_master_keys_path(settings().data_dir)}"
+            f" (`backline up` makes one)"
+            if targets_embedded(database_url)
+            else ""
+        )
+        raise BacklineError(
+            f"BACKLINE_AI_MASTER_KEYS is not set{local} (format: 'id:base64-32-bytes[,id2:...]')"
+        )
+    return MasterKeys.parse(spec, settings().ai_master_key_id)
 
 
 @app.command()
@@ -62,7 +89,10 @@ def serve(
         configure_logging()
         _serve(host, port, workers, database_url, None)
         return
+    import psycopg
+
     from workers.ai.app import configure_json_logging
+    from workers.db.connect import first_line
 
     outage = configure_json_logging()
     try:
@@ -80,32 +110,36 @@ def _serve(
 
     from workers.ai.app import create_app
     from workers.ai.http_client import check_proxy_env, ssl_context
+    from workers.db.connect import is_local_url
+    from workers.settings import DEV_JWT_SECRET
 
-    settings = get_settings()
     # Fail fast with one readable line (the app's startup would refuse them too).
     check_proxy_env()
     ssl_context()
-    if settings.ai_master_keys:
-        _master()  # fail fast on a malformed master key
+    spec = _master_spec(database_url)
+    settings_ = settings().model_copy(update={"ai_master_keys": spec})
+    if spec:
+        _master(database_url)  # fail fast on a malformed master key
+        os.environ["BACKLINE_AI_MASTER_KEYS"] = spec  # for worker processes (see below)
     url = target_url(database_url)
-    if settings.jwt_secret == DEV_JWT_SECRET and not (targets_embedded(database_url) or is_local_url(url)):
+    if settings_.jwt_secret == DEV_JWT_SECRET and not (targets_embedded(database_url) or is_local_url(url)):
         # Anyone can sign tokens with the public development secret: never accept them for real users.
         raise BacklineError(
             "SUPABASE_JWT_SECRET is the public development secret but the database is not local; "
             "set it to your project's JWT secret"
         )
     options: dict[str, Any] = dict(
-        host=host or settings.ai_host,
-        port=port or settings.ai_port,
+        host=host or settings_.ai_host,
+        port=port or settings_.ai_port,
         access_log=False,
         log_level="info",
         proxy_headers=True,
     )
     if outage is not None:
         options["log_config"] = None  # uvicorn's loggers propagate to the JSON root handler
-    n = workers or settings.ai_workers
+    n = workers or settings_.ai_workers
     if n == 1:
-        uvicorn.run(create_app(settings, url, outage), **options)
+        uvicorn.run(create_app(settings_, url, outage), **options)
         return
     # Several processes, one event loop each, sharing the port: each builds its own app (and,
     # being spawned, configures its own logging: the factory's name says which).
@@ -123,12 +157,17 @@ def rotate(
 
     Steps: add the new key to BACKLINE_AI_MASTER_KEYS (keep the old one), set
     BACKLINE_AI_MASTER_KEY_ID to it, restart/redeploy the proxy, run this, then
-    remove the old key once this reports 0 left.
+    remove the old key once this reports 0 left. Reads the keys the proxy uses: on the
+    embedded default without BACKLINE_AI_MASTER_KEYS, the local key file `backline up` made.
     """
-    master = _master()
+    from rich.progress import Progress
+
+    from workers.ai.rotate import pending_count, rotate_master_key
+
+    master = _master(database_url)
     url = target_url(database_url)
     total = pending_count(url, master)
-    with Progress(transient=True) as progress:
+    with Progress(transient=True, console=stderr_console()) as progress:
         task = progress.add_task(f"re-wrapping under {master.current!r}", total=total)
         done = rotate_master_key(
             url, master, batch_size=batch_size, progress=lambda n: progress.update(task, advance=n)
@@ -180,6 +219,8 @@ def usage(
     """Requests, tokens and estimated cost of AI calls (all users), grouped."""
     if by not in GROUPS:
         raise BacklineError(f"--by must be one of {', '.join(GROUPS)}")
+    from workers.db.connect import connect
+
     start = _since(since)
     with connect(target_url(database_url)) as conn:
         cur = conn.execute(USAGE_SQL.format(group=GROUPS[by]), (start,))

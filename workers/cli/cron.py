@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import Progress, SpinnerColumn, TextColumn
 
-from workers.cleanup.runner import TaskResult, available_tasks, run_cleanups, select_tasks
-from workers.cleanup.tasks import CleanupContext
-from workers.cli.common import AsJson, DatabaseUrl, info, print_json, print_table
-from workers.cron.expr import CronError, CronExpr
+from workers.cli.common import AsJson, DatabaseUrl, info, open_cli_queue, print_json, print_table, settings
 from workers.errors import BacklineError
-from workers.jobs.logs import JobLog
-from workers.jobs.queue import Queue, open_queue
-from workers.jobs.registry import HANDLERS
-from workers.jobs.worker import Worker
-from workers.settings import get_settings
+
+if TYPE_CHECKING:
+    from workers.cleanup.runner import TaskResult
+    from workers.jobs.models import Job
+    from workers.jobs.queue import Queue
 
 app = typer.Typer(help="Cron schedules and cleanup tasks.", no_args_is_help=True)
 
@@ -26,6 +23,8 @@ DryRun = Annotated[bool, typer.Option("--dry-run", help="Print what would be don
 
 
 def _next(schedule: str) -> datetime | None:
+    from workers.cron.expr import CronError, CronExpr
+
     try:
         return CronExpr.parse(schedule).next_after(datetime.now(UTC))
     except CronError:
@@ -35,7 +34,7 @@ def _next(schedule: str) -> datetime | None:
 @app.command("list")
 def list_schedules(as_json: AsJson = False, database_url: DatabaseUrl = None) -> None:
     """List cron schedules (UTC) with their next and last run."""
-    queue = open_queue(get_settings(), database_url, pool_size=1)
+    queue = open_cli_queue(database_url)
     try:
         schedules = queue.cron_list()
     finally:
@@ -75,12 +74,14 @@ def set_schedule(
     """
     if expression is None and enabled is None:
         raise typer.BadParameter("give an expression and/or --enable/--disable", param_hint="EXPRESSION")
+    from workers.cron.expr import CronError, CronExpr
+
     if expression is not None:
         try:
             CronExpr.parse(expression).next_after(datetime.now(UTC))
         except CronError as exc:
             raise typer.BadParameter(str(exc), param_hint="EXPRESSION") from None
-    queue = open_queue(get_settings(), database_url, pool_size=1)
+    queue = open_cli_queue(database_url)
     try:
         if not any(s.name == name for s in queue.cron_list()):
             raise BacklineError(f"no cron schedule named {name!r}; see `backline cron list`")
@@ -108,10 +109,19 @@ def _print_cleanup(results: list[TaskResult], dry_run: bool, as_json: bool) -> N
 def _cleanup(
     queue: Queue, tasks: Any, exclude: Any, *, dry_run: bool, batch_size: int, limit: int, as_json: bool
 ) -> list[TaskResult]:
-    settings = get_settings()
+    from rich.progress import Progress, SpinnerColumn, TextColumn
+
+    from workers.cleanup.runner import available_tasks, run_cleanups, select_tasks
+    from workers.cleanup.tasks import CleanupContext
+    from workers.cli.common import stderr_console
+
     selected = select_tasks(available_tasks(queue), tasks, exclude)
     with Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), transient=True, disable=as_json
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        transient=True,
+        disable=as_json,
+        console=stderr_console(),
     ) as progress:
         bar = progress.add_task("cleanup", total=None)
 
@@ -123,7 +133,7 @@ def _cleanup(
 
         results = run_cleanups(
             queue,
-            CleanupContext(settings, queue.database_url),
+            CleanupContext(settings(), queue.database_url),
             selected,
             batch_size=batch_size,
             dry_run=dry_run,
@@ -146,10 +156,15 @@ def run(
 
     What CI (.github/workflows/cron.yml) or any external scheduler calls. With
     --dry-run a cleanup schedule prints every item it would delete; other
-    kinds print the job they would enqueue.
+    kinds print the job they would enqueue. Prints the job's outcome (--json: the whole job row)
+    and exits 1 unless it succeeded.
     """
-    settings = get_settings()
-    queue = open_queue(settings, database_url, pool_size=2)
+    from workers.jobs.logs import JobLog
+    from workers.jobs.registry import HANDLERS
+    from workers.jobs.worker import Worker
+
+    s = settings()
+    queue = open_cli_queue(database_url, pool_size=2)
     try:
         schedule = next((s for s in queue.cron_list() if s.name == name), None)
         if schedule is None:
@@ -163,19 +178,23 @@ def run(
                     schedule.payload.get("tasks", "all"),
                     schedule.payload.get("exclude"),
                     dry_run=True,
-                    batch_size=settings.cleanup_batch_size,
+                    batch_size=s.cleanup_batch_size,
                     limit=1000,
                     as_json=as_json,
                 )
             else:
                 plan = {"would_enqueue": schedule.job_kind, "payload": schedule.payload}
-                print_json(plan) if as_json else typer.echo(json.dumps(plan))
+                if as_json:
+                    print_json(plan)
+                else:
+                    payload = json.dumps(schedule.payload)
+                    typer.echo(f"would enqueue a {schedule.job_kind} job with payload {payload}")
             return
         job_id = queue.cron_run_now(name)
         worker = Worker(
             queue,
             HANDLERS,
-            settings=settings,
+            settings=s,
             kinds=[schedule.job_kind],
             concurrency=1,
             log=JobLog("json" if as_json else "text"),
@@ -189,14 +208,31 @@ def run(
     if as_json:
         print_json(job.as_dict())
     else:
-        typer.echo(
-            json.dumps(
-                {"job_id": str(job.id), "status": job.status, "result": job.result, "error": job.last_error},
-                default=str,
-            )
-        )
+        typer.echo("\n".join(_outcome(name, job)))
     if job.status != "succeeded":
         raise typer.Exit(1)
+
+
+def _outcome(name: str, job: Job) -> list[str]:
+    """What a `cron run` did, for people: the job, its status, then its result one key per line."""
+    lines = [f"{name}: job {job.id} {job.status} (attempt {job.attempts}/{job.max_attempts})"]
+    result = job.result
+    if isinstance(result, dict):
+        for key, value in result.items():
+            text = json.dumps(value, default=str) if isinstance(value, dict | list) else str(value)
+            lines.append(f"  {key}: {text}")
+    elif result is not None:
+        lines.append(f"  result: {json.dumps(result, default=str)}")
+    if job.last_error:
+        lines.append(f"  error: {job.last_error}")
+    return lines
+
+
+def _one_line(description: str, width: int = 100) -> str:
+    """The first sentence of a task's description, on one line (docstrings and comments are longer)."""
+    text = re.sub(r"\s+", " ", description).strip()
+    sentence = re.split(r"(?<=[.!?])\s|;\s", text, maxsplit=1)[0].rstrip(".")
+    return sentence if len(sentence) <= width else sentence[: width - 1].rstrip() + "…"
 
 
 @app.command("cleanup")
@@ -209,9 +245,14 @@ def cleanup(
     as_json: AsJson = False,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Run cleanup tasks directly (every private.cleanup_* function and the Python tasks)."""
-    settings = get_settings()
-    queue = open_queue(settings, database_url, pool_size=1)
+    """Run cleanup tasks directly (every private.cleanup_* function and the Python tasks).
+
+    --list prints each task with a one-line summary (--json: the full descriptions).
+    """
+    from workers.cleanup.runner import available_tasks
+
+    s = settings()
+    queue = open_cli_queue(database_url)
     try:
         if list_only:
             available = available_tasks(queue)
@@ -219,7 +260,8 @@ def cleanup(
                 print_json(available)
             else:
                 print_table(
-                    [{"task": k, "description": v} for k, v in available.items()], ("task", "description")
+                    [{"task": k, "what it removes": _one_line(v)} for k, v in available.items()],
+                    ("task", "what it removes"),
                 )
             return
         _cleanup(
@@ -227,7 +269,7 @@ def cleanup(
             tasks or "all",
             None,
             dry_run=dry_run,
-            batch_size=batch_size or settings.cleanup_batch_size,
+            batch_size=batch_size or s.cleanup_batch_size,
             limit=limit,
             as_json=as_json,
         )

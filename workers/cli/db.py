@@ -2,50 +2,53 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import Progress
 
 from workers.cli import db_ops, read_meter
 from workers.cli.common import (
     AsJson,
     DatabaseUrl,
-    err_console,
+    Yes,
+    confirm_or_refuse,
+    embedded_server,
     info,
     print_json,
     print_table,
+    settings,
+    stderr_console,
     target_url,
     targets_embedded,
 )
-from workers.db import migrations
-from workers.db.connect import connect, redact
-from workers.db.embedded import EmbeddedServer
-from workers.db.reset import drop_schema_objects, seed
 from workers.errors import BacklineError
-from workers.settings import get_settings
+
+if TYPE_CHECKING:
+    from workers.db.migrations import MigrationFile
 
 app = typer.Typer(help="Migrate, check, reset and seed the database.", no_args_is_help=True)
 app.add_typer(read_meter.app, name="read-meter")
 
 
-def apply_migrations(
-    url: str, *, quiet: bool = False, report: bool = False
-) -> list[migrations.MigrationFile]:
+def apply_migrations(url: str, *, quiet: bool = False, report: bool = False) -> list[MigrationFile]:
     """Apply pending migrations with a progress bar; shared by `db migrate`, `db reset`, `up`.
 
     With report=True each file is printed (`applied <file>`, stdout) as soon as its
     transaction committed, so output cut short by a failure still lists what was applied.
     """
-    directory = get_settings().migrations_dir
+    from rich.progress import Progress
+
+    from workers.db import migrations
+
+    directory = settings().migrations_dir
     pending_count = len(migrations.discover(directory))
-    with Progress(transient=True, disable=quiet, console=err_console) as progress:
+    with Progress(transient=True, disable=quiet, console=stderr_console()) as progress:
         task = progress.add_task("migrating", total=pending_count)
 
-        def step(f: migrations.MigrationFile) -> None:
+        def step(f: MigrationFile) -> None:
             progress.update(task, description=f"applying {f.path.name}", advance=1)
 
-        def applied(f: migrations.MigrationFile) -> None:
+        def applied(f: MigrationFile) -> None:
             if report:
                 typer.echo(f"applied {f.path.name}")
 
@@ -66,9 +69,11 @@ def migrate(
     Refuses when an applied file changed or the database has a version the
     folder lacks.
     """
+    from workers.db import migrations
+
     url = target_url(database_url)
     if dry_run:
-        files = migrations.migrate(url, get_settings().migrations_dir, dry_run=True)
+        files = migrations.migrate(url, settings().migrations_dir, dry_run=True)
     else:
         files = apply_migrations(url, quiet=as_json, report=not as_json)
     if as_json:
@@ -84,8 +89,11 @@ def migrate(
 @app.command()
 def status(database_url: DatabaseUrl = None, as_json: AsJson = False) -> None:
     """Show each migration as applied, pending, changed or missing-file."""
+    from workers.db import migrations
+    from workers.db.connect import connect
+
     with connect(target_url(database_url)) as conn:
-        rows = migrations.status(conn, get_settings().migrations_dir)
+        rows = migrations.status(conn, settings().migrations_dir)
     if as_json:
         print_json([r.as_dict() for r in rows])
     else:
@@ -97,7 +105,9 @@ def status(database_url: DatabaseUrl = None, as_json: AsJson = False) -> None:
 @app.command()
 def new(name: Annotated[str, typer.Argument(help="What the migration adds, snake_case.")]) -> None:
     """Create an empty migration file named <UTC timestamp>_<name>.sql."""
-    path = migrations.new_migration(get_settings().migrations_dir, name)
+    from workers.db import migrations
+
+    path = migrations.new_migration(settings().migrations_dir, name)
     typer.echo(str(path))
 
 
@@ -105,9 +115,10 @@ def new(name: Annotated[str, typer.Argument(help="What the migration adds, snake
 def check(database_url: DatabaseUrl = None, as_json: AsJson = False) -> None:
     """Lint the schema (RLS, grants, definer functions, policies, indexes). Exit 1 on errors."""
     from workers.check import has_errors, run_checks
+    from workers.db.connect import connect
 
     with connect(target_url(database_url)) as conn:
-        findings = run_checks(conn, get_settings().exposed_schemas)
+        findings = run_checks(conn, settings().exposed_schemas)
     if as_json:
         print_json([f.as_dict() for f in findings])
     elif findings:
@@ -123,17 +134,37 @@ def reset(
     database_url: DatabaseUrl = None,
     force: Annotated[bool, typer.Option("--force", help="Allow a non-embedded target.")] = False,
     no_seed: Annotated[bool, typer.Option("--no-seed", help="Skip supabase/seed.sql.")] = False,
+    yes: Yes = False,
 ) -> None:
-    """Drop everything the migrations built, migrate again, then seed."""
+    """Drop everything the migrations built (all data too), migrate again, then seed.
+
+    Asks first (--yes skips; without a terminal it refuses unless --yes is given). The
+    read meter (`db read-meter`) is switched on again afterwards if it was on.
+    """
+    from workers.db.connect import redact
+    from workers.db.reset import drop_schema_objects, restore_read_meter, saved_read_meter, seed
+
     if not targets_embedded(database_url) and not force:
         raise BacklineError("refusing to reset a database that is not the embedded default; pass --force")
     url = target_url(database_url)
+    confirm_or_refuse(
+        f"Drop every table, row and function in {redact(url)} and rebuild it from migrations/?",
+        yes,
+        "nothing was reset",
+    )
+    meter = saved_read_meter(url)
     dropped = drop_schema_objects(url)
     info(f"dropped schemas: {', '.join(dropped) or 'none'}")
     files = apply_migrations(url)
     info(f"applied {len(files)} migrations")
     if not no_seed and seed(url):
         info("seeded from supabase/seed.sql")
+    if meter is not None:
+        problem = restore_read_meter(url, meter)
+        if problem is None:
+            info("read meter switched on again (it was on before the reset)")
+        else:
+            info(f"the read meter was on but is now off ({problem}); `backline db read-meter enable` retries")
 
 
 @app.command("seed")
@@ -142,6 +173,8 @@ def seed_command(
     force: Annotated[bool, typer.Option("--force", help="Allow a non-embedded target.")] = False,
 ) -> None:
     """Load supabase/seed.sql (development data) into the target."""
+    from workers.db.reset import seed
+
     if not targets_embedded(database_url) and not force:
         raise BacklineError(
             "refusing to seed development data into a database that is not the embedded default; pass --force"
@@ -160,23 +193,37 @@ def url(
     if socket:
         if not targets_embedded(database_url):
             raise BacklineError("--socket applies only to the embedded default")
-        typer.echo(EmbeddedServer(get_settings().data_dir).ensure_running().socket_url())
+        typer.echo(embedded_server().ensure_running().socket_url())
         return
     typer.echo(target_url(database_url))
 
 
 @app.command()
-def start() -> None:
+def start(
+    init: Annotated[
+        bool, typer.Option("--init", help="Create a new empty cluster if BACKLINE_DATA_DIR does not exist.")
+    ] = False,
+) -> None:
     """Start the embedded server (other commands start it on demand too)."""
-    state = EmbeddedServer(get_settings().data_dir).ensure_running()
-    info(f"embedded PostgreSQL running: {redact(state.tcp_url())}")
+    from workers.db.connect import redact
+
+    server = embedded_server(init)
+    state = server.ensure_running()
+    info(f"embedded PostgreSQL running: {redact(state.tcp_url())} (cluster in {server.pgdata})")
 
 
 @app.command()
 def stop() -> None:
-    """Stop the embedded server."""
-    stopped = EmbeddedServer(get_settings().data_dir).stop()
+    """Stop the embedded server only; `backline down` also stops the workers and the AI proxy."""
+    from workers.cli.services import Services
+    from workers.db.embedded import EmbeddedServer
+
+    stopped = EmbeddedServer(settings().data_dir).stop()
     info("embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL was not running")
+    supervisor = Services(settings().data_dir)
+    running = [f"{name} (pid {pid})" for name in supervisor.names() if (pid := supervisor.pid(name))]
+    if running:
+        info(f"still running: {', '.join(running)}; `backline down` stops them too")
 
 
 db_ops.register(app)  # diff, backup, restore (after the commands above in --help)

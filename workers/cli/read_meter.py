@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from workers.cli.common import AsJson, DatabaseUrl, info, print_json, target_url
-from workers.db import read_meter
-from workers.db.connect import connect
+
+if TYPE_CHECKING:
+    from workers.db import read_meter
 
 app = typer.Typer(
     help=(
@@ -50,6 +51,9 @@ def enable(
     as_json: AsJson = False,
 ) -> None:
     """Count every request: let the meter role log in, prove the hook can connect, then store the settings."""
+    from workers.db import read_meter
+    from workers.db.connect import connect
+
     with connect(target_url(database_url), autocommit=True) as conn:
         _report(read_meter.enable(conn, host=host, port=port, password=password), as_json)
 
@@ -57,6 +61,9 @@ def enable(
 @app.command()
 def disable(database_url: DatabaseUrl = None, as_json: AsJson = False) -> None:
     """Stop metering: writes are counted only if they succeed; reads are refused once the window is full."""
+    from workers.db import read_meter
+    from workers.db.connect import connect
+
     with connect(target_url(database_url), autocommit=True) as conn:
         _report(read_meter.disable(conn), as_json)
 
@@ -64,5 +71,8 @@ def disable(database_url: DatabaseUrl = None, as_json: AsJson = False) -> None:
 @app.command()
 def status(database_url: DatabaseUrl = None, as_json: AsJson = False) -> None:
     """Show whether requests are metered and where the meter connects (never the password)."""
+    from workers.db import read_meter
+    from workers.db.connect import connect
+
     with connect(target_url(database_url), autocommit=True) as conn:
         _report(read_meter.status(conn), as_json)

@@ -7,7 +7,6 @@ Each service is this same CLI in a detached process; its pid and log live in
 from __future__ import annotations
 
 import errno
-import http.client
 import os
 import signal
 import socket
@@ -205,6 +204,8 @@ def port_holder(port: int) -> str | None:
 
 def _healthz(host: str, port: int) -> int | None:
     """Status of GET /healthz on host:port (a wildcard host is asked on loopback), None if no answer."""
+    import http.client  # not at module top: `backline --help` imports this module
+
     target = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(host, host)
     conn = http.client.HTTPConnection(target, port, timeout=2)
     try:

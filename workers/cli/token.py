@@ -6,14 +6,18 @@ import time
 import uuid
 from typing import Annotated
 
-import jwt
 import typer
 
-from workers.cli.common import DatabaseUrl, target_url, targets_embedded
-from workers.db.connect import connect, is_local_url
+from workers.cli.common import (
+    DatabaseUrl,
+    info,
+    parse_uuid,
+    print_json,
+    settings,
+    target_url,
+    targets_embedded,
+)
 from workers.errors import BacklineError
-from workers.platform.token_lifetime import configured_jwt_expiry
-from workers.settings import get_settings
 
 
 def token(
@@ -33,21 +37,36 @@ def token(
             help="Lifetime in seconds (default: BACKLINE_JWT_EXPIRY, else config.toml jwt_expiry).",
         ),
     ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the token with its user id, email and expiry as JSON.")
+    ] = False,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Print an HS256 token signed with SUPABASE_JWT_SECRET, shaped like Supabase Auth's.
 
+    stdout is the token alone (TOKEN=$(backline token --anonymous)); the user it signs for
+    goes to stderr. --json prints token, user_id, email, is_anonymous and expires_at.
     Local only: refuses unless the target is the embedded default or a localhost URL.
     """
+    import jwt
+
+    from workers.db.connect import is_local_url
+
     if sum(bool(x) for x in (user, email, anonymous, anon_key)) != 1:
         raise BacklineError("give exactly one of --user, --email, --anonymous, --anon-key")
+    if user:
+        parse_uuid(user, "--user", "--user")
     url = target_url(database_url)
     if not targets_embedded(database_url) and not is_local_url(url):
         raise BacklineError("backline token is for local development: the target is not local")
-    settings = get_settings()
-    lifetime = expires_in if expires_in is not None else configured_jwt_expiry(settings)
+    from workers.platform.token_lifetime import configured_jwt_expiry
+
+    lifetime = expires_in if expires_in is not None else configured_jwt_expiry(settings())
     now = int(time.time())
     claims: dict[str, object] = {"iss": "backline", "iat": now, "exp": now + lifetime}
+    user_id: str | None = None
+    user_email: str | None = None
+    is_anonymous = False
     if anon_key:
         claims["role"] = "anon"
     else:
@@ -64,15 +83,28 @@ def token(
             app_metadata={"provider": "anonymous" if is_anonymous else "email"},
             user_metadata={},
         )
-    typer.echo(jwt.encode(claims, settings.jwt_secret, algorithm="HS256"))
+    encoded = jwt.encode(claims, settings().jwt_secret, algorithm="HS256")
+    if as_json:
+        print_json(
+            {
+                "token": encoded,
+                "role": claims["role"],
+                "user_id": user_id,
+                "email": user_email,
+                "is_anonymous": is_anonymous,
+                "expires_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now + lifetime)),
+            }
+        )
+        return
+    typer.echo(encoded)
+    if user_id is not None:
+        kind = "anonymous user" if is_anonymous else f"user {user_email or '(no email)'}"
+        info(f"{kind} {user_id}, token valid {lifetime} s")
 
 
 def _user(url: str, user: str | None, email: str | None, anonymous: bool) -> tuple[str, str | None, bool]:
-    if user:
-        try:
-            uuid.UUID(user)
-        except ValueError:
-            raise BacklineError(f"--user must be a uuid, got {user!r}") from None
+    from workers.db.connect import connect
+
     with connect(url) as conn, conn.transaction():
         if user:
             row = conn.execute(

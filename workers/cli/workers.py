@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import signal
 from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from workers.cli.common import DatabaseUrl, info
-from workers.db.connect import redact
 from workers.errors import BacklineError
-from workers.jobs import wakeup
-from workers.jobs.logs import LOG_FORMATS, JobLog, Outage, configure_process_logging
-from workers.jobs.queue import open_queue, require_kind_handlers
-from workers.jobs.registry import HANDLERS
-from workers.jobs.worker import RealtimeConfig, Worker, new_worker_id
-from workers.settings import get_settings
+
+if TYPE_CHECKING:
+    from workers.jobs.logs import JobLog, Outage
+
+LOG_FORMATS = ("text", "json")  # workers.jobs.logs.LOG_FORMATS
 
 app = typer.Typer(help="Run background job workers.", no_args_is_help=True)
 
@@ -57,6 +55,9 @@ def run(
     """
     if log_format not in LOG_FORMATS:
         raise typer.BadParameter(f"must be one of {', '.join(LOG_FORMATS)}", param_hint="--log-format")
+    from workers.jobs.logs import JobLog, Outage, configure_process_logging
+    from workers.jobs.worker import new_worker_id
+
     log = JobLog(log_format)
     worker_id = new_worker_id()
     outage = Outage(log, worker=worker_id)
@@ -80,6 +81,13 @@ def _run(
     no_cron: bool,
     database_url: str | None,
 ) -> None:
+    from workers.db.connect import redact
+    from workers.jobs import wakeup
+    from workers.jobs.queue import open_queue, require_kind_handlers
+    from workers.jobs.registry import HANDLERS
+    from workers.jobs.worker import RealtimeConfig, Worker
+    from workers.settings import get_settings
+
     settings = get_settings()
     selected = sorted(set(kinds)) if kinds else sorted(HANDLERS)
     require_kind_handlers(selected, set(HANDLERS))

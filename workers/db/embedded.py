@@ -10,8 +10,12 @@ Layout of the data directory (default `./.backline/`):
 The server listens on a Unix socket in `run/` and on 127.0.0.1 (password auth).
 A later command only reads `server.json` and checks the postmaster pid, so it
 attaches in milliseconds. As root the server runs as a dedicated system user,
-because PostgreSQL refuses to run as root; only the data directory is handed
-to that user.
+because PostgreSQL refuses to run as root; only `pgdata/` and `run/` are handed
+to that user. When that user cannot reach the data directory (a checkout under a
+mode-0700 home or temp folder), those two live in a reachable place instead,
+/var/lib/backline/clusters/<hash of the data dir>/ (or under /tmp when /var/lib
+is not writable), and `pgdata`/`run` in the data directory are symlinks to them:
+chosen once, on first start, and said on stderr.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ _MAX_SOCKET_PATH = 100  # sun_path is 104-108 bytes; leave room for ".s.PGSQL.NN
 _CLEAN_ENV = {"LC_ALL": "C", "LANG": "C", "LC_MESSAGES": "C"}
 _UNSAFE_PATH = re.compile(r"[$`\\\"';&|<>\n]")
 _SHARED_BIN_ROOT = Path("/var/lib/backline")  # root only: binaries the system user can reach
+_SHARED_CLUSTER_ROOTS = (_SHARED_BIN_ROOT / "clusters", Path("/tmp") / "backline-clusters")
 
 
 def _wheel_bin_dir() -> Path:
@@ -78,11 +83,20 @@ class EmbeddedServer:
                 f"data directory {str(self.data_dir)!r} contains characters PostgreSQL's pg_ctl cannot "
                 "pass safely ($ ` \\ \" ' ; & | < > newline); choose another BACKLINE_DATA_DIR"
             )
-        self.pgdata = self.data_dir / "pgdata"
-        self.run_dir = self.data_dir / "run"
         self.state_file = self.data_dir / "server.json"
-        self.log_file = self.run_dir / "postgres.log"
         self.as_root = sys.platform != "win32" and os.geteuid() == 0
+        self._locate()
+
+    def _locate(self) -> None:
+        """pgdata/ and run/ in the data dir, or where their symlinks point (relocated for root)."""
+        self.pgdata = _followed(self.data_dir / "pgdata")
+        self.run_dir = _followed(self.data_dir / "run")
+        self.log_file = self.run_dir / "postgres.log"
+
+    @property
+    def relocated(self) -> bool:
+        """Whether the cluster lives outside the data dir (root, data dir unreachable by its user)."""
+        return (self.data_dir / "pgdata").is_symlink()
 
     # -- public -------------------------------------------------------------
 
@@ -122,14 +136,43 @@ class EmbeddedServer:
 
     def _prepare_dirs(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.as_root:
+            _ensure_system_user()
+            if not self.relocated and not self._reachable("-x", str(self.data_dir)):
+                self._relocate()
         for path in (self.pgdata, self.run_dir):
             path.mkdir(mode=0o700, exist_ok=True)
             path.chmod(0o700)
         if self.as_root:
-            _ensure_system_user()
             for path in (self.pgdata, self.run_dir):
                 shutil.chown(path, SYSTEM_USER, SYSTEM_USER)
             self._check_reachable_by_system_user()
+
+    def _relocate(self) -> None:
+        """Put pgdata/ and run/ where the system user can reach them; symlink them from the data dir.
+
+        Runs once, under the lock, before the first initdb: a data directory that already holds
+        a cluster of its own is left alone (and reported by _check_reachable_by_system_user).
+        """
+        if (self.data_dir / "pgdata" / "PG_VERSION").exists():
+            return
+        digest = hashlib.sha256(str(self.data_dir).encode()).hexdigest()[:16]
+        home = _shared_cluster_home(digest)
+        for name in ("pgdata", "run"):
+            link = self.data_dir / name
+            if link.is_dir() and not link.is_symlink():
+                if any(link.iterdir()):
+                    return  # holds files of its own: never moved
+                link.rmdir()
+            target = home / name
+            target.mkdir(mode=0o700, exist_ok=True)
+            link.symlink_to(target, target_is_directory=True)
+        self._locate()
+        print(
+            f"backline: the system user {SYSTEM_USER} cannot reach {self.data_dir} (a parent folder is"
+            f" private), so the cluster lives in {home} (linked from {self.data_dir})",
+            file=sys.stderr,
+        )
 
     def _initdb(self) -> None:
         password = secrets.token_urlsafe(24)
@@ -262,9 +305,9 @@ class EmbeddedServer:
     def _check_reachable_by_system_user(self) -> None:
         if not self._reachable("-w", str(self.pgdata)):
             raise DatabaseUnavailable(
-                f"running as root: the system user {SYSTEM_USER} cannot reach {self.pgdata}; set "
-                "BACKLINE_DATA_DIR to a directory whose parents others may traverse, or run backline "
-                "as a normal user"
+                f"running as root: the system user {SYSTEM_USER} cannot reach {self.pgdata}, which already"
+                " holds files; move them, set BACKLINE_DATA_DIR to a directory whose parents others may"
+                " traverse, or run backline as a normal user"
             )
 
     def _pidfile_lines(self) -> list[str]:
@@ -353,6 +396,29 @@ def _ensure_system_user() -> None:
     )
     if result.returncode not in (0, 9):  # 9: created concurrently
         raise DatabaseUnavailable(f"cannot create system user {SYSTEM_USER}: {result.stderr.strip()}")
+
+
+def _followed(path: Path) -> Path:
+    """A symlinked directory resolved (the server's tools get the real path), else the path itself."""
+    return path.resolve() if path.is_symlink() else path
+
+
+def _shared_cluster_home(digest: str) -> Path:
+    """A root-owned folder (mode 0755) the system user can traverse, for one relocated cluster."""
+    last_error: OSError | None = None
+    for root in _SHARED_CLUSTER_ROOTS:
+        home = root / digest
+        try:
+            for path in (root.parent, root, home):
+                path.mkdir(mode=0o755, exist_ok=True)
+            for path in (root, home):
+                if path.stat().st_uid != 0:
+                    raise PermissionError(f"{path} is not owned by root")
+                path.chmod(0o755)
+            return home
+        except OSError as exc:
+            last_error = exc
+    raise DatabaseUnavailable(f"cannot make a folder the system user {SYSTEM_USER} can reach: {last_error}")
 
 
 def _is_zombie(pid: int) -> bool:

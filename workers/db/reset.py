@@ -62,6 +62,36 @@ def drop_schema_objects(url: str) -> list[str]:
         return dropped
 
 
+def saved_read_meter(url: str) -> str | None:
+    """The read meter's stored connection (None when it is off or not installed), kept across a reset."""
+    with connect(url) as conn:
+        if conn.execute("select to_regclass('private.api_read_meter') is not null").fetchone() != (True,):
+            return None
+        row = conn.execute("select conninfo from private.api_read_meter").fetchone()
+    return None if row is None else str(row[0])
+
+
+def restore_read_meter(url: str, conninfo: str) -> str | None:
+    """Switch the read meter on again with the connection it had; None, or why it could not."""
+    from workers.db import read_meter
+    from workers.errors import BacklineError
+
+    params = psycopg.conninfo.conninfo_to_dict(conninfo)
+    port = params.get("port")
+    password = params.get("password")
+    try:
+        with connect(url, autocommit=True) as conn:
+            read_meter.enable(
+                conn,
+                host=str(params["host"]) if params.get("host") else None,
+                port=int(str(port)) if port else None,
+                password=str(password) if password else None,
+            )
+    except BacklineError as exc:
+        return str(exc)
+    return None
+
+
 def seed(url: str, seed_file: Path = SEED_FILE) -> bool:
     """Run supabase/seed.sql in one transaction, as `supabase db reset` does."""
     if not seed_file.exists():
