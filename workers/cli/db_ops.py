@@ -12,9 +12,8 @@ from typing import Annotated
 
 import typer
 
-from workers.cli.common import AsJson, DatabaseUrl, err_console, info, print_json, target_url
+from workers.cli.common import AsJson, DatabaseUrl, info, print_json, settings, stderr_console, target_url
 from workers.errors import BacklineError
-from workers.settings import get_settings
 
 ReferenceUrl = Annotated[
     str | None,
@@ -54,7 +53,7 @@ def diff(
     from workers.db.drift import diff_schema
 
     url = target_url(database_url)
-    report = diff_schema(url, get_settings().migrations_dir, reference_url)
+    report = diff_schema(url, settings().migrations_dir, reference_url)
     if as_json:
         print_json(report.as_dict())
     else:
@@ -107,10 +106,10 @@ def backup(
 
     from workers.db import backup as backups
 
-    settings = get_settings()
+    config = settings()
     url = target_url(database_url)
-    directory = to or settings.resolved_backup_dir
-    with Progress(transient=True, disable=as_json, console=err_console) as progress:
+    directory = to or config.resolved_backup_dir
+    with Progress(transient=True, disable=as_json, console=stderr_console()) as progress:
         task = progress.add_task("backing up", total=None)
 
         def step(done: int, total: int, what: str) -> None:
@@ -159,7 +158,7 @@ def restore(
         replace = typer.confirm(f"Replace everything Backline has in {redact(url)} with {file.name}?")
         if not replace:
             raise typer.Exit(1)
-    with Progress(transient=True, disable=as_json, console=err_console) as progress:
+    with Progress(transient=True, disable=as_json, console=stderr_console()) as progress:
         task = progress.add_task("restoring", total=None)
 
         def step(done: int, total: int, what: str) -> None:
