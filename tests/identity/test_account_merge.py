@@ -77,6 +77,9 @@ def seed_private_rows(db: Conn, user: uuid.UUID) -> None:
         " values (%s, 'customer.created', now(), %s)",
         (f"evt_{uuid.uuid4().hex}", user),
     )
+    db.execute(
+        "insert into private.publishing_bans (user_id, reason, banned_by) values (%s, 'spam', 'test')", (user,)
+    )
 
 
 def seed_collisions(db: Conn, permanent: uuid.UUID, anonymous: uuid.UUID, room: uuid.UUID) -> None:
