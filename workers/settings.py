@@ -137,6 +137,11 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("BACKLINE_AI_FALLBACK"),
         description="Secondary 'provider:model' (operator key) used when the primary fails (5xx/down).",
     )
+    ai_models: dict[str, str] = Field(
+        default_factory=dict,
+        validation_alias=AliasChoices("BACKLINE_AI_MODELS"),
+        description='Model names the SDK routes map to a target: JSON {"fast": "gemini/gemini-2.0-flash"}.',
+    )
     ai_default_max_tokens: int = Field(
         default=1024, validation_alias=AliasChoices("BACKLINE_AI_DEFAULT_MAX_TOKENS")
     )

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from tests.ai.conftest import Proxy
+from tests.ai.routes import ROUTES, request_for, text_of_event
 
 MSGS = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "say hello"}]
 
@@ -105,18 +106,43 @@ def test_streaming_delivers_tokens_incrementally(proxy: Proxy, provider: str, mo
     assert (status, tout, streamed) == ("ok", 20, True)
 
 
-def test_interrupted_stream_is_recorded_with_tokens_so_far(proxy: Proxy) -> None:
+@pytest.mark.parametrize("route", ROUTES[1:])
+@pytest.mark.parametrize("provider,model", [("openai", "gpt-slow"), ("anthropic", "claude-slow")])
+def test_sdk_routes_stream_incrementally_and_count_tokens_from_the_stream(
+    proxy: Proxy, route: str, provider: str, model: str
+) -> None:
+    """The SDK protocols relay each provider's stream as it comes, and settle from its tokens."""
+    uid, h = proxy.user()
+    key_id = add_key(proxy, h, provider)
+    path, body, extra = request_for(
+        route, provider=provider, model=model, key_id=key_id, messages=MSGS, stream=True
+    )
+    started = time.perf_counter()
+    with proxy.http.stream("POST", path, headers={**h, **extra}, json=body) as resp:
+        assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/event-stream")
+        assert resp.headers["x-backline-usage-id"]
+        texts = [(time.perf_counter(), t) for line in resp.iter_lines() if (t := text_of_event(route, line))]
+    assert "".join(t for _, t in texts) == "".join(f"w{i} " for i in range(20))
+    assert texts[0][0] - started < 0.5 and texts[-1][0] - texts[0][0] > 0.5
+    proxy.settled(uid)
+    rows = proxy.sql(
+        "select id, status, output_tokens, streamed from public.ai_usage where user_id = %s", (uid,)
+    )
+    assert [r[1:] for r in rows] == [("ok", 20, True)]
+    assert str(rows[0][0]) == resp.headers["x-backline-usage-id"]
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_interrupted_stream_is_recorded_with_tokens_so_far(proxy: Proxy, route: str) -> None:
     uid, h = proxy.user()
     key_id = add_key(proxy, h, "openai")
-    with proxy.http.stream(
-        "POST",
-        "/v1/generate",
-        headers=h,
-        json={"provider": "openai", "model": "gpt-slow", "key_id": key_id, "messages": MSGS, "stream": True},
-    ) as resp:
+    path, body, extra = request_for(
+        route, provider="openai", model="gpt-slow", key_id=key_id, messages=MSGS, stream=True
+    )
+    with proxy.http.stream("POST", path, headers={**h, **extra}, json=body) as resp:
         seen = 0
         for line in resp.iter_lines():
-            if '"delta"' in line:
+            if text_of_event(route, line):
                 seen += 1
                 if seen == 4:
                     break
@@ -314,19 +340,22 @@ def test_openai_compatible_local_server_needs_no_key(proxy: Proxy) -> None:
     assert len(proxy.fake.requests) == n
 
 
-def test_client_leaving_before_the_body_starts_settles_the_call(proxy: Proxy) -> None:
+@pytest.mark.parametrize("route", ROUTES)
+def test_client_leaving_before_the_body_starts_settles_the_call(proxy: Proxy, route: str) -> None:
     """The client disconnects after admission while the provider has not sent its first token:
     the call is settled as interrupted at once (not left pending for the hourly cleanup)."""
     uid, h = proxy.user()
     key_id = add_key(proxy, h, "openai")
-    body = json.dumps(
-        {"provider": "openai", "model": "gpt-latestart", "key_id": key_id, "messages": MSGS, "stream": True}
-    ).encode()
+    path, data, extra = request_for(
+        route, provider="openai", model="gpt-latestart", key_id=key_id, messages=MSGS, stream=True
+    )
+    body = json.dumps(data).encode()
+    head = "".join(f"{k}: {v}\r\n" for k, v in {**h, **extra}.items())
     host, port = proxy.url.removeprefix("http://").split(":")
     sock = socket.create_connection((host, int(port)))
     sock.sendall(
-        b"POST /v1/generate HTTP/1.1\r\nhost: proxy\r\ncontent-type: application/json\r\n"
-        + f"authorization: {h['authorization']}\r\ncontent-length: {len(body)}\r\n\r\n".encode()
+        f"POST {path} HTTP/1.1\r\nhost: proxy\r\ncontent-type: application/json\r\n".encode()
+        + f"{head}content-length: {len(body)}\r\n\r\n".encode()
         + body
     )
     deadline = time.time() + 5

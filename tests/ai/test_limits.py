@@ -7,12 +7,16 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.ai.conftest import Proxy
+from tests.ai.routes import ROUTES, request_for
 from tests.ai.test_generate import MSGS, add_key
 
 
-def fire(proxy: Proxy, n: int, headers: dict[str, str], body: dict[str, Any]) -> list[httpx.Response]:
+def fire(
+    proxy: Proxy, n: int, headers: dict[str, str], body: dict[str, Any], path: str = "/v1/generate"
+) -> list[httpx.Response]:
     """n requests released at the same instant from n threads, each with its own connection."""
     barrier = threading.Barrier(n)
     results: list[httpx.Response] = []
@@ -21,7 +25,7 @@ def fire(proxy: Proxy, n: int, headers: dict[str, str], body: dict[str, Any]) ->
     def one() -> None:
         with httpx.Client(base_url=proxy.url, timeout=30) as client:
             barrier.wait()
-            resp = client.post("/v1/generate", headers=headers, json=body)
+            resp = client.post(path, headers=headers, json=body)
             resp.read()
             with lock:
                 results.append(resp)
@@ -34,17 +38,20 @@ def fire(proxy: Proxy, n: int, headers: dict[str, str], body: dict[str, Any]) ->
     return results
 
 
-def test_fifty_concurrent_requests_at_limit_ten_exactly_ten_pass(proxy: Proxy) -> None:
+@pytest.mark.parametrize("route", ROUTES)
+def test_fifty_concurrent_requests_at_limit_ten_exactly_ten_pass(proxy: Proxy, route: str) -> None:
     proxy.sql("update public.plans set ai_requests_per_window = 10 where id = 'free'")
     uid, h = proxy.user()
     key_id = add_key(proxy, h, "openai")
-    results = fire(
-        proxy, 50, h, {"provider": "openai", "model": "gpt-4o-mini", "key_id": key_id, "messages": MSGS}
+    path, body, extra = request_for(
+        route, provider="openai", model="gpt-4o-mini", key_id=key_id, messages=MSGS
     )
+    results = fire(proxy, 50, {**h, **extra}, body, path)
     codes = sorted(r.status_code for r in results)
     assert codes.count(200) == 10 and codes.count(429) == 40, codes
     limited = [r for r in results if r.status_code == 429]
     assert all(int(r.headers["retry-after"]) >= 1 for r in limited)
+    assert all("rate limit" in r.json()["error"]["message"] for r in limited)
     assert proxy.sql("select count(*) from public.ai_usage where user_id = %s", (uid,))[0][0] == 10
     # Another user has their own window.
     _, h2 = proxy.user()
@@ -99,25 +106,23 @@ def test_queue_inserts_share_the_same_limit(proxy: Proxy) -> None:
     assert resp.status_code == 429 and "retry-after" in resp.headers
 
 
-def test_parallel_requests_never_overspend_the_budget(proxy: Proxy) -> None:
+@pytest.mark.parametrize("route", ROUTES)
+def test_parallel_requests_never_overspend_the_budget(proxy: Proxy, route: str) -> None:
     # $0.001 per output token; max_tokens 10 -> each request reserves $0.01 (+ tiny input, priced 0).
     proxy.sql("insert into public.ai_prices values ('openai', 'budget-slow', 0, 1000, 0)")
     proxy.sql("update public.plans set ai_monthly_budget_usd = 0.05 where id = 'free'")
     uid, h = proxy.user()
     key_id = add_key(proxy, h, "openai")
-    results = fire(
-        proxy,
-        20,
-        h,
-        {
-            "provider": "openai",
-            "model": "budget-slow",
-            "key_id": key_id,
-            "messages": MSGS,
-            "max_tokens": 10,
-            "stream": True,
-        },
+    path, body, extra = request_for(
+        route,
+        provider="openai",
+        model="budget-slow",
+        key_id=key_id,
+        messages=MSGS,
+        max_tokens=10,
+        stream=True,
     )
+    results = fire(proxy, 20, {**h, **extra}, body, path)
     codes = sorted(r.status_code for r in results)
     assert codes.count(200) == 5 and codes.count(402) == 15, codes
     refused = next(r for r in results if r.status_code == 402)

@@ -13,10 +13,10 @@ import json
 import logging
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AbstractContextManager, asynccontextmanager
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 import anyio
@@ -37,6 +37,18 @@ from workers.ai.chat import append_chat_message, check_chat_element
 from workers.ai.detect import detect_images
 from workers.ai.http_client import ProviderClient, ProviderTransportError, provider_client, side_client
 from workers.ai.keys import MasterKeys
+from workers.ai.protocols import anthropic, backline, gemini, openai
+from workers.ai.protocols.common import (
+    CHAT_HEADER,
+    FALLBACK_HEADER,
+    FALLBACK_KEY_HEADER,
+    KEY_HEADER,
+    Call,
+    HTTPError,
+    StreamRenderer,
+    answered_model,
+    backline_headers,
+)
 from workers.ai.providers import PROVIDER_NAMES, model_error
 from workers.ai.providers.base import ProviderError
 from workers.ai.service import AIService, CallResult, CallSpec, StreamHandle, Target, elapsed_ms
@@ -50,20 +62,52 @@ from workers.settings import Settings
 
 log = logging.getLogger("backline.ai")
 MAX_MESSAGES = 200
+# What browsers may send: Supabase's headers, the SDKs' own (openai/anthropic: x-stainless-*,
+# anthropic-*, x-api-key; google-genai: x-goog-*), and Backline's extension headers.
+CORS_HEADERS = (
+    "authorization", "content-type", "apikey", "x-client-info",
+    "x-api-key", "anthropic-version", "anthropic-beta", "anthropic-dangerous-direct-browser-access",
+    "x-goog-api-key", "x-goog-api-client", "openai-organization", "openai-project",
+    "x-stainless-arch", "x-stainless-lang", "x-stainless-os", "x-stainless-package-version",
+    "x-stainless-retry-count", "x-stainless-runtime", "x-stainless-runtime-version", "x-stainless-timeout",
+    "x-stainless-helper-method", "x-stainless-async", "x-stainless-raw-response", "x-stainless-helper",
+    KEY_HEADER, CHAT_HEADER, FALLBACK_HEADER, FALLBACK_KEY_HEADER,
+)  # fmt: skip
+BACKLINE_HEADERS = (
+    "x-backline-usage-id",
+    "x-backline-provider",
+    "x-backline-model",
+    "x-backline-fallback-used",
+)
 
 
-class HTTPError(Exception):
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.headers = headers or {}
-
-
-def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(
+    status: int, message: str, headers: dict[str, str] | None = None, param: str | None = None
+) -> JSONResponse:
+    """Backline's own error shape (/v1/generate, keys, detect)."""
     return JSONResponse(
         {"error": {"status": status, "message": message}}, status_code=status, headers=headers
     )
+
+
+class ErrorShape(Protocol):
+    """A route family's error JSON: (status, message, headers, param) -> response."""
+
+    def __call__(
+        self, status: int, message: str, headers: dict[str, str] | None = None, param: str | None = None
+    ) -> Response: ...
+
+
+def _anthropic_token(request: Request) -> str | None:
+    """Anthropic SDKs send the key as x-api-key (api_key) or a bearer token (auth_token)."""
+    key = request.headers.get("x-api-key")
+    return f"Bearer {key}" if key else None
+
+
+def _gemini_token(request: Request) -> str | None:
+    """Gemini SDKs send the key as x-goog-api-key; REST examples use ?key=."""
+    key = request.headers.get("x-goog-api-key") or request.query_params.get("key")
+    return f"Bearer {key}" if key else None
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -217,10 +261,12 @@ class ProxyApp:
             await self.apool.close()
             await anyio.to_thread.run_sync(self.pool.close)
 
-    async def caller(self, request: Request) -> Caller:
+    async def caller(self, request: Request, authorization: str | None = None) -> Caller:
+        """The verified caller; `authorization`: the "Bearer <token>" a protocol sends its key
+        in (x-api-key, x-goog-api-key), else the Authorization header."""
         assert self.verifier is not None
         try:
-            return await self.verifier.verify(request.headers.get("authorization"))
+            return await self.verifier.verify(authorization or request.headers.get("authorization"))
         except AuthError as exc:
             raise HTTPError(401, str(exc), {"www-authenticate": "Bearer"}) from None
 
@@ -301,57 +347,76 @@ class ProxyApp:
             float(temperature) if temperature is not None else None,
             fallback,
         )
+        call = Call(spec, data.get("stream") is True, target.model, element)
+        return await self.run_call(
+            request,
+            caller,
+            call,
+            lambda result, model: backline.answer(result),
+            lambda h, model: backline.EventStream(h),
+        )
+
+    async def run_call(
+        self,
+        request: Request,
+        caller: Caller,
+        call: Call,
+        answer: Callable[[CallResult, str], dict[str, Any]],
+        renderer: Callable[[StreamHandle, str], StreamRenderer],
+        media_type: str = "text/event-stream",
+    ) -> Response:
+        """The one call path of every generating route (/v1/generate and the SDK protocols):
+        chat element check, admission, provider call with retry and fallback, settlement (after
+        the response, or when the stream ends or the client leaves), room chat append. The
+        protocol only supplies the JSON answer and the stream renderer (given the model name
+        the answer reports)."""
+        element = call.element
         if element:  # refuse before spending anything on the provider
             await self.svc.db(check_chat_element, caller, element)
-        if data.get("stream") is True:
-            handle = await self.svc.open_stream(caller, spec)
+        if call.stream:
+            handle = await self.svc.open_stream(caller, call.spec)
             if await request.is_disconnected():  # left while we waited for the first token
                 await self._settle_stream(caller, handle, "interrupted", "client disconnected")
                 return Response(status_code=499)  # nginx's "client closed request"; nobody reads it
+            target = handle.target
+            model = answered_model(call, target.provider, target.model, handle.fallback_used)
+            headers = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+            headers.update(
+                backline_headers(handle.usage_id, target.provider, target.model, handle.fallback_used)
+            )
             return SettlingStream(
-                self._sse(caller, handle, element),
+                self._relay(caller, handle, element, renderer(handle, model)),
                 functools.partial(self._settle_stream, caller, handle, "interrupted", "client disconnected"),
-                media_type="text/event-stream",
-                headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
+                media_type=media_type,
+                headers=headers,
             )
         # Settled after the response is sent; its cost is computed from the admission prices
         # exactly as the settlement records it (see ledger.Prices).
-        result = await self.svc.complete(caller, spec, defer_settle=True)
+        result = await self.svc.complete(caller, call.spec, defer_settle=True)
         try:
-            return await self._completion_response(caller, result, element)
+            if element:
+                await self.svc.db(
+                    append_chat_message,
+                    caller,
+                    element,
+                    result.text,
+                    model=f"{result.provider}/{result.model}",
+                    prompt_tokens=result.input_tokens,
+                    completion_tokens=result.output_tokens,
+                )
+            model = answered_model(call, result.provider, result.model, result.fallback_used)
+            return JSONResponse(
+                answer(result, model),
+                headers=backline_headers(
+                    result.usage_id, result.provider, result.model, result.fallback_used
+                ),
+                background=BackgroundTask(_settle_later, result) if result.settle else None,
+            )
         except BaseException:
             if result.settle is not None:
                 with anyio.CancelScope(shield=True):
                     await result.settle()
             raise
-
-    async def _completion_response(self, caller: Caller, result: CallResult, element: str | None) -> Response:
-        if element:
-            await self.svc.db(
-                append_chat_message,
-                caller,
-                element,
-                result.text,
-                model=f"{result.provider}/{result.model}",
-                prompt_tokens=result.input_tokens,
-                completion_tokens=result.output_tokens,
-            )
-        return JSONResponse(
-            {
-                "id": result.usage_id,
-                "provider": result.provider,
-                "model": result.model,
-                "text": result.text,
-                "usage": {
-                    "input_tokens": result.input_tokens,
-                    "output_tokens": result.output_tokens,
-                    "cost_usd": float(result.cost_usd),
-                },
-                "latency_ms": result.latency_ms,
-                "fallback_used": result.fallback_used,
-            },
-            background=BackgroundTask(_settle_later, result) if result.settle else None,
-        )
 
     async def _settle_stream(
         self, caller: Caller, h: StreamHandle, status: str, error: str | None
@@ -368,25 +433,23 @@ class ProxyApp:
             )
         return cost
 
-    async def _sse(self, caller: Caller, h: StreamHandle, element: str | None) -> AsyncIterator[bytes]:
+    async def _relay(
+        self, caller: Caller, h: StreamHandle, element: str | None, render: StreamRenderer
+    ) -> AsyncIterator[bytes]:
+        """The provider stream in the route's wire format; settles (tokens counted from the
+        stream) and appends the room chat message when it ends, however it ends."""
         status = "interrupted"
         error: str | None = "client disconnected"
         append_error: str | None = None
         cost = None
         try:
-            yield _event(
-                {
-                    "type": "start",
-                    "id": h.usage_id,
-                    "provider": h.target.provider,
-                    "model": h.target.model,
-                    "fallback_used": h.fallback_used,
-                }
-            )
-            if h.first:
-                yield _event({"type": "delta", "text": h.first})
-            async for text in h.rest:
-                yield _event({"type": "delta", "text": text})
+            if head := render.start():
+                yield head
+            if h.first and (out := render.delta(h.first)):
+                yield out
+            async for piece in h.rest:
+                if out := render.delta(piece):
+                    yield out
             status, error = "ok", None
         except ProviderError as exc:
             status, error = "error", f"{exc.provider} {exc.status}: {exc.message}"[:500]
@@ -409,21 +472,81 @@ class ProxyApp:
                     except StoreError as exc:
                         append_error = exc.message
         if status == "error":
-            yield _event({"type": "error", "message": f"provider error: {error}"})
+            yield render.error(502, f"provider error: {error}")
         if append_error:
-            yield _event({"type": "error", "message": append_error})
+            yield render.error(400, append_error)
         if status == "ok":
-            yield _event(
-                {
-                    "type": "done",
-                    "usage": {
-                        "input_tokens": h.tally.input_tokens,
-                        "output_tokens": h.tally.final_output_tokens(),
-                        "cost_usd": float(cost or 0),
-                    },
-                }
-            )
-            yield b"data: [DONE]\n\n"
+            yield render.end(h.tally, cost)
+
+    # -- SDK-compatible routes (workers/ai/protocols) ---------------------------------------
+    async def openai_chat(self, request: Request) -> Response:
+        caller = await self.caller(request)
+        data = await read_json(request, self.settings.ai_max_body_bytes)
+        s = self.settings
+        call = openai.parse_request(data, request.headers, s.ai_models, s.ai_default_max_tokens)
+        return await self.run_call(
+            request,
+            caller,
+            call,
+            functools.partial(openai.completion, call),
+            lambda h, model: openai.ChunkStream(call, h.usage_id, model),
+        )
+
+    async def anthropic_messages(self, request: Request) -> Response:
+        caller = await self.caller(request, _anthropic_token(request))
+        data = await read_json(request, self.settings.ai_max_body_bytes)
+        call = anthropic.parse_request(data, request.headers, self.settings.ai_models)
+        return await self.run_call(
+            request,
+            caller,
+            call,
+            functools.partial(anthropic.message, call),
+            lambda h, model: anthropic.EventStream(h.usage_id, model, h.tally),
+        )
+
+    async def gemini_generate(self, request: Request) -> Response:
+        caller = await self.caller(request, _gemini_token(request))
+        model, _, method = request.path_params["target"].rpartition(":")
+        if method not in ("generateContent", "streamGenerateContent") or not model:
+            raise HTTPError(404, "models/{model}:generateContent or :streamGenerateContent only")
+        data = await read_json(request, self.settings.ai_max_body_bytes)
+        s = self.settings
+        stream = method == "streamGenerateContent"
+        call = gemini.parse_request(
+            model, data, request.headers, s.ai_models, s.ai_default_max_tokens, stream
+        )
+        sse = request.query_params.get("alt") == "sse"
+        return await self.run_call(
+            request,
+            caller,
+            call,
+            functools.partial(gemini.response, call),
+            lambda h, name: gemini.ChunkStream(h.usage_id, name, h.tally, sse),
+            media_type="text/event-stream" if sse else "application/json",
+        )
+
+    async def models(self, request: Request) -> Response:
+        """GET /v1/models (OpenAI's shape; Anthropic's when anthropic-version is sent) and
+        GET /v1beta/models (Gemini's): the models this caller can pay for."""
+        gemini_route = request.url.path.startswith("/v1beta") or "x-goog-api-key" in request.headers
+        is_anthropic = "anthropic-version" in request.headers
+        token = (
+            _gemini_token(request) if gemini_route else _anthropic_token(request) if is_anthropic else None
+        )
+        caller = await self.caller(request, token)
+        priced, stored = await self.svc.db(store.model_catalog, caller)
+        payable = (
+            set(stored) | {p for p, k in self.settings.ai_operator_keys.items() if k} | {"openai_compat"}
+        )
+        ids: list[tuple[str, str]] = []
+        for alias, target in sorted(self.settings.ai_models.items()):
+            provider = target.partition("/")[0]
+            if provider in payable:
+                ids.append((alias, provider))
+        ids += [(f"{p}/{m}", p) for p, m in priced if p in payable]
+        if gemini_route:
+            return JSONResponse(gemini.model_list(ids))
+        return JSONResponse(anthropic.model_list(ids) if is_anthropic else openai.model_list(ids))
 
     async def detect(self, request: Request) -> Response:
         caller = await self.caller(request)
@@ -489,10 +612,6 @@ async def _settle_later(result: CallResult) -> None:
         log.warning("ai settlement of %s failed after the response: %s", result.usage_id, exc)
 
 
-def _event(data: dict[str, Any]) -> bytes:
-    return b"data: " + json.dumps(data, separators=(",", ":")).encode() + b"\n\n"
-
-
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
     return {
         k: (str(v) if v is not None and not isinstance(v, (int, float, str, bool)) else v)
@@ -500,28 +619,34 @@ def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _wrap(handler: Any) -> Any:
+def provider_failure(exc: ProviderError) -> tuple[int, str, dict[str, str] | None]:
+    """What the caller is told about a provider's refusal: (status, message, headers)."""
+    if exc.bad_key:
+        return 401, f"{exc.key_ref} was rejected by {exc.provider}: {exc.message}", None
+    if exc.status == 429:
+        return 429, f"{exc.provider} is rate limiting this key: {exc.message}", {"retry-after": "30"}
+    if exc.status is not None and 400 <= exc.status < 500:
+        return 400, f"{exc.provider} refused the request: {exc.message}", None
+    return 502, f"{exc.provider} failed: {exc.message}", None
+
+
+def _wrap(handler: Any, shape: ErrorShape = error_response) -> Any:
+    """The route's errors in its family's JSON shape (`shape`), same statuses everywhere:
+    429 always carries Retry-After, an exhausted budget is 402."""
+
     async def endpoint(request: Request) -> Response:
         try:
             response: Response = await handler(request)
             return response
         except HTTPError as exc:
-            return error_response(exc.status, exc.message, exc.headers)
+            return shape(exc.status, exc.message, exc.headers, exc.param)
         except StoreError as exc:
             headers = {"retry-after": str(exc.retry_after)} if exc.retry_after is not None else None
-            return error_response(exc.status, exc.message, headers)
+            return shape(exc.status, exc.message, headers)
         except ProviderError as exc:
-            if exc.bad_key:
-                return error_response(401, f"{exc.key_ref} was rejected by {exc.provider}: {exc.message}")
-            if exc.status == 429:
-                return error_response(
-                    429, f"{exc.provider} is rate limiting this key: {exc.message}", {"retry-after": "30"}
-                )
-            if exc.status is not None and 400 <= exc.status < 500:
-                return error_response(400, f"{exc.provider} refused the request: {exc.message}")
-            return error_response(502, f"{exc.provider} failed: {exc.message}")
+            return shape(*provider_failure(exc))
         except BacklineError as exc:
-            return error_response(500, str(exc))
+            return shape(500, str(exc))
 
     return endpoint
 
@@ -537,6 +662,20 @@ def create_app(settings: Settings, database_url: str, outage: Outage | None = No
         Route("/v1/keys/{key_id:uuid}", _wrap(proxy.keys_delete), methods=["DELETE"]),
         Route("/v1/generate", _wrap(proxy.generate), methods=["POST"]),
         Route("/v1/detect", _wrap(proxy.detect), methods=["POST"]),
+        # The providers' own protocols (docs/ai.md "SDKs"): OpenAI, Anthropic, Gemini.
+        Route("/v1/chat/completions", _wrap(proxy.openai_chat, openai.error_response), methods=["POST"]),
+        Route("/v1/messages", _wrap(proxy.anthropic_messages, anthropic.error_response), methods=["POST"]),
+        Route("/v1/models", _wrap(proxy.models, openai.error_response), methods=["GET"]),
+        Route("/v1beta/models", _wrap(proxy.models, gemini.error_response), methods=["GET"]),
+        # google-genai calls /v1 by default, REST examples /v1beta: both are the Gemini API.
+        *[
+            Route(
+                f"/{version}/models/{{target:path}}",
+                _wrap(proxy.gemini_generate, gemini.error_response),
+                methods=["POST"],
+            )
+            for version in ("v1beta", "v1")
+        ],
     ]
     routes += billing_routes(settings, database_url)
     if transport_for(settings) == "local":
@@ -546,7 +685,8 @@ def create_app(settings: Settings, database_url: str, outage: Outage | None = No
             CORSMiddleware,
             allow_origins=list(settings.ai_cors_origins),
             allow_methods=["GET", "POST", "DELETE"],
-            allow_headers=["authorization", "content-type", "apikey", "x-client-info"],
+            allow_headers=list(CORS_HEADERS),
+            expose_headers=["retry-after", *BACKLINE_HEADERS],
             max_age=600,
         )
     ]

@@ -24,7 +24,7 @@ from workers.ai.http_client import ProviderClient, ProviderTimeout, ProviderTran
 from workers.ai.keys import KeyDecryptError, MasterKeys
 from workers.ai.ledger import Admission
 from workers.ai.providers import make_provider
-from workers.ai.providers.base import ChatRequest, Provider, ProviderError, Tally
+from workers.ai.providers.base import NO_OPTIONS, ChatRequest, Delta, Options, Provider, ProviderError, Tally
 from workers.ai.store import StoreError
 from workers.settings import Settings
 
@@ -53,6 +53,8 @@ class CallSpec:
     images: int = 0
     # Queue mode: (request id, ticket from private.ai_request_claim); its insert took the slot.
     request: tuple[str, str] | None = None
+    # Tools, tool choice, JSON output, stop sequences (the SDK-compatible routes).
+    options: Options = NO_OPTIONS
 
 
 @dataclass
@@ -68,14 +70,17 @@ class CallResult:
     fallback_used: bool
     # Deferred settlement (complete(defer_settle=True)): run it after the response is sent.
     settle: Callable[[], Awaitable[Decimal]] | None = None
+    # The call's tally: tool calls and finish reason for the SDK-compatible routes.
+    tally: Tally = dataclasses.field(default_factory=Tally)
 
 
 @dataclass
 class StreamHandle:
-    """A provider stream whose first chunk has arrived (errors before it become HTTP errors)."""
+    """A provider stream whose first chunk has arrived (errors before it become HTTP errors).
+    `first` is "" when the provider sent nothing at all."""
 
-    first: str
-    rest: AsyncIterator[str]
+    first: Delta
+    rest: AsyncIterator[Delta]
     tally: Tally
     target: Target
     admission: Admission
@@ -96,8 +101,13 @@ def estimate_input_tokens(messages: list[dict[str, Any]]) -> tuple[int, int]:
             chars += len(content)
         elif isinstance(content, list):
             for p in content:
-                if p.get("type") == "image":
+                kind = p.get("type")
+                if kind == "image":
                     images += 1
+                elif kind == "tool_call":
+                    chars += len(str(p.get("name", ""))) + len(str(p.get("arguments", "")))
+                elif kind == "tool_result":
+                    chars += len(str(p.get("content", "")))
                 else:
                     chars += len(str(p.get("text", "")))
     return (chars + 3) // 4 + images * IMAGE_TOKEN_ESTIMATE, images
@@ -158,7 +168,9 @@ class AIService:
     # -- provider calls -----------------------------------------------------------------------
     def _request(self, spec: CallSpec, target: Target, adm: Admission) -> ChatRequest:
         assert adm.api_key is not None
-        return ChatRequest(target.model, spec.messages, spec.max_tokens, adm.api_key, spec.temperature)
+        return ChatRequest(
+            target.model, spec.messages, spec.max_tokens, adm.api_key, spec.temperature, spec.options
+        )
 
     async def _admit(
         self,
@@ -327,6 +339,7 @@ class AIService:
                 latency,
                 i > 0,
                 settle if defer_settle else None,
+                tally,
             )
         raise AssertionError("unreachable")
 
@@ -343,6 +356,7 @@ class AIService:
                 gen = self.providers[target.provider].stream(
                     self.client, self._request(spec, target, adm), tally
                 )
+                first: Delta
                 try:
                     first = await gen.__anext__()
                 except StopAsyncIteration:

@@ -114,6 +114,18 @@ def list_keys(conn: psycopg.Connection[Any], caller: Caller) -> list[dict[str, A
         return [dict(r) for r in cur.fetchall()]
 
 
+def model_catalog(conn: psycopg.Connection[Any], caller: Caller) -> tuple[list[tuple[str, str]], list[str]]:
+    """GET /v1/models: the priced (provider, model) pairs and the providers of the caller's
+    live stored keys, in one transaction as the caller."""
+    with act_as(conn, caller.user_id, caller.role, claims=caller.claims, rollback=False) as cur:
+        cur.execute("select provider, model from public.ai_prices where model <> '*' order by 1, 2")
+        priced = [(str(p), str(m)) for p, m in cur.fetchall()]
+        cur.execute(
+            "select distinct provider from public.ai_keys where expires_at is null or expires_at > now()"
+        )
+        return priced, [str(r[0]) for r in cur.fetchall()]
+
+
 def delete_key(conn: psycopg.Connection[Any], caller: Caller, key_id: str) -> bool:
     with act_as(conn, caller.user_id, caller.role, claims=caller.claims, rollback=False) as cur:
         cur.execute("delete from public.ai_keys where id = %s", (key_id,))

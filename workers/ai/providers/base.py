@@ -36,10 +36,38 @@ def model_error(provider: str, model: object) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class Tool:
+    """A function the model may call; `parameters` is a JSON Schema object."""
+
+    name: str
+    description: str | None
+    parameters: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the SDK-compatible routes add to a call (all optional; /v1/generate sets none).
+
+    tool_choice: "auto" | "none" | "required" | the name of one tool that must be called.
+    response_format: None | {"type": "json_object"} | {"type": "json_schema", "name", "schema", "strict"}.
+    """
+
+    tools: tuple[Tool, ...] = ()
+    tool_choice: str | None = None
+    response_format: dict[str, Any] | None = None
+    stop: tuple[str, ...] = ()
+
+
+NO_OPTIONS = Options()
+
+
 @dataclass
 class ChatRequest:
-    """A provider-neutral chat call. Message content is a string or a list of parts:
-    {"type": "text", "text": ...} or {"type": "image", "mime_type": ..., "data": <base64>}.
+    """A provider-neutral chat call. Message role is system|user|assistant|tool; content is a
+    string or a list of parts: {"type": "text", "text"}, {"type": "image", "mime_type", "data"
+    (base64)}, {"type": "tool_call", "id", "name", "arguments" (JSON text)} (assistant) and
+    {"type": "tool_result", "tool_call_id", "name", "content" (text)} (role tool).
     """
 
     model: str
@@ -47,6 +75,28 @@ class ChatRequest:
     max_tokens: int
     api_key: str
     temperature: float | None = None
+    options: Options = NO_OPTIONS
+
+
+@dataclass
+class ToolCallDelta:
+    """A streamed piece of the `index`-th tool call: id and name come with its first piece."""
+
+    index: int
+    id: str | None
+    name: str | None
+    arguments: str
+
+
+# What a provider stream yields: text, or a piece of a tool call.
+Delta = str | ToolCallDelta
+
+
+@dataclass
+class ToolCall:
+    id: str
+    name: str
+    arguments: str  # JSON text, as OpenAI carries it
 
 
 @dataclass
@@ -59,10 +109,23 @@ class Tally:
     output_chars: int = 0
     reported_output: bool = False
     text_parts: list[str] = field(default_factory=list)
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    # Normalized: "stop" | "length" | "tool_calls" | "content_filter" (None: not reported).
+    finish_reason: str | None = None
 
     def add_text(self, text: str) -> None:
         self.text_parts.append(text)
         self.output_chars += len(text)
+
+    def add_tool_delta(self, delta: ToolCallDelta) -> None:
+        """Grow the tool calls from a streamed piece (counted like text for the estimate)."""
+        while len(self.tool_calls) <= delta.index:
+            self.tool_calls.append(ToolCall("", "", ""))
+        call = self.tool_calls[delta.index]
+        call.id = delta.id or call.id
+        call.name = delta.name or call.name
+        call.arguments += delta.arguments
+        self.output_chars += len(delta.arguments) + len(delta.name or "")
 
     @property
     def text(self) -> str:
@@ -100,7 +163,7 @@ class Provider(Protocol):
 
     async def complete(self, client: ProviderClient, req: ChatRequest, tally: Tally) -> str: ...
 
-    def stream(self, client: ProviderClient, req: ChatRequest, tally: Tally) -> AsyncIterator[str]: ...
+    def stream(self, client: ProviderClient, req: ChatRequest, tally: Tally) -> AsyncIterator[Delta]: ...
 
 
 @dataclass
@@ -159,3 +222,22 @@ def parts_of(content: Any) -> list[dict[str, Any]]:
     if isinstance(content, str):
         return [{"type": "text", "text": content}]
     return list(content)
+
+
+def json_instruction(fmt: dict[str, Any] | None) -> str | None:
+    """The system-prompt line that asks for JSON where a provider has no JSON mode to set."""
+    if fmt is None:
+        return None
+    if fmt.get("type") == "json_schema":
+        schema = json.dumps(fmt.get("schema") or {}, separators=(",", ":"))
+        return f"Answer only with one JSON value that matches this JSON Schema: {schema}"
+    return "Answer only with one JSON object."
+
+
+def parse_arguments(arguments: str) -> dict[str, Any]:
+    """A tool call's JSON arguments as an object (providers that take objects, not text)."""
+    try:
+        value = json.loads(arguments or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}

@@ -1,0 +1,1 @@
+"""Wire-format adapters of the SDK-compatible routes (OpenAI, Anthropic, Gemini)."""
