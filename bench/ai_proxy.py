@@ -386,6 +386,12 @@ def main() -> None:
     ap.add_argument("--no-litellm", action="store_true", help="leave LiteLLM out")
     ap.add_argument("--litellm-dir", default="/tmp/backline-bench-litellm", help="LiteLLM's scratch folder")
     ap.add_argument("--json", action="store_true", help="JSON only (no summary table)")
+    ap.add_argument(
+        "--async-commit",
+        action="store_true",
+        help="measurement only: the bench database commits without waiting for the WAL flush "
+        "(shows what the durable admission's flush costs; never how Backline runs)",
+    )
     args = ap.parse_args()
 
     admin = args.database_url or EmbeddedServer(ROOT / ".backline-bench").ensure_running().tcp_url()
@@ -396,6 +402,13 @@ def main() -> None:
     procs: list[subprocess.Popen[bytes]] = []
     try:
         migrations.migrate(db, ROOT / "migrations")
+        if args.async_commit:
+            # Sessions default to asynchronous commit; the ledger functions' own
+            # `set synchronous_commit = on` ends with the call, so their COMMIT does not flush.
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(
+                    sql.SQL("alter database {} set synchronous_commit = off").format(sql.Identifier(name))
+                )
         # One user per concurrent client (one user's calls serialize on their rate-limit lock by
         # design); a 1-second window keeps the limiter's event rows few, as real limits do.
         with psycopg.connect(db) as conn:
@@ -532,6 +545,7 @@ def main() -> None:
             "cpus": os.cpu_count(),
             "workers": args.workers,
             "litellm": None if args.no_litellm else LITELLM_VERSION,
+            "durable_commits": not args.async_commit,
             "load_average_before": os.getloadavg(),
         }
         per_round = max(1, args.requests // args.rounds)
