@@ -1,6 +1,7 @@
-"""private.ai_begin's plan lookup and one-statement budget reservation (migration
-20261207100000): the plan's limits apply, reservations add up to the budget exactly, and a
-refused reservation changes nothing (no budget row, usage row, ticket or rate-limit slot)."""
+"""private.ai_begin's plan lookup and budget reservation, pinned down for whoever makes the
+admission cheaper (issue #17 tried a one-statement upsert: docs/benchmarks.md): the plan's limits
+apply ('free' without a profile), reservations add up to the budget exactly, settled costs count,
+and a refused reservation changes nothing (no budget row, usage row, ticket or rate-limit slot)."""
 
 from __future__ import annotations
 
