@@ -6,9 +6,9 @@ Run: PYTHONPATH=$PWD python bench/ai_proxy.py [--requests 1600] [--rounds 8] [--
 
 Starts the fake provider (tests/ai/fake_provider.py, which speaks OpenAI's wire
 format), Backline's proxy (uvicorn, --workers processes) and LiteLLM's proxy
-server (PyPI `litellm[proxy]`, installed by this script into its own venv under
---litellm-dir, never a project dependency; no database, logging off, the same
-number of workers) in subprocesses, creates a throwaway migrated database with
+server (PyPI `litellm[proxy]` + httptools, installed by this script into its own
+venv under --litellm-dir, never a project dependency; no database, logging off,
+the same number of workers) in subprocesses, creates a throwaway migrated database with
 64 users (one stored key each), then makes the same chat completion directly on
 the fake, through each Backline route (/v1/generate, OpenAI /v1/chat/completions,
 Anthropic /v1/messages, Gemini :generateContent; all translated to the fake's
@@ -333,13 +333,21 @@ def litellm_venv(folder: Path) -> Path:
     """LiteLLM's proxy in its own venv under `folder` (installed on first use; never a dependency
     of the project). Returns the `litellm` CLI."""
     cli = folder / "venv" / "bin" / "litellm"
-    marker = folder / f"installed-{LITELLM_VERSION}"
+    marker = folder / f"installed-{LITELLM_VERSION}-httptools"
     if not marker.exists():
         folder.mkdir(parents=True, exist_ok=True)
         print(f"installing litellm[proxy]=={LITELLM_VERSION} into {folder} ...", file=sys.stderr)
+        # httptools: the HTTP parser Backline's uvicorn uses (litellm[proxy] alone runs uvicorn
+        # on the pure-Python h11), so both servers parse HTTP alike.
         subprocess.run([sys.executable, "-m", "venv", str(folder / "venv")], check=True)
         subprocess.run(
-            [str(folder / "venv" / "bin" / "pip"), "install", "-q", f"litellm[proxy]=={LITELLM_VERSION}"],
+            [
+                str(folder / "venv" / "bin" / "pip"),
+                "install",
+                "-q",
+                f"litellm[proxy]=={LITELLM_VERSION}",
+                "httptools",
+            ],
             check=True,
         )
         marker.touch()
