@@ -100,9 +100,14 @@ def test_openai_sdk_chat_and_stream_record_exact_usage(op_proxy: Proxy, model: s
         "select spent_usd, reserved_usd from private.ai_budget_months where user_id = %s", (uid,)
     )
     assert spent == [(rows[0][5] + rows[1][5], 0)]
-    # The provider got the operator key of the translated provider, the request in its own format.
+    # The last (streamed) call reached the named provider in its own format with its operator key.
     sent = op_proxy.fake.requests[-1]
-    assert {"openai": "/v1/chat/completions", "anthropic": "/v1/messages"}.get(provider, "") in sent["path"]
+    path, key = {
+        "openai": ("/v1/chat/completions", sent["headers"].get("authorization")),
+        "anthropic": ("/v1/messages", sent["headers"].get("x-api-key")),
+        "gemini": (f"/v1beta/models/{name}:streamGenerateContent", sent["headers"].get("x-goog-api-key")),
+    }[provider]
+    assert sent["path"] == path and key is not None and key.endswith(OPERATOR_KEYS[provider])
 
 
 @pytest.mark.parametrize("model", TARGETS)
@@ -463,3 +468,19 @@ def test_chat_append_fallback_and_cors_on_sdk_routes(op_proxy: Proxy) -> None:
             extra_body={"backline": {"chat_element_id": str(element)}},
         )
     assert 400 <= refused.value.status_code < 500 and "error" in refused.value.response.json()
+
+
+def test_gemini_stream_without_alt_sse_is_one_json_array(op_proxy: Proxy) -> None:
+    """REST callers without ?alt=sse get the API's streamed JSON array; usage is still exact."""
+    uid, h = op_proxy.user()
+    resp = op_proxy.http.post(
+        "/v1beta/models/openai/gpt-4o-mini:streamGenerateContent",
+        headers={"x-goog-api-key": token(h)},
+        json={"contents": [{"role": "user", "parts": [{"text": "hi"}]}]},
+    )
+    assert resp.status_code == 200 and resp.headers["content-type"].startswith("application/json")
+    chunks = resp.json()
+    assert "".join(p.get("text", "") for c in chunks for p in c["candidates"][0]["content"]["parts"]) == TEXT
+    assert chunks[-1]["candidates"][0]["finishReason"] == "STOP"
+    assert chunks[-1]["usageMetadata"]["candidatesTokenCount"] == 6
+    assert [(r[0], r[2], r[4], r[7]) for r in usage_rows(op_proxy, uid)] == [("openai", "ok", 6, True)]
