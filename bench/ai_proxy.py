@@ -1,16 +1,25 @@
-"""Benchmark: latency the AI proxy adds over calling the same fake provider directly.
+"""Benchmark: latency the AI proxy adds over calling the same fake provider directly,
+next to LiteLLM's proxy on the same fake provider.
 
-Run: PYTHONPATH=$PWD python bench/ai_proxy.py [--requests 2000] [--workers 1] [--database-url URL]
+Run: PYTHONPATH=$PWD python bench/ai_proxy.py [--requests 1600] [--rounds 8] [--workers 1]
+     [--clients 1,64] [--rate 200] [--routes generate,chat,messages,gemini] [--no-litellm]
 
-Starts the fake OpenAI-compatible provider and the proxy (uvicorn, --workers
-processes) in subprocesses, creates a throwaway migrated database with 64
-users (one stored key each), then measures with httpx at 1 and 64 concurrent
-clients (back to back: on a small machine this saturates the CPU) and at 64
-clients paced to --rate requests/s in total: non-streaming p50/p99 direct vs
-through the proxy, streaming time to first token, the proxy's CPU time per
-request and its RSS. Direct and proxied
-requests are measured in alternating rounds of the same run (`--rounds`), so a
-change in the machine's load affects both sides alike. Never run by the test suite.
+Starts the fake provider (tests/ai/fake_provider.py, which speaks OpenAI's wire
+format), Backline's proxy (uvicorn, --workers processes) and LiteLLM's proxy
+server (PyPI `litellm[proxy]` + httptools, installed by this script into its own
+venv under --litellm-dir, never a project dependency; no database, logging off,
+the same number of workers) in subprocesses, creates a throwaway migrated database with
+64 users (one stored key each), then makes the same chat completion directly on
+the fake, through each Backline route (/v1/generate, OpenAI /v1/chat/completions,
+Anthropic /v1/messages, Gemini :generateContent; all translated to the fake's
+OpenAI endpoint with the user's stored key) and through LiteLLM. Rows: 1 client
+back to back, 64 clients back to back (CPU saturation on a small machine), 64
+clients paced to --rate requests/s in total, streaming time to first token (1
+client). Every contender takes its turn in every round of a row (order rotated
+per round), so a change in the machine's load hits all alike. Overhead =
+contender percentile - direct percentile; `vs_litellm_*` = a Backline route's
+overhead / LiteLLM's overhead in the same row. Also the server CPU time per
+request (/proc) and RSS. Never run by the test suite.
 """
 
 from __future__ import annotations
@@ -25,6 +34,8 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -73,8 +84,8 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_up(url: str) -> None:
-    deadline = time.time() + 30
+def wait_up(url: str, timeout: float = 30) -> None:
+    deadline = time.time() + timeout
     while time.time() < deadline:
         try:
             httpx.get(url, timeout=1)
@@ -151,28 +162,60 @@ async def run_paced(
     return lat
 
 
+def first_content(line: str) -> bool:
+    """Does this SSE/JSON line carry the first generated text, in any of the four wire formats?
+
+    OpenAI chunks (direct, LiteLLM, /v1/chat/completions): choices[0].delta.content; Backline's
+    /v1/generate: {"type": "delta", "text"}; Anthropic: content_block_delta's delta.text;
+    Gemini: candidates[0].content.parts[0].text. Role-only and empty chunks do not count."""
+    if not line.startswith("data:"):
+        return False
+    payload = line[5:].strip()
+    if not payload or payload == "[DONE]":
+        return False
+    data = json.loads(payload)
+    if "choices" in data:
+        return bool(data["choices"] and (data["choices"][0].get("delta") or {}).get("content"))
+    if data.get("type") == "delta":
+        return bool(data.get("text"))
+    if data.get("type") == "content_block_delta":
+        return bool((data.get("delta") or {}).get("text"))
+    if "candidates" in data:
+        parts = ((data["candidates"] or [{}])[0].get("content") or {}).get("parts") or [{}]
+        return bool(parts[0].get("text"))
+    return False
+
+
 async def first_token(url: str, headers: dict[str, str], body: dict[str, Any], n: int) -> list[float]:
     out: list[float] = []
     async with httpx.AsyncClient(timeout=60) as client:
         async with client.stream("POST", url, headers=headers, json=body) as resp:  # warm-up
             await resp.aread()
+            if resp.status_code != 200:
+                raise RuntimeError(f"{url}: {resp.status_code} {(await resp.aread())[:200]!r}")
         for _ in range(n):
             t0 = time.perf_counter()
             seen = False
             async with client.stream("POST", url, headers=headers, json=body) as resp:
                 async for line in resp.aiter_lines():
-                    if seen or not ('"content"' in line or '"delta"' in line) or '"content": ""' in line:
-                        continue
-                    out.append((time.perf_counter() - t0) * 1000)
-                    seen = True
+                    if not seen and first_content(line):
+                        out.append((time.perf_counter() - t0) * 1000)
+                        seen = True
+            if not seen:
+                raise RuntimeError(f"{url}: no content in the stream")
     return out
 
 
 def proxy_pids(pid: int) -> list[int]:
-    """The proxy process and, with --workers > 1, its worker processes."""
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    kids = [int(x) for x in children.read_text().split()] if children.exists() else []
-    return [pid, *kids]
+    """The process and all its descendants (uvicorn --workers, LiteLLM's server process)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        children = Path(f"/proc/{p}/task/{p}/children")
+        if children.exists():
+            todo += [int(x) for x in children.read_text().split()]
+    return out
 
 
 def rss_kb(pid: int) -> int:
@@ -185,49 +228,178 @@ def rss_kb(pid: int) -> int:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of the proxy processes so far."""
+    """User + system CPU time of the process tree so far."""
     ticks = os.sysconf("SC_CLK_TCK")
     total = 0
     for p in proxy_pids(pid):
-        fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
         total += int(fields[11]) + int(fields[12])
     return total / ticks
 
 
-def interleaved(
-    direct: tuple[str, list[tuple[dict[str, str], dict[str, Any]]]],
-    proxy: tuple[str, list[tuple[dict[str, str], dict[str, Any]]]],
-    n: int,
-    conc: int,
-    rounds: int,
-    proxy_pid: int,
-) -> tuple[list[float], list[float], float]:
-    """Alternating rounds of direct and proxied load; (direct ms, proxy ms, proxy CPU ms per request)."""
-    d: list[float] = []
-    p: list[float] = []
-    cpu = 0.0
-    for _ in range(rounds):
-        d += asyncio.run(run_load(direct[0], direct[1], n // rounds, conc))
-        before = cpu_seconds(proxy_pid)
-        got = asyncio.run(run_load(proxy[0], proxy[1], n // rounds, conc))
-        cpu += cpu_seconds(proxy_pid) - before
-        p += got
-    return d, p, cpu * 1000 / max(len(p), 1)
+Users = list[tuple[dict[str, str], dict[str, Any]]]
+
+
+@dataclass
+class Contender:
+    """One way of making the same chat call: the direct call, a Backline route, LiteLLM."""
+
+    name: str
+    url: str
+    users: Users  # (headers, body) per concurrent client
+    stream_url: str
+    stream_body: dict[str, Any]  # user 0's streaming request
+    pid: int | None = None  # server process (CPU time per request)
+
+
+def measure_row(
+    contenders: list[Contender], rounds: int, run: Callable[[Contender], list[float]]
+) -> dict[str, tuple[list[float], float | None]]:
+    """Rounds in which every contender takes its turn (the order rotates each round, so no one
+    always runs right after another): latencies (ms) and server CPU ms per request."""
+    lat: dict[str, list[float]] = {c.name: [] for c in contenders}
+    cpu: dict[str, float] = {c.name: 0.0 for c in contenders}
+    for r in range(rounds):
+        k = r % len(contenders)
+        for c in contenders[k:] + contenders[:k]:
+            before = cpu_seconds(c.pid) if c.pid else 0.0
+            lat[c.name] += run(c)
+            if c.pid:
+                cpu[c.name] += cpu_seconds(c.pid) - before
+    return {
+        c.name: (lat[c.name], cpu[c.name] * 1000 / max(len(lat[c.name]), 1) if c.pid else None)
+        for c in contenders
+    }
+
+
+def summarize(measured: dict[str, tuple[list[float], float | None]], p99: bool = True) -> dict[str, Any]:
+    """Percentiles per contender; overhead = contender percentile - direct percentile; and each
+    Backline route's overhead as a fraction of LiteLLM's (the target: <= 0.2)."""
+    direct, _ = measured["direct"]
+    d50, d99 = statistics.median(direct), pct(direct, 99)
+    row: dict[str, Any] = {}
+    for name, (lat, cpu) in measured.items():
+        entry: dict[str, Any] = {"p50_ms": round(statistics.median(lat), 3)}
+        if p99:
+            entry["p99_ms"] = round(pct(lat, 99), 3)
+        if name != "direct":
+            entry["overhead_p50_ms"] = round(statistics.median(lat) - d50, 3)
+            if p99:
+                entry["overhead_p99_ms"] = round(pct(lat, 99) - d99, 3)
+        if cpu is not None:
+            entry["server_cpu_ms_per_request"] = round(cpu, 3)
+        row[name] = entry
+    lite = row.get("litellm")
+    if lite:
+        for name, entry in row.items():
+            if name.startswith("backline"):
+                for q in ("p50", "p99") if p99 else ("p50",):
+                    base = lite[f"overhead_{q}_ms"]
+                    entry[f"vs_litellm_{q}"] = (
+                        round(entry[f"overhead_{q}_ms"] / base, 3) if base > 0 else None
+                    )
+    return row
+
+
+# The newest whose [proxy] extra resolves from the package index this machine reaches (later ones
+# pin litellm-proxy / litellm-proxy-extras builds it lacks); 1.107.0 was a compromised release.
+LITELLM_VERSION = "1.106.12"
+LITELLM_CONFIG = """\
+model_list:
+  - model_name: gpt-4o-mini
+    litellm_params:
+      model: openai/gpt-4o-mini
+      api_base: {api_base}
+      api_key: sk-bench-1234
+litellm_settings:
+  set_verbose: false
+  json_logs: false
+  drop_params: true
+  turn_off_message_logging: true
+  telemetry: false
+general_settings:
+  master_key: {master_key}
+  disable_spend_logs: true
+  disable_error_logs: true
+  background_health_checks: false
+"""
+LITELLM_MASTER = "sk-litellm-bench-master"
+
+
+def litellm_venv(folder: Path) -> Path:
+    """LiteLLM's proxy in its own venv under `folder` (installed on first use; never a dependency
+    of the project). Returns the `litellm` CLI."""
+    cli = folder / "venv" / "bin" / "litellm"
+    marker = folder / f"installed-{LITELLM_VERSION}-httptools"
+    if not marker.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        print(f"installing litellm[proxy]=={LITELLM_VERSION} into {folder} ...", file=sys.stderr)
+        # httptools: the HTTP parser Backline's uvicorn uses (litellm[proxy] alone runs uvicorn
+        # on the pure-Python h11), so both servers parse HTTP alike.
+        subprocess.run([sys.executable, "-m", "venv", str(folder / "venv")], check=True)
+        subprocess.run(
+            [
+                str(folder / "venv" / "bin" / "pip"),
+                "install",
+                "-q",
+                f"litellm[proxy]=={LITELLM_VERSION}",
+                "httptools",
+            ],
+            check=True,
+        )
+        marker.touch()
+    return cli
+
+
+def start_litellm(folder: Path, fake_url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
+    """LiteLLM's proxy server on the fake provider: one model, the master key as the only
+    accepted key, no database (so no virtual keys, budgets, rate limits or spend rows), spend
+    and error logs off, verbose logging off, `workers` uvicorn workers."""
+    cli = litellm_venv(folder)
+    config = folder / "config.yaml"
+    config.write_text(LITELLM_CONFIG.format(api_base=fake_url + "/v1", master_key=LITELLM_MASTER))
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_HOST", "REDIS_URL")}
+    env.update(
+        {"LITELLM_LOG": "ERROR", "LITELLM_MODE": "PRODUCTION", "NO_DOCS": "True",
+         "LITELLM_LOCAL_MODEL_COST_MAP": "True"}  # no network fetch at startup
+    )  # fmt: skip
+    return subprocess.Popen(
+        [str(cli), "--config", str(config), "--host", "127.0.0.1", "--port", str(port),
+         "--num_workers", str(workers)],
+        env=env, cwd=folder, stdout=subprocess.DEVNULL, stderr=open(folder / "server.log", "wb"),
+    )  # fmt: skip
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--requests", type=int, default=2000)
-    ap.add_argument("--workers", type=int, default=1, help="uvicorn worker processes for the proxy")
-    ap.add_argument("--rounds", type=int, default=8, help="alternating direct/proxy rounds per load")
+    ap.add_argument("--requests", type=int, default=1600, help="per contender and row")
+    ap.add_argument("--workers", type=int, default=1, help="server processes, Backline and LiteLLM alike")
+    ap.add_argument("--rounds", type=int, default=8, help="rounds per row; every contender runs once a round")
     ap.add_argument(
-        "--rate", type=float, default=200, help="paced 64-client run: requests/s in total (0 = skip)"
+        "--rate", type=float, default=200, help="paced 64-client row: requests/s in total (0 = skip)"
     )
     ap.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
     ap.add_argument(
         "--clients", default="1,64", help="back-to-back concurrency levels, comma separated (e.g. 1)"
     )
     ap.add_argument("--no-stream", action="store_true", help="skip the streaming first-token row")
+    ap.add_argument(
+        "--routes",
+        default="generate,chat,messages,gemini",
+        help="Backline routes to measure: generate, chat (OpenAI), messages (Anthropic), gemini",
+    )
+    ap.add_argument("--no-litellm", action="store_true", help="leave LiteLLM out")
+    ap.add_argument("--litellm-dir", default="/tmp/backline-bench-litellm", help="LiteLLM's scratch folder")
+    ap.add_argument("--json", action="store_true", help="JSON only (no summary table)")
+    ap.add_argument(
+        "--async-commit",
+        action="store_true",
+        help="measurement only: the bench database commits without waiting for the WAL flush "
+        "(shows what the durable admission's flush costs; never how Backline runs)",
+    )
     args = ap.parse_args()
 
     admin = args.database_url or EmbeddedServer(ROOT / ".backline-bench").ensure_running().tcp_url()
@@ -238,6 +410,13 @@ def main() -> None:
     procs: list[subprocess.Popen[bytes]] = []
     try:
         migrations.migrate(db, ROOT / "migrations")
+        if args.async_commit:
+            # Sessions default to asynchronous commit; the ledger functions' own
+            # `set synchronous_commit = on` ends with the call, so their COMMIT does not flush.
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(
+                    sql.SQL("alter database {} set synchronous_commit = off").format(sql.Identifier(name))
+                )
         # One user per concurrent client (one user's calls serialize on their rate-limit lock by
         # design); a 1-second window keeps the limiter's event rows few, as real limits do.
         with psycopg.connect(db) as conn:
@@ -262,7 +441,7 @@ def main() -> None:
             )
             for u in uids
         ]
-        fake_port, proxy_port = free_port(), free_port()
+        fake_port, proxy_port, litellm_port = free_port(), free_port(), free_port()
         fake_url = f"http://127.0.0.1:{fake_port}"
         env = {
             **os.environ,
@@ -287,100 +466,157 @@ def main() -> None:
                 env=env,
             )
         )
+        litellm_url = f"http://127.0.0.1:{litellm_port}"
+        if not args.no_litellm:
+            procs.append(start_litellm(Path(args.litellm_dir), fake_url, litellm_port, args.workers))
         proxy_url = f"http://127.0.0.1:{proxy_port}"
         wait_up(fake_url + "/auth/v1/.well-known/jwks.json")
         wait_up(proxy_url + "/healthz")
+        if not args.no_litellm:
+            wait_up(litellm_url + "/health/liveliness", timeout=180)
         msgs = [{"role": "user", "content": "Say hello"}]
         direct_body = {"model": "gpt-4o-mini", "messages": msgs, "max_tokens": 16}
-        direct_users = [({"authorization": "Bearer sk-bench-1234"}, direct_body)]
-        proxy_users: list[tuple[dict[str, str], dict[str, Any]]] = []
+        direct_auth = {"authorization": "Bearer sk-bench-1234"}
+        contenders = [
+            Contender(
+                "direct",
+                fake_url + "/v1/chat/completions",
+                [(direct_auth, direct_body)],
+                fake_url + "/v1/chat/completions",
+                {**direct_body, "stream": True},
+            )
+        ]
+        key_ids: list[str] = []
         with httpx.Client() as client:
             for token in tokens:
-                auth = {"authorization": f"Bearer {token}"}
                 key = client.post(
-                    proxy_url + "/v1/keys", headers=auth, json={"provider": "openai", "key": "sk-bench-1234"}
+                    proxy_url + "/v1/keys",
+                    headers={"authorization": f"Bearer {token}"},
+                    json={"provider": "openai", "key": "sk-bench-1234"},
                 )
-                body = {
-                    "provider": "openai",
-                    "model": "gpt-4o-mini",
-                    "key_id": key.json()["id"],
-                    "messages": msgs,
-                    "max_tokens": 16,
-                }
-                proxy_users.append((auth, body))
+                key_ids.append(key.json()["id"])
+        users = list(zip(tokens, key_ids, strict=True))
+        pid = procs[1].pid
+        # Every Backline route calls the same OpenAI chat completion on the fake (the stored
+        # key, model "gpt-4o-mini"): the Anthropic and Gemini routes translate to it.
+        routes = set(args.routes.split(","))
+        if "generate" in routes:
+            gen = [
+                (
+                    {"authorization": f"Bearer {t}"},
+                    {"provider": "openai", "model": "gpt-4o-mini", "key_id": k, "messages": msgs,
+                     "max_tokens": 16},
+                )
+                for t, k in users
+            ]  # fmt: skip
+            contenders.append(
+                Contender("backline /v1/generate", proxy_url + "/v1/generate", gen,
+                          proxy_url + "/v1/generate", {**gen[0][1], "stream": True}, pid)
+            )  # fmt: skip
+        if "chat" in routes:
+            chat = [({"authorization": f"Bearer {t}", "x-backline-key-id": k}, direct_body) for t, k in users]
+            contenders.append(
+                Contender("backline /v1/chat/completions", proxy_url + "/v1/chat/completions", chat,
+                          proxy_url + "/v1/chat/completions", {**direct_body, "stream": True}, pid)
+            )  # fmt: skip
+        if "messages" in routes:
+            body = {"model": "openai/gpt-4o-mini", "messages": msgs, "max_tokens": 16}
+            anth = [
+                ({"x-api-key": t, "anthropic-version": "2023-06-01", "x-backline-key-id": k}, body)
+                for t, k in users
+            ]
+            contenders.append(
+                Contender("backline /v1/messages", proxy_url + "/v1/messages", anth,
+                          proxy_url + "/v1/messages", {**body, "stream": True}, pid)
+            )  # fmt: skip
+        if "gemini" in routes:
+            body = {
+                "contents": [{"role": "user", "parts": [{"text": "Say hello"}]}],
+                "generationConfig": {"maxOutputTokens": 16},
+            }
+            gem = [({"x-goog-api-key": t, "x-backline-key-id": k}, body) for t, k in users]
+            base = proxy_url + "/v1beta/models/openai/gpt-4o-mini"
+            contenders.append(
+                Contender("backline gemini :generateContent", base + ":generateContent", gem,
+                          base + ":streamGenerateContent?alt=sse", body, pid)
+            )  # fmt: skip
+        if not args.no_litellm:
+            lite = [({"authorization": f"Bearer {LITELLM_MASTER}"}, direct_body)]
+            contenders.append(
+                Contender("litellm", litellm_url + "/v1/chat/completions", lite,
+                          litellm_url + "/v1/chat/completions", {**direct_body, "stream": True},
+                          procs[2].pid)
+            )  # fmt: skip
         results: dict[str, Any] = {
-            "requests": args.requests,
+            "requests_per_contender_and_row": args.requests,
+            "rounds": args.rounds,
             "cpus": os.cpu_count(),
             "workers": args.workers,
-            "load_average_before": os.getloadavg()[0],
+            "litellm": None if args.no_litellm else LITELLM_VERSION,
+            "durable_commits": not args.async_commit,
+            "load_average_before": os.getloadavg(),
         }
+        per_round = max(1, args.requests // args.rounds)
         for conc in (int(c) for c in args.clients.split(",")):
-            d, p, cpu_ms = interleaved(
-                (fake_url + "/v1/chat/completions", direct_users),
-                (proxy_url + "/v1/generate", proxy_users),
-                args.requests,
-                conc,
-                args.rounds,
-                procs[1].pid,
+            results[f"c{conc}"] = summarize(
+                measure_row(
+                    contenders,
+                    args.rounds,
+                    lambda c, conc=conc: asyncio.run(run_load(c.url, c.users, per_round, conc)),  # type: ignore[misc]
+                )
             )
-            results[f"c{conc}"] = {
-                "proxy_cpu_ms_per_request": round(cpu_ms, 3),
-                "direct_p50_ms": round(statistics.median(d), 3),
-                "direct_p99_ms": round(pct(d, 99), 3),
-                "proxy_p50_ms": round(statistics.median(p), 3),
-                "proxy_p99_ms": round(pct(p, 99), 3),
-                "overhead_p50_ms": round(statistics.median(p) - statistics.median(d), 3),
-                "overhead_p99_ms": round(pct(p, 99) - pct(d, 99), 3),
-            }
         if args.rate > 0:
-            d, p = [], []
-            for _ in range(args.rounds):
-                n = max(64, args.requests // args.rounds)
-                d += asyncio.run(run_paced(fake_url + "/v1/chat/completions", direct_users, n, 64, args.rate))
-                p += asyncio.run(run_paced(proxy_url + "/v1/generate", proxy_users, n, 64, args.rate))
-            results[f"c64_paced_{int(args.rate)}rps"] = {
-                "direct_p50_ms": round(statistics.median(d), 3),
-                "direct_p99_ms": round(pct(d, 99), 3),
-                "proxy_p50_ms": round(statistics.median(p), 3),
-                "proxy_p99_ms": round(pct(p, 99), 3),
-                "overhead_p50_ms": round(statistics.median(p) - statistics.median(d), 3),
-                "overhead_p99_ms": round(pct(p, 99) - pct(d, 99), 3),
-            }
-        n_stream = max(50, args.requests // 20)
-        d_ft: list[float] = []
-        p_ft: list[float] = []
-        for _ in range(0 if args.no_stream else args.rounds):
-            d_ft += asyncio.run(
-                first_token(
-                    fake_url + "/v1/chat/completions",
-                    direct_users[0][0],
-                    {**direct_body, "stream": True},
-                    n_stream // args.rounds,
+            results[f"c64_paced_{int(args.rate)}rps"] = summarize(
+                measure_row(
+                    contenders,
+                    args.rounds,
+                    lambda c: asyncio.run(run_paced(c.url, c.users, max(64, per_round), 64, args.rate)),
                 )
             )
-            p_ft += asyncio.run(
-                first_token(
-                    proxy_url + "/v1/generate",
-                    proxy_users[0][0],
-                    {**proxy_users[0][1], "stream": True},
-                    n_stream // args.rounds,
+        if not args.no_stream:
+            n_stream = max(1, max(50, args.requests // 8) // args.rounds)
+            results["stream_first_token"] = summarize(
+                measure_row(
+                    contenders,
+                    args.rounds,
+                    lambda c: asyncio.run(first_token(c.stream_url, c.users[0][0], c.stream_body, n_stream)),
                 )
             )
-        if d_ft:
-            results["stream_first_token"] = {
-                "direct_p50_ms": round(statistics.median(d_ft), 3),
-                "proxy_p50_ms": round(statistics.median(p_ft), 3),
-                "overhead_p50_ms": round(statistics.median(p_ft) - statistics.median(d_ft), 3),
-            }
-        results["proxy_rss_mb"] = round(rss_kb(procs[1].pid) / 1024, 1)
-        results["load_average_after"] = os.getloadavg()[0]
+        results["backline_rss_mb"] = round(rss_kb(procs[1].pid) / 1024, 1)
+        if not args.no_litellm:
+            results["litellm_rss_mb"] = round(rss_kb(procs[2].pid) / 1024, 1)
+        results["load_average_after"] = os.getloadavg()
         print(json.dumps(results, indent=2))
+        if not args.json:
+            print_table(results)
     finally:
         for proc in procs:
             proc.terminate()
-            proc.wait(timeout=10)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+
+
+def print_table(results: dict[str, Any]) -> None:
+    """The rows as a markdown table: overhead p50 / p99 in ms (vs LiteLLM's overhead)."""
+    rows = [k for k in results if k.startswith("c") and isinstance(results[k], dict) and k != "cpus"]
+    rows += ["stream_first_token"] if "stream_first_token" in results else []
+    names = [n for n in results[rows[0]] if n != "direct"] if rows else []
+    print("\n| row | direct p50 / p99 | " + " | ".join(names) + " |")
+    print("|---|---|" + "---|" * len(names))
+    for row in rows:
+        d = results[row]["direct"]
+        cells = [f"{d['p50_ms']:.2f} / {d.get('p99_ms', float('nan')):.2f}"]
+        for n in names:
+            e = results[row][n]
+            cell = f"{e['overhead_p50_ms']:.2f} / {e.get('overhead_p99_ms', float('nan')):.2f}"
+            if "vs_litellm_p50" in e:
+                cell += f" ({e['vs_litellm_p50']}x / {e.get('vs_litellm_p99')}x)"
+            cells.append(cell)
+        print(f"| {row} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":
