@@ -885,18 +885,24 @@ CREATE OR REPLACE FUNCTION private.audit_private_ai_budget_months()
  SECURITY DEFINER
  SET search_path TO ''
 AS $function$
+declare
+  -- assignments are simple expressions, compiled once per transaction (see
+  -- migration 20261207110000); v_actor is private.audit_actor() written out
+  v_actor_id uuid := auth.uid();
+  v_actor text := coalesce(nullif(nullif(current_setting('role', true), 'none'), ''), session_user::text);
+  v_columns text[];
 begin
   if tg_op = 'UPDATE' then
+    v_columns := array_remove(array[case when new.user_id is distinct from old.user_id then 'user_id' end, case when new.month is distinct from old.month then 'month' end, case when new.spent_usd is distinct from old.spent_usd then 'spent_usd' end, case when new.reserved_usd is distinct from old.reserved_usd then 'reserved_usd' end]::text[], null);
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action, columns)
-    values ('private.ai_budget_months', new.user_id::text || '/' || new.month::text, new.user_id, (select auth.uid()), private.audit_actor(), 'update',
-            array_remove(array[case when new.user_id is distinct from old.user_id then 'user_id' end, case when new.month is distinct from old.month then 'month' end, case when new.spent_usd is distinct from old.spent_usd then 'spent_usd' end, case when new.reserved_usd is distinct from old.reserved_usd then 'reserved_usd' end]::text[], null));
+    values ('private.ai_budget_months', new.user_id::text || '/' || new.month::text, new.user_id, v_actor_id, v_actor, 'update', v_columns);
   elsif tg_op = 'INSERT' then
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action)
-    select 'private.ai_budget_months', n.user_id::text || '/' || n.month::text, n.user_id, (select auth.uid()), private.audit_actor(), 'insert' from new_rows n;
+    select 'private.ai_budget_months', n.user_id::text || '/' || n.month::text, n.user_id, v_actor_id, v_actor, 'insert' from new_rows n;
   else
     -- an owner whose account is being erased (the cascade) is not recorded
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action)
-    select 'private.ai_budget_months', o.user_id::text || '/' || o.month::text, u.id, (select auth.uid()), private.audit_actor(), 'delete'
+    select 'private.ai_budget_months', o.user_id::text || '/' || o.month::text, u.id, v_actor_id, v_actor, 'delete'
       from old_rows o left join auth.users u on u.id = o.user_id;
   end if;
   return null;
@@ -911,18 +917,24 @@ CREATE OR REPLACE FUNCTION private.audit_private_billing_events()
  SECURITY DEFINER
  SET search_path TO ''
 AS $function$
+declare
+  -- assignments are simple expressions, compiled once per transaction (see
+  -- migration 20261207110000); v_actor is private.audit_actor() written out
+  v_actor_id uuid := auth.uid();
+  v_actor text := coalesce(nullif(nullif(current_setting('role', true), 'none'), ''), session_user::text);
+  v_columns text[];
 begin
   if tg_op = 'UPDATE' then
+    v_columns := array_remove(array[case when new.event_id is distinct from old.event_id then 'event_id' end, case when new.type is distinct from old.type then 'type' end, case when new.stripe_created_at is distinct from old.stripe_created_at then 'stripe_created_at' end, case when new.livemode is distinct from old.livemode then 'livemode' end, case when new.customer_id is distinct from old.customer_id then 'customer_id' end, case when new.subscription_id is distinct from old.subscription_id then 'subscription_id' end, case when new.user_id is distinct from old.user_id then 'user_id' end, case when new.outcome is distinct from old.outcome then 'outcome' end, case when new.received_at is distinct from old.received_at then 'received_at' end]::text[], null);
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action, columns)
-    values ('private.billing_events', new.event_id::text, new.user_id, (select auth.uid()), private.audit_actor(), 'update',
-            array_remove(array[case when new.event_id is distinct from old.event_id then 'event_id' end, case when new.type is distinct from old.type then 'type' end, case when new.stripe_created_at is distinct from old.stripe_created_at then 'stripe_created_at' end, case when new.livemode is distinct from old.livemode then 'livemode' end, case when new.customer_id is distinct from old.customer_id then 'customer_id' end, case when new.subscription_id is distinct from old.subscription_id then 'subscription_id' end, case when new.user_id is distinct from old.user_id then 'user_id' end, case when new.outcome is distinct from old.outcome then 'outcome' end, case when new.received_at is distinct from old.received_at then 'received_at' end]::text[], null));
+    values ('private.billing_events', new.event_id::text, new.user_id, v_actor_id, v_actor, 'update', v_columns);
   elsif tg_op = 'INSERT' then
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action)
-    select 'private.billing_events', n.event_id::text, n.user_id, (select auth.uid()), private.audit_actor(), 'insert' from new_rows n;
+    select 'private.billing_events', n.event_id::text, n.user_id, v_actor_id, v_actor, 'insert' from new_rows n;
   else
     -- an owner whose account is being erased (the cascade) is not recorded
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action)
-    select 'private.billing_events', o.event_id::text, u.id, (select auth.uid()), private.audit_actor(), 'delete'
+    select 'private.billing_events', o.event_id::text, u.id, v_actor_id, v_actor, 'delete'
       from old_rows o left join auth.users u on u.id = o.user_id;
   end if;
   return null;
@@ -937,18 +949,24 @@ CREATE OR REPLACE FUNCTION private.audit_private_image_uploads()
  SECURITY DEFINER
  SET search_path TO ''
 AS $function$
+declare
+  -- assignments are simple expressions, compiled once per transaction (see
+  -- migration 20261207110000); v_actor is private.audit_actor() written out
+  v_actor_id uuid := auth.uid();
+  v_actor text := coalesce(nullif(nullif(current_setting('role', true), 'none'), ''), session_user::text);
+  v_columns text[];
 begin
   if tg_op = 'UPDATE' then
+    v_columns := array_remove(array[case when new.object_id is distinct from old.object_id then 'object_id' end, case when new.bucket_id is distinct from old.bucket_id then 'bucket_id' end, case when new.object_name is distinct from old.object_name then 'object_name' end, case when new.owner_id is distinct from old.owner_id then 'owner_id' end, case when new.mimetype is distinct from old.mimetype then 'mimetype' end, case when new.size is distinct from old.size then 'size' end, case when new.uploaded_at is distinct from old.uploaded_at then 'uploaded_at' end, case when new.thumbnails_done_at is distinct from old.thumbnails_done_at then 'thumbnails_done_at' end, case when new.attempts is distinct from old.attempts then 'attempts' end, case when new.last_error is distinct from old.last_error then 'last_error' end]::text[], null);
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action, columns)
-    values ('private.image_uploads', new.object_id::text, new.owner_id, (select auth.uid()), private.audit_actor(), 'update',
-            array_remove(array[case when new.object_id is distinct from old.object_id then 'object_id' end, case when new.bucket_id is distinct from old.bucket_id then 'bucket_id' end, case when new.object_name is distinct from old.object_name then 'object_name' end, case when new.owner_id is distinct from old.owner_id then 'owner_id' end, case when new.mimetype is distinct from old.mimetype then 'mimetype' end, case when new.size is distinct from old.size then 'size' end, case when new.uploaded_at is distinct from old.uploaded_at then 'uploaded_at' end, case when new.thumbnails_done_at is distinct from old.thumbnails_done_at then 'thumbnails_done_at' end, case when new.attempts is distinct from old.attempts then 'attempts' end, case when new.last_error is distinct from old.last_error then 'last_error' end]::text[], null));
+    values ('private.image_uploads', new.object_id::text, new.owner_id, v_actor_id, v_actor, 'update', v_columns);
   elsif tg_op = 'INSERT' then
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action)
-    select 'private.image_uploads', n.object_id::text, n.owner_id, (select auth.uid()), private.audit_actor(), 'insert' from new_rows n;
+    select 'private.image_uploads', n.object_id::text, n.owner_id, v_actor_id, v_actor, 'insert' from new_rows n;
   else
     -- an owner whose account is being erased (the cascade) is not recorded
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action)
-    select 'private.image_uploads', o.object_id::text, u.id, (select auth.uid()), private.audit_actor(), 'delete'
+    select 'private.image_uploads', o.object_id::text, u.id, v_actor_id, v_actor, 'delete'
       from old_rows o left join auth.users u on u.id = o.owner_id;
   end if;
   return null;
@@ -963,18 +981,24 @@ CREATE OR REPLACE FUNCTION private.audit_private_publishing_bans()
  SECURITY DEFINER
  SET search_path TO ''
 AS $function$
+declare
+  -- assignments are simple expressions, compiled once per transaction (see
+  -- migration 20261207110000); v_actor is private.audit_actor() written out
+  v_actor_id uuid := auth.uid();
+  v_actor text := coalesce(nullif(nullif(current_setting('role', true), 'none'), ''), session_user::text);
+  v_columns text[];
 begin
   if tg_op = 'UPDATE' then
+    v_columns := array_remove(array[case when new.user_id is distinct from old.user_id then 'user_id' end, case when new.report_id is distinct from old.report_id then 'report_id' end, case when new.reason is distinct from old.reason then 'reason' end, case when new.banned_by is distinct from old.banned_by then 'banned_by' end, case when new.created_at is distinct from old.created_at then 'created_at' end]::text[], null);
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action, columns)
-    values ('private.publishing_bans', new.user_id::text, new.user_id, (select auth.uid()), private.audit_actor(), 'update',
-            array_remove(array[case when new.user_id is distinct from old.user_id then 'user_id' end, case when new.report_id is distinct from old.report_id then 'report_id' end, case when new.reason is distinct from old.reason then 'reason' end, case when new.banned_by is distinct from old.banned_by then 'banned_by' end, case when new.created_at is distinct from old.created_at then 'created_at' end]::text[], null));
+    values ('private.publishing_bans', new.user_id::text, new.user_id, v_actor_id, v_actor, 'update', v_columns);
   elsif tg_op = 'INSERT' then
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action)
-    select 'private.publishing_bans', n.user_id::text, n.user_id, (select auth.uid()), private.audit_actor(), 'insert' from new_rows n;
+    select 'private.publishing_bans', n.user_id::text, n.user_id, v_actor_id, v_actor, 'insert' from new_rows n;
   else
     -- an owner whose account is being erased (the cascade) is not recorded
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action)
-    select 'private.publishing_bans', o.user_id::text, u.id, (select auth.uid()), private.audit_actor(), 'delete'
+    select 'private.publishing_bans', o.user_id::text, u.id, v_actor_id, v_actor, 'delete'
       from old_rows o left join auth.users u on u.id = o.user_id;
   end if;
   return null;
@@ -989,18 +1013,24 @@ CREATE OR REPLACE FUNCTION private.audit_public_abuse_reports()
  SECURITY DEFINER
  SET search_path TO ''
 AS $function$
+declare
+  -- assignments are simple expressions, compiled once per transaction (see
+  -- migration 20261207110000); v_actor is private.audit_actor() written out
+  v_actor_id uuid := auth.uid();
+  v_actor text := coalesce(nullif(nullif(current_setting('role', true), 'none'), ''), session_user::text);
+  v_columns text[];
 begin
   if tg_op = 'UPDATE' then
+    v_columns := array_remove(array[case when new.id is distinct from old.id then 'id' end, case when new.document_id is distinct from old.document_id then 'document_id' end, case when new.reporter_id is distinct from old.reporter_id then 'reporter_id' end, case when new.reason is distinct from old.reason then 'reason' end, case when new.details is distinct from old.details then 'details' end, case when new.status is distinct from old.status then 'status' end, case when new.created_at is distinct from old.created_at then 'created_at' end, case when new.resolved_at is distinct from old.resolved_at then 'resolved_at' end, case when new.resolved_by is distinct from old.resolved_by then 'resolved_by' end, case when new.resolution_note is distinct from old.resolution_note then 'resolution_note' end]::text[], null);
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action, columns)
-    values ('public.abuse_reports', new.id::text, new.reporter_id, (select auth.uid()), private.audit_actor(), 'update',
-            array_remove(array[case when new.id is distinct from old.id then 'id' end, case when new.document_id is distinct from old.document_id then 'document_id' end, case when new.reporter_id is distinct from old.reporter_id then 'reporter_id' end, case when new.reason is distinct from old.reason then 'reason' end, case when new.details is distinct from old.details then 'details' end, case when new.status is distinct from old.status then 'status' end, case when new.created_at is distinct from old.created_at then 'created_at' end, case when new.resolved_at is distinct from old.resolved_at then 'resolved_at' end, case when new.resolved_by is distinct from old.resolved_by then 'resolved_by' end, case when new.resolution_note is distinct from old.resolution_note then 'resolution_note' end]::text[], null));
+    values ('public.abuse_reports', new.id::text, new.reporter_id, v_actor_id, v_actor, 'update', v_columns);
   elsif tg_op = 'INSERT' then
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action)
-    select 'public.abuse_reports', n.id::text, n.reporter_id, (select auth.uid()), private.audit_actor(), 'insert' from new_rows n;
+    select 'public.abuse_reports', n.id::text, n.reporter_id, v_actor_id, v_actor, 'insert' from new_rows n;
   else
     -- an owner whose account is being erased (the cascade) is not recorded
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action)
-    select 'public.abuse_reports', o.id::text, u.id, (select auth.uid()), private.audit_actor(), 'delete'
+    select 'public.abuse_reports', o.id::text, u.id, v_actor_id, v_actor, 'delete'
       from old_rows o left join auth.users u on u.id = o.reporter_id;
   end if;
   return null;
@@ -1015,18 +1045,24 @@ CREATE OR REPLACE FUNCTION private.audit_public_ai_keys()
  SECURITY DEFINER
  SET search_path TO ''
 AS $function$
+declare
+  -- assignments are simple expressions, compiled once per transaction (see
+  -- migration 20261207110000); v_actor is private.audit_actor() written out
+  v_actor_id uuid := auth.uid();
+  v_actor text := coalesce(nullif(nullif(current_setting('role', true), 'none'), ''), session_user::text);
+  v_columns text[];
 begin
   if tg_op = 'UPDATE' then
+    v_columns := array_remove(array[case when new.id is distinct from old.id then 'id' end, case when new.user_id is distinct from old.user_id then 'user_id' end, case when new.provider is distinct from old.provider then 'provider' end, case when new.label is distinct from old.label then 'label' end, case when new.last4 is distinct from old.last4 then 'last4' end, case when new.expires_at is distinct from old.expires_at then 'expires_at' end, case when new.last_used_at is distinct from old.last_used_at then 'last_used_at' end, case when new.created_at is distinct from old.created_at then 'created_at' end]::text[], null);
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action, columns)
-    values ('public.ai_keys', new.id::text, new.user_id, (select auth.uid()), private.audit_actor(), 'update',
-            array_remove(array[case when new.id is distinct from old.id then 'id' end, case when new.user_id is distinct from old.user_id then 'user_id' end, case when new.provider is distinct from old.provider then 'provider' end, case when new.label is distinct from old.label then 'label' end, case when new.last4 is distinct from old.last4 then 'last4' end, case when new.expires_at is distinct from old.expires_at then 'expires_at' end, case when new.last_used_at is distinct from old.last_used_at then 'last_used_at' end, case when new.created_at is distinct from old.created_at then 'created_at' end]::text[], null));
+    values ('public.ai_keys', new.id::text, new.user_id, v_actor_id, v_actor, 'update', v_columns);
   elsif tg_op = 'INSERT' then
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action)
-    select 'public.ai_keys', n.id::text, n.user_id, (select auth.uid()), private.audit_actor(), 'insert' from new_rows n;
+    select 'public.ai_keys', n.id::text, n.user_id, v_actor_id, v_actor, 'insert' from new_rows n;
   else
     -- an owner whose account is being erased (the cascade) is not recorded
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action)
-    select 'public.ai_keys', o.id::text, u.id, (select auth.uid()), private.audit_actor(), 'delete'
+    select 'public.ai_keys', o.id::text, u.id, v_actor_id, v_actor, 'delete'
       from old_rows o left join auth.users u on u.id = o.user_id;
   end if;
   return null;
@@ -1041,18 +1077,24 @@ CREATE OR REPLACE FUNCTION private.audit_public_ai_requests()
  SECURITY DEFINER
  SET search_path TO ''
 AS $function$
+declare
+  -- assignments are simple expressions, compiled once per transaction (see
+  -- migration 20261207110000); v_actor is private.audit_actor() written out
+  v_actor_id uuid := auth.uid();
+  v_actor text := coalesce(nullif(nullif(current_setting('role', true), 'none'), ''), session_user::text);
+  v_columns text[];
 begin
   if tg_op = 'UPDATE' then
+    v_columns := array_remove(array[case when new.id is distinct from old.id then 'id' end, case when new.user_id is distinct from old.user_id then 'user_id' end, case when new.provider is distinct from old.provider then 'provider' end, case when new.model is distinct from old.model then 'model' end, case when new.key_id is distinct from old.key_id then 'key_id' end, case when new.messages is distinct from old.messages then 'messages' end, case when new.max_tokens is distinct from old.max_tokens then 'max_tokens' end, case when new.chat_element_id is distinct from old.chat_element_id then 'chat_element_id' end, case when new.status is distinct from old.status then 'status' end, case when new.result is distinct from old.result then 'result' end, case when new.error is distinct from old.error then 'error' end, case when new.usage_id is distinct from old.usage_id then 'usage_id' end, case when new.created_at is distinct from old.created_at then 'created_at' end, case when new.updated_at is distinct from old.updated_at then 'updated_at' end]::text[], null);
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action, columns)
-    values ('public.ai_requests', new.id::text, new.user_id, (select auth.uid()), private.audit_actor(), 'update',
-            array_remove(array[case when new.id is distinct from old.id then 'id' end, case when new.user_id is distinct from old.user_id then 'user_id' end, case when new.provider is distinct from old.provider then 'provider' end, case when new.model is distinct from old.model then 'model' end, case when new.key_id is distinct from old.key_id then 'key_id' end, case when new.messages is distinct from old.messages then 'messages' end, case when new.max_tokens is distinct from old.max_tokens then 'max_tokens' end, case when new.chat_element_id is distinct from old.chat_element_id then 'chat_element_id' end, case when new.status is distinct from old.status then 'status' end, case when new.result is distinct from old.result then 'result' end, case when new.error is distinct from old.error then 'error' end, case when new.usage_id is distinct from old.usage_id then 'usage_id' end, case when new.created_at is distinct from old.created_at then 'created_at' end, case when new.updated_at is distinct from old.updated_at then 'updated_at' end]::text[], null));
+    values ('public.ai_requests', new.id::text, new.user_id, v_actor_id, v_actor, 'update', v_columns);
   elsif tg_op = 'INSERT' then
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action)
-    select 'public.ai_requests', n.id::text, n.user_id, (select auth.uid()), private.audit_actor(), 'insert' from new_rows n;
+    select 'public.ai_requests', n.id::text, n.user_id, v_actor_id, v_actor, 'insert' from new_rows n;
   else
     -- an owner whose account is being erased (the cascade) is not recorded
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action)
-    select 'public.ai_requests', o.id::text, u.id, (select auth.uid()), private.audit_actor(), 'delete'
+    select 'public.ai_requests', o.id::text, u.id, v_actor_id, v_actor, 'delete'
       from old_rows o left join auth.users u on u.id = o.user_id;
   end if;
   return null;
@@ -1067,18 +1109,24 @@ CREATE OR REPLACE FUNCTION private.audit_public_ai_usage()
  SECURITY DEFINER
  SET search_path TO ''
 AS $function$
+declare
+  -- assignments are simple expressions, compiled once per transaction (see
+  -- migration 20261207110000); v_actor is private.audit_actor() written out
+  v_actor_id uuid := auth.uid();
+  v_actor text := coalesce(nullif(nullif(current_setting('role', true), 'none'), ''), session_user::text);
+  v_columns text[];
 begin
   if tg_op = 'UPDATE' then
+    v_columns := array_remove(array[case when new.id is distinct from old.id then 'id' end, case when new.user_id is distinct from old.user_id then 'user_id' end, case when new.provider is distinct from old.provider then 'provider' end, case when new.model is distinct from old.model then 'model' end, case when new.endpoint is distinct from old.endpoint then 'endpoint' end, case when new.streamed is distinct from old.streamed then 'streamed' end, case when new.status is distinct from old.status then 'status' end, case when new.input_tokens is distinct from old.input_tokens then 'input_tokens' end, case when new.output_tokens is distinct from old.output_tokens then 'output_tokens' end, case when new.images is distinct from old.images then 'images' end, case when new.reserved_usd is distinct from old.reserved_usd then 'reserved_usd' end, case when new.cost_usd is distinct from old.cost_usd then 'cost_usd' end, case when new.latency_ms is distinct from old.latency_ms then 'latency_ms' end, case when new.error is distinct from old.error then 'error' end, case when new.budget_month is distinct from old.budget_month then 'budget_month' end, case when new.created_at is distinct from old.created_at then 'created_at' end, case when new.finished_at is distinct from old.finished_at then 'finished_at' end]::text[], null);
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action, columns)
-    values ('public.ai_usage', new.id::text, new.user_id, (select auth.uid()), private.audit_actor(), 'update',
-            array_remove(array[case when new.id is distinct from old.id then 'id' end, case when new.user_id is distinct from old.user_id then 'user_id' end, case when new.provider is distinct from old.provider then 'provider' end, case when new.model is distinct from old.model then 'model' end, case when new.endpoint is distinct from old.endpoint then 'endpoint' end, case when new.streamed is distinct from old.streamed then 'streamed' end, case when new.status is distinct from old.status then 'status' end, case when new.input_tokens is distinct from old.input_tokens then 'input_tokens' end, case when new.output_tokens is distinct from old.output_tokens then 'output_tokens' end, case when new.images is distinct from old.images then 'images' end, case when new.reserved_usd is distinct from old.reserved_usd then 'reserved_usd' end, case when new.cost_usd is distinct from old.cost_usd then 'cost_usd' end, case when new.latency_ms is distinct from old.latency_ms then 'latency_ms' end, case when new.error is distinct from old.error then 'error' end, case when new.budget_month is distinct from old.budget_month then 'budget_month' end, case when new.created_at is distinct from old.created_at then 'created_at' end, case when new.finished_at is distinct from old.finished_at then 'finished_at' end]::text[], null));
+    values ('public.ai_usage', new.id::text, new.user_id, v_actor_id, v_actor, 'update', v_columns);
   elsif tg_op = 'INSERT' then
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action)
-    select 'public.ai_usage', n.id::text, n.user_id, (select auth.uid()), private.audit_actor(), 'insert' from new_rows n;
+    select 'public.ai_usage', n.id::text, n.user_id, v_actor_id, v_actor, 'insert' from new_rows n;
   else
     -- an owner whose account is being erased (the cascade) is not recorded
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action)
-    select 'public.ai_usage', o.id::text, u.id, (select auth.uid()), private.audit_actor(), 'delete'
+    select 'public.ai_usage', o.id::text, u.id, v_actor_id, v_actor, 'delete'
       from old_rows o left join auth.users u on u.id = o.user_id;
   end if;
   return null;
@@ -1093,18 +1141,24 @@ CREATE OR REPLACE FUNCTION private.audit_public_backups()
  SECURITY DEFINER
  SET search_path TO ''
 AS $function$
+declare
+  -- assignments are simple expressions, compiled once per transaction (see
+  -- migration 20261207110000); v_actor is private.audit_actor() written out
+  v_actor_id uuid := auth.uid();
+  v_actor text := coalesce(nullif(nullif(current_setting('role', true), 'none'), ''), session_user::text);
+  v_columns text[];
 begin
   if tg_op = 'UPDATE' then
+    v_columns := array_remove(array[case when new.id is distinct from old.id then 'id' end, case when new.owner_id is distinct from old.owner_id then 'owner_id' end, case when new.version is distinct from old.version then 'version' end, case when new.ciphertext is distinct from old.ciphertext then 'ciphertext' end, case when new.nonce is distinct from old.nonce then 'nonce' end, case when new.kdf is distinct from old.kdf then 'kdf' end, case when new.restored_from is distinct from old.restored_from then 'restored_from' end, case when new.created_at is distinct from old.created_at then 'created_at' end]::text[], null);
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action, columns)
-    values ('public.backups', new.id::text, new.owner_id, (select auth.uid()), private.audit_actor(), 'update',
-            array_remove(array[case when new.id is distinct from old.id then 'id' end, case when new.owner_id is distinct from old.owner_id then 'owner_id' end, case when new.version is distinct from old.version then 'version' end, case when new.ciphertext is distinct from old.ciphertext then 'ciphertext' end, case when new.nonce is distinct from old.nonce then 'nonce' end, case when new.kdf is distinct from old.kdf then 'kdf' end, case when new.restored_from is distinct from old.restored_from then 'restored_from' end, case when new.created_at is distinct from old.created_at then 'created_at' end]::text[], null));
+    values ('public.backups', new.id::text, new.owner_id, v_actor_id, v_actor, 'update', v_columns);
   elsif tg_op = 'INSERT' then
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action)
-    select 'public.backups', n.id::text, n.owner_id, (select auth.uid()), private.audit_actor(), 'insert' from new_rows n;
+    select 'public.backups', n.id::text, n.owner_id, v_actor_id, v_actor, 'insert' from new_rows n;
   else
     -- an owner whose account is being erased (the cascade) is not recorded
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action)
-    select 'public.backups', o.id::text, u.id, (select auth.uid()), private.audit_actor(), 'delete'
+    select 'public.backups', o.id::text, u.id, v_actor_id, v_actor, 'delete'
       from old_rows o left join auth.users u on u.id = o.owner_id;
   end if;
   return null;
@@ -1119,18 +1173,24 @@ CREATE OR REPLACE FUNCTION private.audit_public_billing_customers()
  SECURITY DEFINER
  SET search_path TO ''
 AS $function$
+declare
+  -- assignments are simple expressions, compiled once per transaction (see
+  -- migration 20261207110000); v_actor is private.audit_actor() written out
+  v_actor_id uuid := auth.uid();
+  v_actor text := coalesce(nullif(nullif(current_setting('role', true), 'none'), ''), session_user::text);
+  v_columns text[];
 begin
   if tg_op = 'UPDATE' then
+    v_columns := array_remove(array[case when new.customer_id is distinct from old.customer_id then 'customer_id' end, case when new.user_id is distinct from old.user_id then 'user_id' end, case when new.linked_by_event is distinct from old.linked_by_event then 'linked_by_event' end, case when new.created_at is distinct from old.created_at then 'created_at' end]::text[], null);
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action, columns)
-    values ('public.billing_customers', new.customer_id::text, new.user_id, (select auth.uid()), private.audit_actor(), 'update',
-            array_remove(array[case when new.customer_id is distinct from old.customer_id then 'customer_id' end, case when new.user_id is distinct from old.user_id then 'user_id' end, case when new.linked_by_event is distinct from old.linked_by_event then 'linked_by_event' end, case when new.created_at is distinct from old.created_at then 'created_at' end]::text[], null));
+    values ('public.billing_customers', new.customer_id::text, new.user_id, v_actor_id, v_actor, 'update', v_columns);
   elsif tg_op = 'INSERT' then
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action)
-    select 'public.billing_customers', n.customer_id::text, n.user_id, (select auth.uid()), private.audit_actor(), 'insert' from new_rows n;
+    select 'public.billing_customers', n.customer_id::text, n.user_id, v_actor_id, v_actor, 'insert' from new_rows n;
   else
     -- an owner whose account is being erased (the cascade) is not recorded
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action)
-    select 'public.billing_customers', o.customer_id::text, u.id, (select auth.uid()), private.audit_actor(), 'delete'
+    select 'public.billing_customers', o.customer_id::text, u.id, v_actor_id, v_actor, 'delete'
       from old_rows o left join auth.users u on u.id = o.user_id;
   end if;
   return null;
@@ -1145,18 +1205,24 @@ CREATE OR REPLACE FUNCTION private.audit_public_billing_subscriptions()
  SECURITY DEFINER
  SET search_path TO ''
 AS $function$
+declare
+  -- assignments are simple expressions, compiled once per transaction (see
+  -- migration 20261207110000); v_actor is private.audit_actor() written out
+  v_actor_id uuid := auth.uid();
+  v_actor text := coalesce(nullif(nullif(current_setting('role', true), 'none'), ''), session_user::text);
+  v_columns text[];
 begin
   if tg_op = 'UPDATE' then
+    v_columns := array_remove(array[case when new.subscription_id is distinct from old.subscription_id then 'subscription_id' end, case when new.customer_id is distinct from old.customer_id then 'customer_id' end, case when new.user_id is distinct from old.user_id then 'user_id' end, case when new.status is distinct from old.status then 'status' end, case when new.plan_id is distinct from old.plan_id then 'plan_id' end, case when new.price_ref is distinct from old.price_ref then 'price_ref' end, case when new.cancel_at_period_end is distinct from old.cancel_at_period_end then 'cancel_at_period_end' end, case when new.current_period_end is distinct from old.current_period_end then 'current_period_end' end, case when new.last_payment_failed_at is distinct from old.last_payment_failed_at then 'last_payment_failed_at' end, case when new.state_source is distinct from old.state_source then 'state_source' end, case when new.state_at is distinct from old.state_at then 'state_at' end, case when new.state_event_id is distinct from old.state_event_id then 'state_event_id' end, case when new.created_at is distinct from old.created_at then 'created_at' end, case when new.updated_at is distinct from old.updated_at then 'updated_at' end]::text[], null);
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action, columns)
-    values ('public.billing_subscriptions', new.subscription_id::text, new.user_id, (select auth.uid()), private.audit_actor(), 'update',
-            array_remove(array[case when new.subscription_id is distinct from old.subscription_id then 'subscription_id' end, case when new.customer_id is distinct from old.customer_id then 'customer_id' end, case when new.user_id is distinct from old.user_id then 'user_id' end, case when new.status is distinct from old.status then 'status' end, case when new.plan_id is distinct from old.plan_id then 'plan_id' end, case when new.price_ref is distinct from old.price_ref then 'price_ref' end, case when new.cancel_at_period_end is distinct from old.cancel_at_period_end then 'cancel_at_period_end' end, case when new.current_period_end is distinct from old.current_period_end then 'current_period_end' end, case when new.last_payment_failed_at is distinct from old.last_payment_failed_at then 'last_payment_failed_at' end, case when new.state_source is distinct from old.state_source then 'state_source' end, case when new.state_at is distinct from old.state_at then 'state_at' end, case when new.state_event_id is distinct from old.state_event_id then 'state_event_id' end, case when new.created_at is distinct from old.created_at then 'created_at' end, case when new.updated_at is distinct from old.updated_at then 'updated_at' end]::text[], null));
+    values ('public.billing_subscriptions', new.subscription_id::text, new.user_id, v_actor_id, v_actor, 'update', v_columns);
   elsif tg_op = 'INSERT' then
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action)
-    select 'public.billing_subscriptions', n.subscription_id::text, n.user_id, (select auth.uid()), private.audit_actor(), 'insert' from new_rows n;
+    select 'public.billing_subscriptions', n.subscription_id::text, n.user_id, v_actor_id, v_actor, 'insert' from new_rows n;
   else
     -- an owner whose account is being erased (the cascade) is not recorded
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action)
-    select 'public.billing_subscriptions', o.subscription_id::text, u.id, (select auth.uid()), private.audit_actor(), 'delete'
+    select 'public.billing_subscriptions', o.subscription_id::text, u.id, v_actor_id, v_actor, 'delete'
       from old_rows o left join auth.users u on u.id = o.user_id;
   end if;
   return null;
@@ -1171,18 +1237,24 @@ CREATE OR REPLACE FUNCTION private.audit_public_documents()
  SECURITY DEFINER
  SET search_path TO ''
 AS $function$
+declare
+  -- assignments are simple expressions, compiled once per transaction (see
+  -- migration 20261207110000); v_actor is private.audit_actor() written out
+  v_actor_id uuid := auth.uid();
+  v_actor text := coalesce(nullif(nullif(current_setting('role', true), 'none'), ''), session_user::text);
+  v_columns text[];
 begin
   if tg_op = 'UPDATE' then
+    v_columns := array_remove(array[case when new.id is distinct from old.id then 'id' end, case when new.owner_id is distinct from old.owner_id then 'owner_id' end, case when new.kind is distinct from old.kind then 'kind' end, case when new.title is distinct from old.title then 'title' end, case when new.body is distinct from old.body then 'body' end, case when new.visibility is distinct from old.visibility then 'visibility' end, case when new.version is distinct from old.version then 'version' end, case when new.deleted_at is distinct from old.deleted_at then 'deleted_at' end, case when new.forked_from is distinct from old.forked_from then 'forked_from' end, case when new.fork_count is distinct from old.fork_count then 'fork_count' end, case when new.view_count is distinct from old.view_count then 'view_count' end, case when new.local_id is distinct from old.local_id then 'local_id' end, case when new.change_xid is distinct from old.change_xid then 'change_xid' end, case when new.search is distinct from old.search then 'search' end, case when new.created_at is distinct from old.created_at then 'created_at' end, case when new.updated_at is distinct from old.updated_at then 'updated_at' end]::text[], null);
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action, columns)
-    values ('public.documents', new.id::text, new.owner_id, (select auth.uid()), private.audit_actor(), 'update',
-            array_remove(array[case when new.id is distinct from old.id then 'id' end, case when new.owner_id is distinct from old.owner_id then 'owner_id' end, case when new.kind is distinct from old.kind then 'kind' end, case when new.title is distinct from old.title then 'title' end, case when new.body is distinct from old.body then 'body' end, case when new.visibility is distinct from old.visibility then 'visibility' end, case when new.version is distinct from old.version then 'version' end, case when new.deleted_at is distinct from old.deleted_at then 'deleted_at' end, case when new.forked_from is distinct from old.forked_from then 'forked_from' end, case when new.fork_count is distinct from old.fork_count then 'fork_count' end, case when new.view_count is distinct from old.view_count then 'view_count' end, case when new.local_id is distinct from old.local_id then 'local_id' end, case when new.change_xid is distinct from old.change_xid then 'change_xid' end, case when new.search is distinct from old.search then 'search' end, case when new.created_at is distinct from old.created_at then 'created_at' end, case when new.updated_at is distinct from old.updated_at then 'updated_at' end]::text[], null));
+    values ('public.documents', new.id::text, new.owner_id, v_actor_id, v_actor, 'update', v_columns);
   elsif tg_op = 'INSERT' then
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action)
-    select 'public.documents', n.id::text, n.owner_id, (select auth.uid()), private.audit_actor(), 'insert' from new_rows n;
+    select 'public.documents', n.id::text, n.owner_id, v_actor_id, v_actor, 'insert' from new_rows n;
   else
     -- an owner whose account is being erased (the cascade) is not recorded
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action)
-    select 'public.documents', o.id::text, u.id, (select auth.uid()), private.audit_actor(), 'delete'
+    select 'public.documents', o.id::text, u.id, v_actor_id, v_actor, 'delete'
       from old_rows o left join auth.users u on u.id = o.owner_id;
   end if;
   return null;
@@ -1197,18 +1269,24 @@ CREATE OR REPLACE FUNCTION private.audit_public_file_links()
  SECURITY DEFINER
  SET search_path TO ''
 AS $function$
+declare
+  -- assignments are simple expressions, compiled once per transaction (see
+  -- migration 20261207110000); v_actor is private.audit_actor() written out
+  v_actor_id uuid := auth.uid();
+  v_actor text := coalesce(nullif(nullif(current_setting('role', true), 'none'), ''), session_user::text);
+  v_columns text[];
 begin
   if tg_op = 'UPDATE' then
+    v_columns := array_remove(array[case when new.id is distinct from old.id then 'id' end, case when new.owner_id is distinct from old.owner_id then 'owner_id' end, case when new.bucket_id is distinct from old.bucket_id then 'bucket_id' end, case when new.object_name is distinct from old.object_name then 'object_name' end, case when new.ref_kind is distinct from old.ref_kind then 'ref_kind' end, case when new.ref_id is distinct from old.ref_id then 'ref_id' end, case when new.created_at is distinct from old.created_at then 'created_at' end]::text[], null);
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action, columns)
-    values ('public.file_links', new.id::text, new.owner_id, (select auth.uid()), private.audit_actor(), 'update',
-            array_remove(array[case when new.id is distinct from old.id then 'id' end, case when new.owner_id is distinct from old.owner_id then 'owner_id' end, case when new.bucket_id is distinct from old.bucket_id then 'bucket_id' end, case when new.object_name is distinct from old.object_name then 'object_name' end, case when new.ref_kind is distinct from old.ref_kind then 'ref_kind' end, case when new.ref_id is distinct from old.ref_id then 'ref_id' end, case when new.created_at is distinct from old.created_at then 'created_at' end]::text[], null));
+    values ('public.file_links', new.id::text, new.owner_id, v_actor_id, v_actor, 'update', v_columns);
   elsif tg_op = 'INSERT' then
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action)
-    select 'public.file_links', n.id::text, n.owner_id, (select auth.uid()), private.audit_actor(), 'insert' from new_rows n;
+    select 'public.file_links', n.id::text, n.owner_id, v_actor_id, v_actor, 'insert' from new_rows n;
   else
     -- an owner whose account is being erased (the cascade) is not recorded
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action)
-    select 'public.file_links', o.id::text, u.id, (select auth.uid()), private.audit_actor(), 'delete'
+    select 'public.file_links', o.id::text, u.id, v_actor_id, v_actor, 'delete'
       from old_rows o left join auth.users u on u.id = o.owner_id;
   end if;
   return null;
@@ -1223,18 +1301,24 @@ CREATE OR REPLACE FUNCTION private.audit_public_jobs()
  SECURITY DEFINER
  SET search_path TO ''
 AS $function$
+declare
+  -- assignments are simple expressions, compiled once per transaction (see
+  -- migration 20261207110000); v_actor is private.audit_actor() written out
+  v_actor_id uuid := auth.uid();
+  v_actor text := coalesce(nullif(nullif(current_setting('role', true), 'none'), ''), session_user::text);
+  v_columns text[];
 begin
   if tg_op = 'UPDATE' then
+    v_columns := array_remove(array[case when new.id is distinct from old.id then 'id' end, case when new.kind is distinct from old.kind then 'kind' end, case when new.payload is distinct from old.payload then 'payload' end, case when new.owner_id is distinct from old.owner_id then 'owner_id' end, case when new.priority is distinct from old.priority then 'priority' end, case when new.run_after is distinct from old.run_after then 'run_after' end, case when new.attempts is distinct from old.attempts then 'attempts' end, case when new.max_attempts is distinct from old.max_attempts then 'max_attempts' end, case when new.status is distinct from old.status then 'status' end, case when new.locked_by is distinct from old.locked_by then 'locked_by' end, case when new.locked_until is distinct from old.locked_until then 'locked_until' end, case when new.last_error is distinct from old.last_error then 'last_error' end, case when new.result is distinct from old.result then 'result' end, case when new.created_at is distinct from old.created_at then 'created_at' end, case when new.updated_at is distinct from old.updated_at then 'updated_at' end, case when new.finished_at is distinct from old.finished_at then 'finished_at' end]::text[], null);
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action, columns)
-    values ('public.jobs', new.id::text, new.owner_id, (select auth.uid()), private.audit_actor(), 'update',
-            array_remove(array[case when new.id is distinct from old.id then 'id' end, case when new.kind is distinct from old.kind then 'kind' end, case when new.payload is distinct from old.payload then 'payload' end, case when new.owner_id is distinct from old.owner_id then 'owner_id' end, case when new.priority is distinct from old.priority then 'priority' end, case when new.run_after is distinct from old.run_after then 'run_after' end, case when new.attempts is distinct from old.attempts then 'attempts' end, case when new.max_attempts is distinct from old.max_attempts then 'max_attempts' end, case when new.status is distinct from old.status then 'status' end, case when new.locked_by is distinct from old.locked_by then 'locked_by' end, case when new.locked_until is distinct from old.locked_until then 'locked_until' end, case when new.last_error is distinct from old.last_error then 'last_error' end, case when new.result is distinct from old.result then 'result' end, case when new.created_at is distinct from old.created_at then 'created_at' end, case when new.updated_at is distinct from old.updated_at then 'updated_at' end, case when new.finished_at is distinct from old.finished_at then 'finished_at' end]::text[], null));
+    values ('public.jobs', new.id::text, new.owner_id, v_actor_id, v_actor, 'update', v_columns);
   elsif tg_op = 'INSERT' then
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action)
-    select 'public.jobs', n.id::text, n.owner_id, (select auth.uid()), private.audit_actor(), 'insert' from new_rows n;
+    select 'public.jobs', n.id::text, n.owner_id, v_actor_id, v_actor, 'insert' from new_rows n;
   else
     -- an owner whose account is being erased (the cascade) is not recorded
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action)
-    select 'public.jobs', o.id::text, u.id, (select auth.uid()), private.audit_actor(), 'delete'
+    select 'public.jobs', o.id::text, u.id, v_actor_id, v_actor, 'delete'
       from old_rows o left join auth.users u on u.id = o.owner_id;
   end if;
   return null;
@@ -1249,18 +1333,24 @@ CREATE OR REPLACE FUNCTION private.audit_public_notifications()
  SECURITY DEFINER
  SET search_path TO ''
 AS $function$
+declare
+  -- assignments are simple expressions, compiled once per transaction (see
+  -- migration 20261207110000); v_actor is private.audit_actor() written out
+  v_actor_id uuid := auth.uid();
+  v_actor text := coalesce(nullif(nullif(current_setting('role', true), 'none'), ''), session_user::text);
+  v_columns text[];
 begin
   if tg_op = 'UPDATE' then
+    v_columns := array_remove(array[case when new.id is distinct from old.id then 'id' end, case when new.user_id is distinct from old.user_id then 'user_id' end, case when new.kind is distinct from old.kind then 'kind' end, case when new.message is distinct from old.message then 'message' end, case when new.data is distinct from old.data then 'data' end, case when new.read_at is distinct from old.read_at then 'read_at' end, case when new.created_at is distinct from old.created_at then 'created_at' end]::text[], null);
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action, columns)
-    values ('public.notifications', new.id::text, new.user_id, (select auth.uid()), private.audit_actor(), 'update',
-            array_remove(array[case when new.id is distinct from old.id then 'id' end, case when new.user_id is distinct from old.user_id then 'user_id' end, case when new.kind is distinct from old.kind then 'kind' end, case when new.message is distinct from old.message then 'message' end, case when new.data is distinct from old.data then 'data' end, case when new.read_at is distinct from old.read_at then 'read_at' end, case when new.created_at is distinct from old.created_at then 'created_at' end]::text[], null));
+    values ('public.notifications', new.id::text, new.user_id, v_actor_id, v_actor, 'update', v_columns);
   elsif tg_op = 'INSERT' then
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action)
-    select 'public.notifications', n.id::text, n.user_id, (select auth.uid()), private.audit_actor(), 'insert' from new_rows n;
+    select 'public.notifications', n.id::text, n.user_id, v_actor_id, v_actor, 'insert' from new_rows n;
   else
     -- an owner whose account is being erased (the cascade) is not recorded
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action)
-    select 'public.notifications', o.id::text, u.id, (select auth.uid()), private.audit_actor(), 'delete'
+    select 'public.notifications', o.id::text, u.id, v_actor_id, v_actor, 'delete'
       from old_rows o left join auth.users u on u.id = o.user_id;
   end if;
   return null;
@@ -1275,18 +1365,24 @@ CREATE OR REPLACE FUNCTION private.audit_public_privacy_consents()
  SECURITY DEFINER
  SET search_path TO ''
 AS $function$
+declare
+  -- assignments are simple expressions, compiled once per transaction (see
+  -- migration 20261207110000); v_actor is private.audit_actor() written out
+  v_actor_id uuid := auth.uid();
+  v_actor text := coalesce(nullif(nullif(current_setting('role', true), 'none'), ''), session_user::text);
+  v_columns text[];
 begin
   if tg_op = 'UPDATE' then
+    v_columns := array_remove(array[case when new.user_id is distinct from old.user_id then 'user_id' end, case when new.telemetry is distinct from old.telemetry then 'telemetry' end, case when new.updated_at is distinct from old.updated_at then 'updated_at' end, case when new.created_at is distinct from old.created_at then 'created_at' end]::text[], null);
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action, columns)
-    values ('public.privacy_consents', new.user_id::text, new.user_id, (select auth.uid()), private.audit_actor(), 'update',
-            array_remove(array[case when new.user_id is distinct from old.user_id then 'user_id' end, case when new.telemetry is distinct from old.telemetry then 'telemetry' end, case when new.updated_at is distinct from old.updated_at then 'updated_at' end, case when new.created_at is distinct from old.created_at then 'created_at' end]::text[], null));
+    values ('public.privacy_consents', new.user_id::text, new.user_id, v_actor_id, v_actor, 'update', v_columns);
   elsif tg_op = 'INSERT' then
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action)
-    select 'public.privacy_consents', n.user_id::text, n.user_id, (select auth.uid()), private.audit_actor(), 'insert' from new_rows n;
+    select 'public.privacy_consents', n.user_id::text, n.user_id, v_actor_id, v_actor, 'insert' from new_rows n;
   else
     -- an owner whose account is being erased (the cascade) is not recorded
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action)
-    select 'public.privacy_consents', o.user_id::text, u.id, (select auth.uid()), private.audit_actor(), 'delete'
+    select 'public.privacy_consents', o.user_id::text, u.id, v_actor_id, v_actor, 'delete'
       from old_rows o left join auth.users u on u.id = o.user_id;
   end if;
   return null;
@@ -1301,18 +1397,24 @@ CREATE OR REPLACE FUNCTION private.audit_public_profiles()
  SECURITY DEFINER
  SET search_path TO ''
 AS $function$
+declare
+  -- assignments are simple expressions, compiled once per transaction (see
+  -- migration 20261207110000); v_actor is private.audit_actor() written out
+  v_actor_id uuid := auth.uid();
+  v_actor text := coalesce(nullif(nullif(current_setting('role', true), 'none'), ''), session_user::text);
+  v_columns text[];
 begin
   if tg_op = 'UPDATE' then
+    v_columns := array_remove(array[case when new.id is distinct from old.id then 'id' end, case when new.username is distinct from old.username then 'username' end, case when new.display_name is distinct from old.display_name then 'display_name' end, case when new.avatar_url is distinct from old.avatar_url then 'avatar_url' end, case when new.bio is distinct from old.bio then 'bio' end, case when new.is_anonymous is distinct from old.is_anonymous then 'is_anonymous' end, case when new.plan is distinct from old.plan then 'plan' end, case when new.storage_used is distinct from old.storage_used then 'storage_used' end, case when new.created_at is distinct from old.created_at then 'created_at' end, case when new.updated_at is distinct from old.updated_at then 'updated_at' end]::text[], null);
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action, columns)
-    values ('public.profiles', new.id::text, new.id, (select auth.uid()), private.audit_actor(), 'update',
-            array_remove(array[case when new.id is distinct from old.id then 'id' end, case when new.username is distinct from old.username then 'username' end, case when new.display_name is distinct from old.display_name then 'display_name' end, case when new.avatar_url is distinct from old.avatar_url then 'avatar_url' end, case when new.bio is distinct from old.bio then 'bio' end, case when new.is_anonymous is distinct from old.is_anonymous then 'is_anonymous' end, case when new.plan is distinct from old.plan then 'plan' end, case when new.storage_used is distinct from old.storage_used then 'storage_used' end, case when new.created_at is distinct from old.created_at then 'created_at' end, case when new.updated_at is distinct from old.updated_at then 'updated_at' end]::text[], null));
+    values ('public.profiles', new.id::text, new.id, v_actor_id, v_actor, 'update', v_columns);
   elsif tg_op = 'INSERT' then
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action)
-    select 'public.profiles', n.id::text, n.id, (select auth.uid()), private.audit_actor(), 'insert' from new_rows n;
+    select 'public.profiles', n.id::text, n.id, v_actor_id, v_actor, 'insert' from new_rows n;
   else
     -- an owner whose account is being erased (the cascade) is not recorded
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action)
-    select 'public.profiles', o.id::text, u.id, (select auth.uid()), private.audit_actor(), 'delete'
+    select 'public.profiles', o.id::text, u.id, v_actor_id, v_actor, 'delete'
       from old_rows o left join auth.users u on u.id = o.id;
   end if;
   return null;
@@ -1327,18 +1429,24 @@ CREATE OR REPLACE FUNCTION private.audit_public_room_chat_messages()
  SECURITY DEFINER
  SET search_path TO ''
 AS $function$
+declare
+  -- assignments are simple expressions, compiled once per transaction (see
+  -- migration 20261207110000); v_actor is private.audit_actor() written out
+  v_actor_id uuid := auth.uid();
+  v_actor text := coalesce(nullif(nullif(current_setting('role', true), 'none'), ''), session_user::text);
+  v_columns text[];
 begin
   if tg_op = 'UPDATE' then
+    v_columns := array_remove(array[case when new.id is distinct from old.id then 'id' end, case when new.room_id is distinct from old.room_id then 'room_id' end, case when new.element_id is distinct from old.element_id then 'element_id' end, case when new.role is distinct from old.role then 'role' end, case when new.author_id is distinct from old.author_id then 'author_id' end, case when new.content is distinct from old.content then 'content' end, case when new.prompt_tokens is distinct from old.prompt_tokens then 'prompt_tokens' end, case when new.completion_tokens is distinct from old.completion_tokens then 'completion_tokens' end, case when new.model is distinct from old.model then 'model' end, case when new.created_at is distinct from old.created_at then 'created_at' end, case when new.realtime_id is distinct from old.realtime_id then 'realtime_id' end]::text[], null);
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action, columns)
-    values ('public.room_chat_messages', new.id::text, new.author_id, (select auth.uid()), private.audit_actor(), 'update',
-            array_remove(array[case when new.id is distinct from old.id then 'id' end, case when new.room_id is distinct from old.room_id then 'room_id' end, case when new.element_id is distinct from old.element_id then 'element_id' end, case when new.role is distinct from old.role then 'role' end, case when new.author_id is distinct from old.author_id then 'author_id' end, case when new.content is distinct from old.content then 'content' end, case when new.prompt_tokens is distinct from old.prompt_tokens then 'prompt_tokens' end, case when new.completion_tokens is distinct from old.completion_tokens then 'completion_tokens' end, case when new.model is distinct from old.model then 'model' end, case when new.created_at is distinct from old.created_at then 'created_at' end, case when new.realtime_id is distinct from old.realtime_id then 'realtime_id' end]::text[], null));
+    values ('public.room_chat_messages', new.id::text, new.author_id, v_actor_id, v_actor, 'update', v_columns);
   elsif tg_op = 'INSERT' then
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action)
-    select 'public.room_chat_messages', n.id::text, n.author_id, (select auth.uid()), private.audit_actor(), 'insert' from new_rows n;
+    select 'public.room_chat_messages', n.id::text, n.author_id, v_actor_id, v_actor, 'insert' from new_rows n;
   else
     -- an owner whose account is being erased (the cascade) is not recorded
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action)
-    select 'public.room_chat_messages', o.id::text, u.id, (select auth.uid()), private.audit_actor(), 'delete'
+    select 'public.room_chat_messages', o.id::text, u.id, v_actor_id, v_actor, 'delete'
       from old_rows o left join auth.users u on u.id = o.author_id;
   end if;
   return null;
@@ -1353,18 +1461,24 @@ CREATE OR REPLACE FUNCTION private.audit_public_room_element_connections()
  SECURITY DEFINER
  SET search_path TO ''
 AS $function$
+declare
+  -- assignments are simple expressions, compiled once per transaction (see
+  -- migration 20261207110000); v_actor is private.audit_actor() written out
+  v_actor_id uuid := auth.uid();
+  v_actor text := coalesce(nullif(nullif(current_setting('role', true), 'none'), ''), session_user::text);
+  v_columns text[];
 begin
   if tg_op = 'UPDATE' then
+    v_columns := array_remove(array[case when new.id is distinct from old.id then 'id' end, case when new.room_id is distinct from old.room_id then 'room_id' end, case when new.from_element_id is distinct from old.from_element_id then 'from_element_id' end, case when new.to_element_id is distinct from old.to_element_id then 'to_element_id' end, case when new.label is distinct from old.label then 'label' end, case when new.data is distinct from old.data then 'data' end, case when new.created_by is distinct from old.created_by then 'created_by' end, case when new.created_at is distinct from old.created_at then 'created_at' end]::text[], null);
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action, columns)
-    values ('public.room_element_connections', new.id::text, new.created_by, (select auth.uid()), private.audit_actor(), 'update',
-            array_remove(array[case when new.id is distinct from old.id then 'id' end, case when new.room_id is distinct from old.room_id then 'room_id' end, case when new.from_element_id is distinct from old.from_element_id then 'from_element_id' end, case when new.to_element_id is distinct from old.to_element_id then 'to_element_id' end, case when new.label is distinct from old.label then 'label' end, case when new.data is distinct from old.data then 'data' end, case when new.created_by is distinct from old.created_by then 'created_by' end, case when new.created_at is distinct from old.created_at then 'created_at' end]::text[], null));
+    values ('public.room_element_connections', new.id::text, new.created_by, v_actor_id, v_actor, 'update', v_columns);
   elsif tg_op = 'INSERT' then
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action)
-    select 'public.room_element_connections', n.id::text, n.created_by, (select auth.uid()), private.audit_actor(), 'insert' from new_rows n;
+    select 'public.room_element_connections', n.id::text, n.created_by, v_actor_id, v_actor, 'insert' from new_rows n;
   else
     -- an owner whose account is being erased (the cascade) is not recorded
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action)
-    select 'public.room_element_connections', o.id::text, u.id, (select auth.uid()), private.audit_actor(), 'delete'
+    select 'public.room_element_connections', o.id::text, u.id, v_actor_id, v_actor, 'delete'
       from old_rows o left join auth.users u on u.id = o.created_by;
   end if;
   return null;
@@ -1379,18 +1493,24 @@ CREATE OR REPLACE FUNCTION private.audit_public_room_elements()
  SECURITY DEFINER
  SET search_path TO ''
 AS $function$
+declare
+  -- assignments are simple expressions, compiled once per transaction (see
+  -- migration 20261207110000); v_actor is private.audit_actor() written out
+  v_actor_id uuid := auth.uid();
+  v_actor text := coalesce(nullif(nullif(current_setting('role', true), 'none'), ''), session_user::text);
+  v_columns text[];
 begin
   if tg_op = 'UPDATE' then
+    v_columns := array_remove(array[case when new.id is distinct from old.id then 'id' end, case when new.room_id is distinct from old.room_id then 'room_id' end, case when new.kind is distinct from old.kind then 'kind' end, case when new.x is distinct from old.x then 'x' end, case when new.y is distinct from old.y then 'y' end, case when new.width is distinct from old.width then 'width' end, case when new.height is distinct from old.height then 'height' end, case when new.z_index is distinct from old.z_index then 'z_index' end, case when new.data is distinct from old.data then 'data' end, case when new.image_path is distinct from old.image_path then 'image_path' end, case when new.created_by is distinct from old.created_by then 'created_by' end, case when new.updated_by is distinct from old.updated_by then 'updated_by' end, case when new.version is distinct from old.version then 'version' end, case when new.created_at is distinct from old.created_at then 'created_at' end, case when new.updated_at is distinct from old.updated_at then 'updated_at' end]::text[], null);
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action, columns)
-    values ('public.room_elements', new.id::text, new.created_by, (select auth.uid()), private.audit_actor(), 'update',
-            array_remove(array[case when new.id is distinct from old.id then 'id' end, case when new.room_id is distinct from old.room_id then 'room_id' end, case when new.kind is distinct from old.kind then 'kind' end, case when new.x is distinct from old.x then 'x' end, case when new.y is distinct from old.y then 'y' end, case when new.width is distinct from old.width then 'width' end, case when new.height is distinct from old.height then 'height' end, case when new.z_index is distinct from old.z_index then 'z_index' end, case when new.data is distinct from old.data then 'data' end, case when new.image_path is distinct from old.image_path then 'image_path' end, case when new.created_by is distinct from old.created_by then 'created_by' end, case when new.updated_by is distinct from old.updated_by then 'updated_by' end, case when new.version is distinct from old.version then 'version' end, case when new.created_at is distinct from old.created_at then 'created_at' end, case when new.updated_at is distinct from old.updated_at then 'updated_at' end]::text[], null));
+    values ('public.room_elements', new.id::text, new.created_by, v_actor_id, v_actor, 'update', v_columns);
   elsif tg_op = 'INSERT' then
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action)
-    select 'public.room_elements', n.id::text, n.created_by, (select auth.uid()), private.audit_actor(), 'insert' from new_rows n;
+    select 'public.room_elements', n.id::text, n.created_by, v_actor_id, v_actor, 'insert' from new_rows n;
   else
     -- an owner whose account is being erased (the cascade) is not recorded
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action)
-    select 'public.room_elements', o.id::text, u.id, (select auth.uid()), private.audit_actor(), 'delete'
+    select 'public.room_elements', o.id::text, u.id, v_actor_id, v_actor, 'delete'
       from old_rows o left join auth.users u on u.id = o.created_by;
   end if;
   return null;
@@ -1405,18 +1525,24 @@ CREATE OR REPLACE FUNCTION private.audit_public_room_invites()
  SECURITY DEFINER
  SET search_path TO ''
 AS $function$
+declare
+  -- assignments are simple expressions, compiled once per transaction (see
+  -- migration 20261207110000); v_actor is private.audit_actor() written out
+  v_actor_id uuid := auth.uid();
+  v_actor text := coalesce(nullif(nullif(current_setting('role', true), 'none'), ''), session_user::text);
+  v_columns text[];
 begin
   if tg_op = 'UPDATE' then
+    v_columns := array_remove(array[case when new.id is distinct from old.id then 'id' end, case when new.room_id is distinct from old.room_id then 'room_id' end, case when new.token_hash is distinct from old.token_hash then 'token_hash' end, case when new.role is distinct from old.role then 'role' end, case when new.created_by is distinct from old.created_by then 'created_by' end, case when new.expires_at is distinct from old.expires_at then 'expires_at' end, case when new.max_uses is distinct from old.max_uses then 'max_uses' end, case when new.use_count is distinct from old.use_count then 'use_count' end, case when new.created_at is distinct from old.created_at then 'created_at' end]::text[], null);
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action, columns)
-    values ('public.room_invites', new.id::text, new.created_by, (select auth.uid()), private.audit_actor(), 'update',
-            array_remove(array[case when new.id is distinct from old.id then 'id' end, case when new.room_id is distinct from old.room_id then 'room_id' end, case when new.token_hash is distinct from old.token_hash then 'token_hash' end, case when new.role is distinct from old.role then 'role' end, case when new.created_by is distinct from old.created_by then 'created_by' end, case when new.expires_at is distinct from old.expires_at then 'expires_at' end, case when new.max_uses is distinct from old.max_uses then 'max_uses' end, case when new.use_count is distinct from old.use_count then 'use_count' end, case when new.created_at is distinct from old.created_at then 'created_at' end]::text[], null));
+    values ('public.room_invites', new.id::text, new.created_by, v_actor_id, v_actor, 'update', v_columns);
   elsif tg_op = 'INSERT' then
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action)
-    select 'public.room_invites', n.id::text, n.created_by, (select auth.uid()), private.audit_actor(), 'insert' from new_rows n;
+    select 'public.room_invites', n.id::text, n.created_by, v_actor_id, v_actor, 'insert' from new_rows n;
   else
     -- an owner whose account is being erased (the cascade) is not recorded
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action)
-    select 'public.room_invites', o.id::text, u.id, (select auth.uid()), private.audit_actor(), 'delete'
+    select 'public.room_invites', o.id::text, u.id, v_actor_id, v_actor, 'delete'
       from old_rows o left join auth.users u on u.id = o.created_by;
   end if;
   return null;
@@ -1431,18 +1557,24 @@ CREATE OR REPLACE FUNCTION private.audit_public_room_members()
  SECURITY DEFINER
  SET search_path TO ''
 AS $function$
+declare
+  -- assignments are simple expressions, compiled once per transaction (see
+  -- migration 20261207110000); v_actor is private.audit_actor() written out
+  v_actor_id uuid := auth.uid();
+  v_actor text := coalesce(nullif(nullif(current_setting('role', true), 'none'), ''), session_user::text);
+  v_columns text[];
 begin
   if tg_op = 'UPDATE' then
+    v_columns := array_remove(array[case when new.room_id is distinct from old.room_id then 'room_id' end, case when new.user_id is distinct from old.user_id then 'user_id' end, case when new.role is distinct from old.role then 'role' end, case when new.invited_by is distinct from old.invited_by then 'invited_by' end, case when new.joined_at is distinct from old.joined_at then 'joined_at' end, case when new.id is distinct from old.id then 'id' end]::text[], null);
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action, columns)
-    values ('public.room_members', new.id::text, new.user_id, (select auth.uid()), private.audit_actor(), 'update',
-            array_remove(array[case when new.room_id is distinct from old.room_id then 'room_id' end, case when new.user_id is distinct from old.user_id then 'user_id' end, case when new.role is distinct from old.role then 'role' end, case when new.invited_by is distinct from old.invited_by then 'invited_by' end, case when new.joined_at is distinct from old.joined_at then 'joined_at' end, case when new.id is distinct from old.id then 'id' end]::text[], null));
+    values ('public.room_members', new.id::text, new.user_id, v_actor_id, v_actor, 'update', v_columns);
   elsif tg_op = 'INSERT' then
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action)
-    select 'public.room_members', n.id::text, n.user_id, (select auth.uid()), private.audit_actor(), 'insert' from new_rows n;
+    select 'public.room_members', n.id::text, n.user_id, v_actor_id, v_actor, 'insert' from new_rows n;
   else
     -- an owner whose account is being erased (the cascade) is not recorded
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action)
-    select 'public.room_members', o.id::text, u.id, (select auth.uid()), private.audit_actor(), 'delete'
+    select 'public.room_members', o.id::text, u.id, v_actor_id, v_actor, 'delete'
       from old_rows o left join auth.users u on u.id = o.user_id;
   end if;
   return null;
@@ -1457,18 +1589,24 @@ CREATE OR REPLACE FUNCTION private.audit_public_room_templates()
  SECURITY DEFINER
  SET search_path TO ''
 AS $function$
+declare
+  -- assignments are simple expressions, compiled once per transaction (see
+  -- migration 20261207110000); v_actor is private.audit_actor() written out
+  v_actor_id uuid := auth.uid();
+  v_actor text := coalesce(nullif(nullif(current_setting('role', true), 'none'), ''), session_user::text);
+  v_columns text[];
 begin
   if tg_op = 'UPDATE' then
+    v_columns := array_remove(array[case when new.id is distinct from old.id then 'id' end, case when new.owner_id is distinct from old.owner_id then 'owner_id' end, case when new.kind is distinct from old.kind then 'kind' end, case when new.name is distinct from old.name then 'name' end, case when new.description is distinct from old.description then 'description' end, case when new.visibility is distinct from old.visibility then 'visibility' end, case when new.elements is distinct from old.elements then 'elements' end, case when new.connections is distinct from old.connections then 'connections' end, case when new.created_at is distinct from old.created_at then 'created_at' end, case when new.updated_at is distinct from old.updated_at then 'updated_at' end]::text[], null);
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action, columns)
-    values ('public.room_templates', new.id::text, new.owner_id, (select auth.uid()), private.audit_actor(), 'update',
-            array_remove(array[case when new.id is distinct from old.id then 'id' end, case when new.owner_id is distinct from old.owner_id then 'owner_id' end, case when new.kind is distinct from old.kind then 'kind' end, case when new.name is distinct from old.name then 'name' end, case when new.description is distinct from old.description then 'description' end, case when new.visibility is distinct from old.visibility then 'visibility' end, case when new.elements is distinct from old.elements then 'elements' end, case when new.connections is distinct from old.connections then 'connections' end, case when new.created_at is distinct from old.created_at then 'created_at' end, case when new.updated_at is distinct from old.updated_at then 'updated_at' end]::text[], null));
+    values ('public.room_templates', new.id::text, new.owner_id, v_actor_id, v_actor, 'update', v_columns);
   elsif tg_op = 'INSERT' then
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action)
-    select 'public.room_templates', n.id::text, n.owner_id, (select auth.uid()), private.audit_actor(), 'insert' from new_rows n;
+    select 'public.room_templates', n.id::text, n.owner_id, v_actor_id, v_actor, 'insert' from new_rows n;
   else
     -- an owner whose account is being erased (the cascade) is not recorded
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action)
-    select 'public.room_templates', o.id::text, u.id, (select auth.uid()), private.audit_actor(), 'delete'
+    select 'public.room_templates', o.id::text, u.id, v_actor_id, v_actor, 'delete'
       from old_rows o left join auth.users u on u.id = o.owner_id;
   end if;
   return null;
@@ -1483,18 +1621,24 @@ CREATE OR REPLACE FUNCTION private.audit_public_rooms()
  SECURITY DEFINER
  SET search_path TO ''
 AS $function$
+declare
+  -- assignments are simple expressions, compiled once per transaction (see
+  -- migration 20261207110000); v_actor is private.audit_actor() written out
+  v_actor_id uuid := auth.uid();
+  v_actor text := coalesce(nullif(nullif(current_setting('role', true), 'none'), ''), session_user::text);
+  v_columns text[];
 begin
   if tg_op = 'UPDATE' then
+    v_columns := array_remove(array[case when new.id is distinct from old.id then 'id' end, case when new.owner_id is distinct from old.owner_id then 'owner_id' end, case when new.title is distinct from old.title then 'title' end, case when new.settings is distinct from old.settings then 'settings' end, case when new.created_at is distinct from old.created_at then 'created_at' end, case when new.updated_at is distinct from old.updated_at then 'updated_at' end]::text[], null);
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action, columns)
-    values ('public.rooms', new.id::text, new.owner_id, (select auth.uid()), private.audit_actor(), 'update',
-            array_remove(array[case when new.id is distinct from old.id then 'id' end, case when new.owner_id is distinct from old.owner_id then 'owner_id' end, case when new.title is distinct from old.title then 'title' end, case when new.settings is distinct from old.settings then 'settings' end, case when new.created_at is distinct from old.created_at then 'created_at' end, case when new.updated_at is distinct from old.updated_at then 'updated_at' end]::text[], null));
+    values ('public.rooms', new.id::text, new.owner_id, v_actor_id, v_actor, 'update', v_columns);
   elsif tg_op = 'INSERT' then
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action)
-    select 'public.rooms', n.id::text, n.owner_id, (select auth.uid()), private.audit_actor(), 'insert' from new_rows n;
+    select 'public.rooms', n.id::text, n.owner_id, v_actor_id, v_actor, 'insert' from new_rows n;
   else
     -- an owner whose account is being erased (the cascade) is not recorded
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action)
-    select 'public.rooms', o.id::text, u.id, (select auth.uid()), private.audit_actor(), 'delete'
+    select 'public.rooms', o.id::text, u.id, v_actor_id, v_actor, 'delete'
       from old_rows o left join auth.users u on u.id = o.owner_id;
   end if;
   return null;
@@ -1509,18 +1653,24 @@ CREATE OR REPLACE FUNCTION private.audit_public_share_links()
  SECURITY DEFINER
  SET search_path TO ''
 AS $function$
+declare
+  -- assignments are simple expressions, compiled once per transaction (see
+  -- migration 20261207110000); v_actor is private.audit_actor() written out
+  v_actor_id uuid := auth.uid();
+  v_actor text := coalesce(nullif(nullif(current_setting('role', true), 'none'), ''), session_user::text);
+  v_columns text[];
 begin
   if tg_op = 'UPDATE' then
+    v_columns := array_remove(array[case when new.id is distinct from old.id then 'id' end, case when new.document_id is distinct from old.document_id then 'document_id' end, case when new.owner_id is distinct from old.owner_id then 'owner_id' end, case when new.token_hash is distinct from old.token_hash then 'token_hash' end, case when new.expires_at is distinct from old.expires_at then 'expires_at' end, case when new.revoked_at is distinct from old.revoked_at then 'revoked_at' end, case when new.open_count is distinct from old.open_count then 'open_count' end, case when new.last_opened_at is distinct from old.last_opened_at then 'last_opened_at' end, case when new.created_at is distinct from old.created_at then 'created_at' end]::text[], null);
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action, columns)
-    values ('public.share_links', new.id::text, new.owner_id, (select auth.uid()), private.audit_actor(), 'update',
-            array_remove(array[case when new.id is distinct from old.id then 'id' end, case when new.document_id is distinct from old.document_id then 'document_id' end, case when new.owner_id is distinct from old.owner_id then 'owner_id' end, case when new.token_hash is distinct from old.token_hash then 'token_hash' end, case when new.expires_at is distinct from old.expires_at then 'expires_at' end, case when new.revoked_at is distinct from old.revoked_at then 'revoked_at' end, case when new.open_count is distinct from old.open_count then 'open_count' end, case when new.last_opened_at is distinct from old.last_opened_at then 'last_opened_at' end, case when new.created_at is distinct from old.created_at then 'created_at' end]::text[], null));
+    values ('public.share_links', new.id::text, new.owner_id, v_actor_id, v_actor, 'update', v_columns);
   elsif tg_op = 'INSERT' then
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action)
-    select 'public.share_links', n.id::text, n.owner_id, (select auth.uid()), private.audit_actor(), 'insert' from new_rows n;
+    select 'public.share_links', n.id::text, n.owner_id, v_actor_id, v_actor, 'insert' from new_rows n;
   else
     -- an owner whose account is being erased (the cascade) is not recorded
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action)
-    select 'public.share_links', o.id::text, u.id, (select auth.uid()), private.audit_actor(), 'delete'
+    select 'public.share_links', o.id::text, u.id, v_actor_id, v_actor, 'delete'
       from old_rows o left join auth.users u on u.id = o.owner_id;
   end if;
   return null;
@@ -1535,18 +1685,24 @@ CREATE OR REPLACE FUNCTION private.audit_public_sync_conflicts()
  SECURITY DEFINER
  SET search_path TO ''
 AS $function$
+declare
+  -- assignments are simple expressions, compiled once per transaction (see
+  -- migration 20261207110000); v_actor is private.audit_actor() written out
+  v_actor_id uuid := auth.uid();
+  v_actor text := coalesce(nullif(nullif(current_setting('role', true), 'none'), ''), session_user::text);
+  v_columns text[];
 begin
   if tg_op = 'UPDATE' then
+    v_columns := array_remove(array[case when new.id is distinct from old.id then 'id' end, case when new.owner_id is distinct from old.owner_id then 'owner_id' end, case when new.document_id is distinct from old.document_id then 'document_id' end, case when new.change_id is distinct from old.change_id then 'change_id' end, case when new.strategy is distinct from old.strategy then 'strategy' end, case when new.base_version is distinct from old.base_version then 'base_version' end, case when new.client_title is distinct from old.client_title then 'client_title' end, case when new.client_body is distinct from old.client_body then 'client_body' end, case when new.client_deleted is distinct from old.client_deleted then 'client_deleted' end, case when new.server_version is distinct from old.server_version then 'server_version' end, case when new.server_title is distinct from old.server_title then 'server_title' end, case when new.server_body is distinct from old.server_body then 'server_body' end, case when new.server_deleted is distinct from old.server_deleted then 'server_deleted' end, case when new.status is distinct from old.status then 'status' end, case when new.resolution is distinct from old.resolution then 'resolution' end, case when new.created_at is distinct from old.created_at then 'created_at' end, case when new.resolved_at is distinct from old.resolved_at then 'resolved_at' end]::text[], null);
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action, columns)
-    values ('public.sync_conflicts', new.id::text, new.owner_id, (select auth.uid()), private.audit_actor(), 'update',
-            array_remove(array[case when new.id is distinct from old.id then 'id' end, case when new.owner_id is distinct from old.owner_id then 'owner_id' end, case when new.document_id is distinct from old.document_id then 'document_id' end, case when new.change_id is distinct from old.change_id then 'change_id' end, case when new.strategy is distinct from old.strategy then 'strategy' end, case when new.base_version is distinct from old.base_version then 'base_version' end, case when new.client_title is distinct from old.client_title then 'client_title' end, case when new.client_body is distinct from old.client_body then 'client_body' end, case when new.client_deleted is distinct from old.client_deleted then 'client_deleted' end, case when new.server_version is distinct from old.server_version then 'server_version' end, case when new.server_title is distinct from old.server_title then 'server_title' end, case when new.server_body is distinct from old.server_body then 'server_body' end, case when new.server_deleted is distinct from old.server_deleted then 'server_deleted' end, case when new.status is distinct from old.status then 'status' end, case when new.resolution is distinct from old.resolution then 'resolution' end, case when new.created_at is distinct from old.created_at then 'created_at' end, case when new.resolved_at is distinct from old.resolved_at then 'resolved_at' end]::text[], null));
+    values ('public.sync_conflicts', new.id::text, new.owner_id, v_actor_id, v_actor, 'update', v_columns);
   elsif tg_op = 'INSERT' then
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action)
-    select 'public.sync_conflicts', n.id::text, n.owner_id, (select auth.uid()), private.audit_actor(), 'insert' from new_rows n;
+    select 'public.sync_conflicts', n.id::text, n.owner_id, v_actor_id, v_actor, 'insert' from new_rows n;
   else
     -- an owner whose account is being erased (the cascade) is not recorded
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action)
-    select 'public.sync_conflicts', o.id::text, u.id, (select auth.uid()), private.audit_actor(), 'delete'
+    select 'public.sync_conflicts', o.id::text, u.id, v_actor_id, v_actor, 'delete'
       from old_rows o left join auth.users u on u.id = o.owner_id;
   end if;
   return null;
@@ -1561,18 +1717,24 @@ CREATE OR REPLACE FUNCTION private.audit_public_telemetry_events()
  SECURITY DEFINER
  SET search_path TO ''
 AS $function$
+declare
+  -- assignments are simple expressions, compiled once per transaction (see
+  -- migration 20261207110000); v_actor is private.audit_actor() written out
+  v_actor_id uuid := auth.uid();
+  v_actor text := coalesce(nullif(nullif(current_setting('role', true), 'none'), ''), session_user::text);
+  v_columns text[];
 begin
   if tg_op = 'UPDATE' then
+    v_columns := array_remove(array[case when new.id is distinct from old.id then 'id' end, case when new.user_id is distinct from old.user_id then 'user_id' end, case when new.name is distinct from old.name then 'name' end, case when new.occurred_at is distinct from old.occurred_at then 'occurred_at' end, case when new.received_at is distinct from old.received_at then 'received_at' end, case when new.props is distinct from old.props then 'props' end]::text[], null);
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action, columns)
-    values ('public.telemetry_events', new.id::text, new.user_id, (select auth.uid()), private.audit_actor(), 'update',
-            array_remove(array[case when new.id is distinct from old.id then 'id' end, case when new.user_id is distinct from old.user_id then 'user_id' end, case when new.name is distinct from old.name then 'name' end, case when new.occurred_at is distinct from old.occurred_at then 'occurred_at' end, case when new.received_at is distinct from old.received_at then 'received_at' end, case when new.props is distinct from old.props then 'props' end]::text[], null));
+    values ('public.telemetry_events', new.id::text, new.user_id, v_actor_id, v_actor, 'update', v_columns);
   elsif tg_op = 'INSERT' then
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action)
-    select 'public.telemetry_events', n.id::text, n.user_id, (select auth.uid()), private.audit_actor(), 'insert' from new_rows n;
+    select 'public.telemetry_events', n.id::text, n.user_id, v_actor_id, v_actor, 'insert' from new_rows n;
   else
     -- an owner whose account is being erased (the cascade) is not recorded
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action)
-    select 'public.telemetry_events', o.id::text, u.id, (select auth.uid()), private.audit_actor(), 'delete'
+    select 'public.telemetry_events', o.id::text, u.id, v_actor_id, v_actor, 'delete'
       from old_rows o left join auth.users u on u.id = o.user_id;
   end if;
   return null;
@@ -1587,18 +1749,24 @@ CREATE OR REPLACE FUNCTION private.audit_public_upload_scans()
  SECURITY DEFINER
  SET search_path TO ''
 AS $function$
+declare
+  -- assignments are simple expressions, compiled once per transaction (see
+  -- migration 20261207110000); v_actor is private.audit_actor() written out
+  v_actor_id uuid := auth.uid();
+  v_actor text := coalesce(nullif(nullif(current_setting('role', true), 'none'), ''), session_user::text);
+  v_columns text[];
 begin
   if tg_op = 'UPDATE' then
+    v_columns := array_remove(array[case when new.object_id is distinct from old.object_id then 'object_id' end, case when new.bucket_id is distinct from old.bucket_id then 'bucket_id' end, case when new.object_name is distinct from old.object_name then 'object_name' end, case when new.owner_id is distinct from old.owner_id then 'owner_id' end, case when new.object_version is distinct from old.object_version then 'object_version' end, case when new.declared_type is distinct from old.declared_type then 'declared_type' end, case when new.detected_type is distinct from old.detected_type then 'detected_type' end, case when new.state is distinct from old.state then 'state' end, case when new.reason is distinct from old.reason then 'reason' end, case when new.action is distinct from old.action then 'action' end, case when new.quarantine_path is distinct from old.quarantine_path then 'quarantine_path' end, case when new.uploaded_at is distinct from old.uploaded_at then 'uploaded_at' end, case when new.checked_at is distinct from old.checked_at then 'checked_at' end]::text[], null);
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action, columns)
-    values ('public.upload_scans', new.object_id::text, new.owner_id, (select auth.uid()), private.audit_actor(), 'update',
-            array_remove(array[case when new.object_id is distinct from old.object_id then 'object_id' end, case when new.bucket_id is distinct from old.bucket_id then 'bucket_id' end, case when new.object_name is distinct from old.object_name then 'object_name' end, case when new.owner_id is distinct from old.owner_id then 'owner_id' end, case when new.object_version is distinct from old.object_version then 'object_version' end, case when new.declared_type is distinct from old.declared_type then 'declared_type' end, case when new.detected_type is distinct from old.detected_type then 'detected_type' end, case when new.state is distinct from old.state then 'state' end, case when new.reason is distinct from old.reason then 'reason' end, case when new.action is distinct from old.action then 'action' end, case when new.quarantine_path is distinct from old.quarantine_path then 'quarantine_path' end, case when new.uploaded_at is distinct from old.uploaded_at then 'uploaded_at' end, case when new.checked_at is distinct from old.checked_at then 'checked_at' end]::text[], null));
+    values ('public.upload_scans', new.object_id::text, new.owner_id, v_actor_id, v_actor, 'update', v_columns);
   elsif tg_op = 'INSERT' then
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action)
-    select 'public.upload_scans', n.object_id::text, n.owner_id, (select auth.uid()), private.audit_actor(), 'insert' from new_rows n;
+    select 'public.upload_scans', n.object_id::text, n.owner_id, v_actor_id, v_actor, 'insert' from new_rows n;
   else
     -- an owner whose account is being erased (the cascade) is not recorded
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action)
-    select 'public.upload_scans', o.object_id::text, u.id, (select auth.uid()), private.audit_actor(), 'delete'
+    select 'public.upload_scans', o.object_id::text, u.id, v_actor_id, v_actor, 'delete'
       from old_rows o left join auth.users u on u.id = o.owner_id;
   end if;
   return null;
@@ -1665,18 +1833,24 @@ begin
     from pg_catalog.pg_attribute a
    where a.attrelid = p_table and a.attnum > 0 and not a.attisdropped and a.attgenerated = '';
   return format($body$
+declare
+  -- assignments are simple expressions, compiled once per transaction (see
+  -- migration 20261207110000); v_actor is private.audit_actor() written out
+  v_actor_id uuid := auth.uid();
+  v_actor text := coalesce(nullif(nullif(current_setting('role', true), 'none'), ''), session_user::text);
+  v_columns text[];
 begin
   if tg_op = 'UPDATE' then
+    v_columns := array_remove(array[%4$s]::text[], null);
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action, columns)
-    values (%1$L, %2$s, new.%3$I, (select auth.uid()), private.audit_actor(), 'update',
-            array_remove(array[%4$s]::text[], null));
+    values (%1$L, %2$s, new.%3$I, v_actor_id, v_actor, 'update', v_columns);
   elsif tg_op = 'INSERT' then
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action)
-    select %1$L, %5$s, n.%3$I, (select auth.uid()), private.audit_actor(), 'insert' from new_rows n;
+    select %1$L, %5$s, n.%3$I, v_actor_id, v_actor, 'insert' from new_rows n;
   else
     -- an owner whose account is being erased (the cascade) is not recorded
     insert into public.audit_changes (table_name, row_id, user_id, actor_id, actor, action)
-    select %1$L, %6$s, u.id, (select auth.uid()), private.audit_actor(), 'delete'
+    select %1$L, %6$s, u.id, v_actor_id, v_actor, 'delete'
       from old_rows o left join auth.users u on u.id = o.%3$I;
   end if;
   return null;

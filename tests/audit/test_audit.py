@@ -109,6 +109,36 @@ def test_insert_update_delete_are_recorded_with_column_names_only(db: Conn) -> N
     assert everything is not None and CANARY not in everything[0]
 
 
+def test_each_change_names_whoever_made_it_even_within_one_transaction(db: Conn) -> None:
+    """The trigger reads the actor afresh on every call (migration 20261207110000 computes it
+    in assignments compiled once per transaction): two users and an operator changing rows in
+    one transaction are each named, and Supabase's older `request.jwt.claim.sub` setting wins
+    over the claims' "sub" exactly as in auth.uid()."""
+    owner, other = create_user(db), create_user(db)
+    doc = db.execute(
+        "insert into public.documents (owner_id, kind, title, body)"
+        " values (%s, 'item', 'a', %s) returning id",
+        (owner, ITEM),
+    ).fetchone()[0]  # type: ignore[index]
+    with keep_as(db, owner) as cur:
+        cur.execute("update public.documents set title = 'b' where id = %s", (doc,))
+    with keep_as(db, None, "service_role") as cur:
+        cur.execute("update public.documents set title = 'e' where id = %s", (doc,))
+    with keep_as(db, other) as cur:  # the older setting names the owner: auth.uid() (and RLS) say owner
+        cur.execute("select set_config('request.jwt.claim.sub', %s, true)", (str(owner),))
+        cur.execute("update public.documents set title = 'c' where id = %s", (doc,))
+        cur.execute("select set_config('request.jwt.claim.sub', '', true)")
+    db.execute("update public.documents set title = 'd' where id = %s", (doc,))
+    rows = [(r[1], r[3], r[4], r[5] and "title" in r[5]) for r in trail(db, doc)]
+    assert rows == [
+        ("insert", None, "postgres", None),
+        ("update", owner, "authenticated", True),
+        ("update", None, "service_role", True),
+        ("update", owner, "authenticated", True),
+        ("update", None, "postgres", True),
+    ]
+
+
 def test_secrets_and_ciphertexts_never_reach_the_trail(db: Conn) -> None:
     owner = create_user(db)
     db.execute(
