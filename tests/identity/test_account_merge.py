@@ -78,7 +78,8 @@ def seed_private_rows(db: Conn, user: uuid.UUID) -> None:
         (f"evt_{uuid.uuid4().hex}", user),
     )
     db.execute(
-        "insert into private.publishing_bans (user_id, reason, banned_by) values (%s, 'spam', 'test')", (user,)
+        "insert into private.publishing_bans (user_id, reason, banned_by) values (%s, 'spam', 'test')",
+        (user,),
     )
 
 
