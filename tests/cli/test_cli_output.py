@@ -12,7 +12,7 @@ import uuid
 import jwt
 import psycopg
 
-from tests.helpers import create_user
+from tests.helpers import create_user, one_line_error
 from workers.settings import DEV_JWT_SECRET, PROJECT_ROOT
 
 UNREACHABLE = "postgresql://u:secret@127.0.0.1:1/nothing"
@@ -37,20 +37,12 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def one_line(result: subprocess.CompletedProcess[str]) -> str:
-    assert "Traceback" not in result.stderr, result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("backline: ")
-    return lines[0]
-
-
 def test_pool_based_commands_fail_at_once_in_one_line_when_the_database_is_unreachable():
     show = ("jobs", "show", str(uuid.uuid4()))
     for args in (("jobs", "list"), show, ("cron", "list"), ("cron", "cleanup")):
         result = run(*args, "--database-url", UNREACHABLE)
         assert result.returncode == 1, args
-        line = one_line(result)
+        line = one_line_error(result)
         assert "cannot reach postgresql://u:***@127.0.0.1:1/nothing" in line, line
         assert "secret" not in line
 
@@ -76,10 +68,10 @@ def test_unknown_user_fails_before_any_progress_bar(clone_url, tmp_path):
     ghost = str(uuid.uuid4())
     exported = run("users", "export", ghost, "--out", str(tmp_path / "x.zip"), "--database-url", clone_url)
     assert exported.returncode == 1
-    assert one_line(exported) == f"backline: user {ghost} not found"
+    assert one_line_error(exported) == f"backline: user {ghost} not found"
     assert not (tmp_path / "x.zip").exists()
     erased = run("users", "delete", ghost, "--yes", "--database-url", clone_url)
-    assert erased.returncode == 1 and one_line(erased) == f"backline: user {ghost} not found"
+    assert erased.returncode == 1 and one_line_error(erased) == f"backline: user {ghost} not found"
 
 
 def test_jobs_show_is_readable_by_default_and_json_on_request(clone_url):
