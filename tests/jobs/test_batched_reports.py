@@ -8,6 +8,7 @@ rest of the batch is recorded; bad input is refused with 22023 and changes nothi
 from __future__ import annotations
 
 import itertools
+import json
 import uuid
 from typing import Any
 
@@ -231,6 +232,18 @@ def test_worker_records_a_batch_of_finished_jobs_with_one_call(clone_url: str) -
         barrier.wait(10)  # the eight of a claim finish at once
         return {"n": payload["n"]}
 
+    class Writes(io.StringIO):
+        """The log stream, remembering each write: a batch's lines go out in one."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.writes: list[str] = []
+
+        def write(self, text: str) -> int:
+            self.writes.append(text)
+            return super().write(text)
+
+    stream = Writes()
     queue = CountingQueue(clone_url)
     worker = Worker(
         queue,  # type: ignore[arg-type]
@@ -238,7 +251,7 @@ def test_worker_records_a_batch_of_finished_jobs_with_one_call(clone_url: str) -
         settings=settings(),
         concurrency=8,
         cron=False,
-        log=JobLog(stream=io.StringIO()),
+        log=JobLog("json", stream),
         report_wait_seconds=5.0,  # only "no handler running" (or a full batch) flushes
     )
     try:
@@ -249,6 +262,19 @@ def test_worker_records_a_batch_of_finished_jobs_with_one_call(clone_url: str) -
     assert reports == [("report_and_claim", 8), ("report_and_claim", 8)]
     assert worker.stats.succeeded == 16
     assert [job_row(clone_url, r[0])["result"] for r in rows] == [{"n": n} for n in range(1, 17)]
+    # Every job is logged claimed, then succeeded; each batch of eight lines is one write.
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    jobs = [(e["event"], e["job_id"]) for e in lines if e["event"].startswith("job.")]
+    ids = {str(r[0]) for r in rows}
+    for job_id in ids:
+        assert [e for e, j in jobs if j == job_id] == ["job.claimed", "job.succeeded"]
+    batches = [w for w in stream.writes if '"event":"job.' in w]
+    assert [(w.count("\n"), {json.loads(x)["event"] for x in w.splitlines()}) for w in batches] == [
+        (8, {"job.claimed"}),
+        (8, {"job.succeeded"}),
+        (8, {"job.claimed"}),
+        (8, {"job.succeeded"}),
+    ]
 
 
 def test_a_lost_lease_in_a_batch_is_refused_alone(clone_url: str) -> None:

@@ -61,8 +61,9 @@ class RealtimeConfig:
 @dataclass
 class _Running:
     job: Job
+    fields: dict[str, Any]  # what every log line about this job carries
     started: float = field(default_factory=time.monotonic)
-    lost: threading.Event = field(default_factory=threading.Event)
+    lost: bool = False  # set by the heartbeat when another worker has the job now
     last_beat: float = field(default_factory=time.monotonic)
     done: bool = False  # the handler returned; its outcome waits in the report batch
 
@@ -72,7 +73,6 @@ class _Outcome:
     """A finished handler's outcome, waiting to be recorded with the next batch."""
 
     running: _Running
-    fields: dict[str, Any]
     result: dict[str, Any] | None = None
     error: str | None = None  # None: succeeded
     retry: bool = True
@@ -135,7 +135,7 @@ class Worker:
         self._inflight: dict[uuid.UUID, _Running] = {}
         self._outcomes: list[_Outcome] = []
         self._report_lock = threading.Lock()  # one flush at a time
-        self._runners: Runners[Job] | None = None  # handler threads, made by the first job of a run
+        self._runners: Runners[_Running] | None = None  # handler threads, made by the first job of a run
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -211,8 +211,7 @@ class Worker:
                     continue
                 if free > 0:
                     self.outage.ok(started)
-                for job in claimed:
-                    self._start(job)
+                self._start(claimed)
                 if once and not claimed and self.inflight == 0:
                     break
                 if claimed and len(claimed) == free:
@@ -240,24 +239,43 @@ class Worker:
             return None
         stop = self._threads_stop = threading.Event()
         beat = threading.Thread(target=self._heartbeat_loop, args=(stop,), name="heartbeat", daemon=True)
+        running = self._running(job)
         with self._lock:
-            self._inflight[job.id] = _Running(job)
+            self._inflight[job.id] = running
         self._count("claimed")
+        self.log.event("job.claimed", **running.fields)
         beat.start()
         try:
-            self._execute(job)
+            self._execute(running)
             self._flush()
         finally:
             stop.set()
         return self.queue.get(job_id)
 
-    def _start(self, job: Job) -> None:
+    def _running(self, job: Job) -> _Running:
+        fields: dict[str, Any] = {
+            "worker": self.id,
+            "job_id": str(job.id),
+            "kind": job.kind,
+            "attempt": job.attempts,
+            "max_attempts": job.max_attempts,
+        }
+        return _Running(job, fields)
+
+    def _start(self, jobs: list[Job]) -> None:
+        """Hand claimed jobs to the runners, logged as claimed first (one write for the batch)."""
+        if not jobs:
+            return
+        started = [self._running(job) for job in jobs]
         with self._lock:
-            self._inflight[job.id] = _Running(job)
-        self._count("claimed")
+            for running in started:
+                self._inflight[running.job.id] = running
+        self._count("claimed", len(started))
+        self.log.events([("job.claimed", running.fields) for running in started])
         if self._runners is None:
             self._runners = Runners(self.concurrency, self._execute)
-        self._runners.put(job)
+        for running in started:
+            self._runners.put(running)
 
     def _stop_pool(self) -> None:
         # A runner stuck in a handler exits when it returns; the next run() makes fresh runners.
@@ -292,9 +310,8 @@ class Worker:
             self._release(running.job)
 
     # -- one job ----------------------------------------------------------
-    def _execute(self, job: Job) -> None:
-        with self._lock:
-            running = self._inflight.get(job.id) or _Running(job)
+    def _execute(self, running: _Running) -> None:
+        job = running.job
         ctx = JobContext(
             job_id=job.id,
             kind=job.kind,
@@ -303,19 +320,11 @@ class Worker:
             settings=self.settings,
             database_url=self.queue.database_url,
             heartbeat=lambda: self._beat(running, throttle=1.0),
-            should_stop=lambda: self._force.is_set() or running.lost.is_set(),
+            should_stop=lambda: self._force.is_set() or running.lost,
         )
-        fields: dict[str, Any] = {
-            "worker": self.id,
-            "job_id": str(job.id),
-            "kind": job.kind,
-            "attempt": job.attempts,
-            "max_attempts": job.max_attempts,
-        }
-        self.log.event("job.claimed", **fields)
         outcome: _Outcome | None = None
         try:
-            outcome = self._run_handler(ctx, job, running, fields)
+            outcome = self._run_handler(ctx, job, running)
         finally:
             wake = True
             with self._lock:
@@ -331,9 +340,7 @@ class Worker:
             if wake:
                 self._wake.set()
 
-    def _run_handler(
-        self, ctx: JobContext, job: Job, running: _Running, fields: dict[str, Any]
-    ) -> _Outcome | None:
+    def _run_handler(self, ctx: JobContext, job: Job, running: _Running) -> _Outcome | None:
         """Run the handler; its outcome is recorded by the next flush (None: handed back)."""
         try:
             handler = self.handlers.get(job.kind)
@@ -342,15 +349,16 @@ class Worker:
             result = handler(ctx, dict(job.payload))
             if result is not None and not isinstance(result, dict):
                 raise PermanentJobError(f"handler returned {type(result).__name__}, expected a dict or None")
-            json.dumps(result)
+            if result is not None:
+                json.dumps(result)
         except JobInterrupted:
             self._release(job)
             return None
         except PermanentJobError as exc:
-            return _Outcome(running, fields, error=str(exc) or type(exc).__name__, retry=False)
+            return _Outcome(running, error=str(exc) or type(exc).__name__, retry=False)
         except Exception as exc:
-            return _Outcome(running, fields, error=str(exc) or type(exc).__name__, retry=True)
-        return _Outcome(running, fields, result=result)
+            return _Outcome(running, error=str(exc) or type(exc).__name__, retry=True)
+        return _Outcome(running, result=result)
 
     # -- recording outcomes in batches --------------------------------------
     def _report_wait(self) -> float:
@@ -403,8 +411,8 @@ class Worker:
             statuses.update(dict.fromkeys(recorded, "succeeded"))
         except Exception as exc:
             # The leases will expire and other attempts will run: nothing is lost.
-            for o in outcomes:
-                self.log.event("job.report_error", **o.fields, error=first_line(exc))
+            message = first_line(exc)
+            self.log.events([("job.report_error", {**o.running.fields, "error": message}) for o in outcomes])
             if claim > 0:
                 self._drop(outcomes)
                 raise
@@ -414,21 +422,30 @@ class Worker:
         if statuses is None:
             return []
         now = time.monotonic()
+        events: list[tuple[str, dict[str, Any]]] = []
         for o in outcomes:
             status = statuses.get(o.running.job.id)
             if status is None:
-                self._lease_lost(o.fields, f"job {o.running.job.id} is no longer leased by {self.id}")
+                error = f"job {o.running.job.id} is no longer leased by {self.id}"
+                events.append(("job.lease_lost", {**o.running.fields, "error": error}))
                 continue
             ms = round((now - o.running.started) * 1000, 1)
             if status == "succeeded":
-                self._count("succeeded")
-                self.log.event("job.succeeded", **o.fields, ms=ms)
+                events.append(("job.succeeded", {**o.running.fields, "ms": ms}))
                 continue
-            self._count("failed")
             event = {"queued": "job.retrying", "dead": "job.dead", "failed": "job.failed"}.get(
                 status, "job.failed"
             )
-            self.log.event(event, **o.fields, status=status, error=o.error, ms=ms)
+            events.append((event, {**o.running.fields, "status": status, "error": o.error, "ms": ms}))
+        with self._lock:
+            for event, _ in events:
+                if event == "job.succeeded":
+                    self.stats.succeeded += 1
+                elif event == "job.lease_lost":
+                    self.stats.lease_lost += 1
+                else:
+                    self.stats.failed += 1
+        self.log.events(events)
         return claimed
 
     def _drop(self, outcomes: list[_Outcome]) -> None:
@@ -456,14 +473,9 @@ class Worker:
         else:
             self.log.event(event, worker=self.id, **fields, error=first_line(exc))
 
-    def _lease_lost(self, fields: dict[str, Any], error: Exception | str) -> None:
-        self._count("lease_lost")
-        message = first_line(error) if isinstance(error, Exception) else error
-        self.log.event("job.lease_lost", **fields, error=message)
-
     # -- leases -----------------------------------------------------------
     def _beat(self, running: _Running, *, throttle: float = 0.0) -> None:
-        if running.lost.is_set() or time.monotonic() - running.last_beat < throttle:
+        if running.lost or time.monotonic() - running.last_beat < throttle:
             return
         started = time.monotonic()
         try:
@@ -471,7 +483,7 @@ class Worker:
             running.last_beat = time.monotonic()
             self.outage.ok(started)
         except LeaseLost as exc:
-            running.lost.set()
+            running.lost = True
             self._count("lease_lost")
             self.log.event(
                 "job.lease_lost", worker=self.id, job_id=str(running.job.id), error=first_line(exc)
