@@ -4168,6 +4168,21 @@ grant execute on function private.json_depth_exceeds(p_value jsonb, p_max intege
 grant execute on function private.json_depth_exceeds(p_value jsonb, p_max integer) to service_role;
 comment on function private.json_depth_exceeds(p_value jsonb, p_max integer) is 'True when the value nests more than p_max arrays/objects. One jsonpath walk bounded by p_max: no recursion, safe on values nested thousands deep.';
 
+-- private.json_depth_guard()
+CREATE OR REPLACE FUNCTION private.json_depth_guard()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO ''
+AS $function$
+begin
+  -- Its triggers are checked by tests/security/test_json_validation.py (column argument,
+  -- INSERT OR UPDATE OF that column).
+  perform private.json_check_depth(to_jsonb(new) -> tg_argv[0], tg_argv[1]);
+  return new;
+end;
+$function$;
+comment on function private.json_depth_guard() is 'Trigger: refuses (22023) a jsonb column nested deeper than private.json_max_depth(). Arguments: the column, the field name used in the error. Fires only when that column is written.';
+
 -- private.json_max_depth()
 CREATE OR REPLACE FUNCTION private.json_max_depth()
  RETURNS integer
@@ -6687,7 +6702,6 @@ alter table public.ai_requests add constraint ai_requests_error_check CHECK ((le
 alter table public.ai_requests add constraint ai_requests_key_id_fkey FOREIGN KEY (key_id) REFERENCES public.ai_keys(id) ON DELETE SET NULL;
 alter table public.ai_requests add constraint ai_requests_max_tokens_check CHECK (((max_tokens >= 1) AND (max_tokens <= 32000)));
 alter table public.ai_requests add constraint ai_requests_messages_array CHECK (((jsonb_typeof(messages) = 'array'::text) AND (jsonb_array_length(messages) >= 1) AND (jsonb_array_length(messages) <= 200) AND (pg_column_size(messages) <= 262144)));
-alter table public.ai_requests add constraint ai_requests_messages_depth CHECK (private.json_check_depth(messages, 'ai_requests.messages'::text)) NOT VALID;
 alter table public.ai_requests add constraint ai_requests_model_check CHECK (((length(model) >= 1) AND (length(model) <= 200)));
 alter table public.ai_requests add constraint ai_requests_pkey PRIMARY KEY (id);
 alter table public.ai_requests add constraint ai_requests_provider_check CHECK ((provider = ANY (ARRAY['openai'::text, 'anthropic'::text, 'gemini'::text, 'openai_compat'::text])));
@@ -6711,6 +6725,7 @@ create policy "owners read their ai requests" on public.ai_requests as permissiv
   using ((user_id = ( SELECT auth.uid() AS uid)));
 create trigger ai_requests_before_insert before insert on public.ai_requests for each row execute function private.ai_requests_before_insert();
 create trigger ai_requests_enqueue_job after insert on public.ai_requests for each row execute function private.ai_requests_enqueue_job();
+create trigger ai_requests_messages_depth before insert or update of messages on public.ai_requests for each row execute function private.json_depth_guard('messages', 'ai_requests.messages');
 create trigger ai_requests_set_updated_at before update on public.ai_requests for each row execute function private.set_updated_at();
 create trigger audit_changes_after_delete after delete on public.ai_requests referencing old table as old_rows for each statement execute function private.audit_public_ai_requests();
 create trigger audit_changes_after_insert after insert on public.ai_requests referencing new table as new_rows for each statement execute function private.audit_public_ai_requests();
@@ -7819,7 +7834,6 @@ alter table public.jobs add constraint jobs_kind_fkey FOREIGN KEY (kind) REFEREN
 alter table public.jobs add constraint jobs_last_error_length CHECK ((length(last_error) <= 4000));
 alter table public.jobs add constraint jobs_max_attempts_positive CHECK ((max_attempts >= 1));
 alter table public.jobs add constraint jobs_owner_id_fkey FOREIGN KEY (owner_id) REFERENCES auth.users(id) ON DELETE CASCADE;
-alter table public.jobs add constraint jobs_payload_depth CHECK (private.json_check_depth(payload, 'job payload'::text)) NOT VALID;
 alter table public.jobs add constraint jobs_payload_is_object CHECK ((jsonb_typeof(payload) = 'object'::text));
 alter table public.jobs add constraint jobs_payload_size CHECK ((pg_column_size(payload) <= 65536));
 alter table public.jobs add constraint jobs_pkey PRIMARY KEY (id);
@@ -7841,6 +7855,7 @@ create trigger audit_changes_after_insert after insert on public.jobs referencin
 create trigger jobs_enforce_user_limit before insert on public.jobs for each row execute function private.jobs_enforce_user_limit();
 create trigger jobs_notify_insert after insert on public.jobs for each row execute function private.jobs_notify();
 create trigger jobs_notify_requeue after update of status on public.jobs for each row when (((new.status = 'queued'::text) AND (old.status IS DISTINCT from 'queued'::text))) execute function private.jobs_notify();
+create trigger jobs_payload_depth before insert or update of payload on public.jobs for each row execute function private.json_depth_guard('payload', 'job payload');
 create trigger jobs_set_updated_at before update on public.jobs for each row when ((NOT (old.updated_at IS DISTINCT from new.updated_at))) execute function private.set_updated_at();
 grant insert (kind) on table public.jobs to authenticated;
 grant insert (owner_id) on table public.jobs to authenticated;

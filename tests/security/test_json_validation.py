@@ -651,6 +651,55 @@ def test_the_service_role_path_is_guarded_too(db: psycopg.Connection[Any], make_
     assert db.execute("select count(*) from public.jobs where owner_id = %s", (owner,)).fetchone() == (0,)
 
 
+def test_queue_rows_are_checked_when_their_json_is_written_not_on_every_update(
+    db: psycopg.Connection[Any], make_user: MakeUser
+) -> None:
+    """The depth guard of jobs.payload and ai_requests.messages fires on insert and on writes of
+    that column (any role), and not on the queue's own updates: a row stored before the limit
+    existed (simulated with triggers off) still runs to the end."""
+    owner = make_user()
+    job = db.execute(
+        "select private.job_enqueue('export', %s::jsonb, %s)", ('{"format": "json"}', owner)
+    ).fetchone()[0]
+    with act_as(db, None, "service_role") as cur:
+        exc = error_of(cur, "update public.jobs set payload = %s::jsonb where id = %s", (obj(LIMIT + 1), job))
+    assert_too_deep(exc, "job payload")
+    request = db.execute(
+        "insert into public.ai_requests (user_id, provider, model, messages)"
+        ' values (%s, \'openai\', \'m\', \'[{"role": "user", "content": "hi"}]\') returning id',
+        (owner,),
+    ).fetchone()[0]
+    with act_as(db, None, "service_role") as cur:
+        exc = error_of(
+            cur,
+            "update public.ai_requests set messages = %s::jsonb where id = %s",
+            ("[" + obj(LIMIT) + "]", request),
+        )
+    assert_too_deep(exc, "ai_requests.messages")
+
+    # A deep payload stored before the limit: the claim and the completion do not trip over it.
+    db.execute("set session_replication_role = replica")
+    try:
+        db.execute(
+            "update public.jobs set payload = %s::jsonb where id = %s",
+            ('{"old": ' + obj(LIMIT + 5) + "}", job),
+        )
+    finally:
+        db.execute("set session_replication_role = origin")
+    db.execute(
+        "update public.jobs set run_after = now() - interval '1 hour', priority = 100 where id = %s", (job,)
+    )
+    claimed = db.execute(
+        "select id from private.job_claim('w-depth', array['export'], 1, interval '1 minute')"
+    ).fetchall()
+    assert claimed == [(job,)]
+    done = db.execute(
+        "select private.job_complete_many('w-depth', array[%s]::uuid[], null)", (job,)
+    ).fetchall()
+    assert done == [(job,)]
+    assert db.execute("select status from public.jobs where id = %s", (job,)).fetchone() == ("succeeded",)
+
+
 def test_every_client_writable_json_column_is_guarded(db: psycopg.Connection[Any]) -> None:
     """A new jsonb column that anon or authenticated may write needs a *_depth check (or a validator)."""
     writable = {
@@ -679,7 +728,23 @@ def test_every_client_writable_json_column_is_guarded(db: psycopg.Connection[Any
             """
         )
     }
+    # Columns of queue tables are guarded by private.json_depth_guard when written (a CHECK would
+    # walk the JSON again on every claim and completion): BEFORE INSERT OR UPDATE OF <column>.
+    guard_triggers = db.execute(
+        """
+        select c.relname, t.tgargs, pg_get_triggerdef(t.oid)
+          from pg_trigger t join pg_class c on c.oid = t.tgrelid
+         where c.relnamespace = 'public'::regnamespace
+           and t.tgfoid = 'private.json_depth_guard()'::regprocedure
+        """
+    ).fetchall()
+    guarded_on_write = set()
+    for table, args, definition in guard_triggers:
+        column = bytes(args).split(b"\x00")[0].decode()
+        assert f"BEFORE INSERT OR UPDATE OF {column} ON public.{table} FOR EACH ROW" in definition, definition
+        guarded_on_write.add(f"{table}.{column}")
+    assert {"jobs.payload", "ai_requests.messages"} <= guarded_on_write
     validated_by_trigger = {"documents.body"}  # private.validate_document (documents_before_write)
-    assert writable - guarded - validated_by_trigger == set()
+    assert writable - guarded - guarded_on_write - validated_by_trigger == set()
     # written by RPCs (definer helpers), not by column grants: guarded all the same
-    assert {"backups.kdf", "telemetry_events.props", "jobs.payload", "sync_conflicts.client_body"} <= guarded
+    assert {"backups.kdf", "telemetry_events.props", "sync_conflicts.client_body"} <= guarded
