@@ -134,6 +134,7 @@ class FakeProvider:
                 "query": str(request.url.query),
                 "headers": dict(request.headers),
                 "body": body,
+                "at": time.time(),  # wall clock, comparable with the database's clock_timestamp()
             }
         )
         return dict(body)

@@ -4,12 +4,13 @@ and fallback, settlement. Used by the HTTP app and by the queue handler.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AbstractAsyncContextManager, AbstractContextManager
+from contextlib import AbstractAsyncContextManager, AbstractContextManager, AsyncExitStack
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -134,6 +135,7 @@ class AIService:
             "gemini": settings.ai_gemini_base_url,
         }
         self.providers: dict[str, Provider] = {n: make_provider(n, u) for n, u in self.base_urls.items()}
+        self._commits: set[asyncio.Task[None]] = set()  # admissions committing (the loop keeps weak refs)
 
     # -- database, in a worker thread --------------------------------------------------------
     async def db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -184,32 +186,69 @@ class AIService:
     ) -> Admission:
         """Open the stored key and admit the call in one transaction (one round trip).
 
+        The transaction's commit is sent at once and runs while the caller calls the provider
+        (see workers/ai/ledger.py): `durable()` waits for it before anything of the call is
+        released, and before its settlement or a fallback's admission.
         `fallback`: the one fallback this primary call may have (recorded at admission);
         `primary`: admit this call as that primary's fallback (no second rate-limit slot).
         """
+        if primary is not None:
+            await self.durable(primary)  # the server checks the primary's committed ticket
         est_in, images = estimate_input_tokens(spec.messages)
         key = (self.need_master(), target.key_id) if target.key_id else None
         operator = None if key else self.operator_key(target)
+        stack = AsyncExitStack()
+        conn = await stack.enter_async_context(self.aconnection())
         try:
-            async with self.aconnection() as conn:
-                adm = await ledger.begin(
-                    conn,
-                    caller,
-                    provider=target.provider,
-                    model=target.model,
-                    est_input=est_in,
-                    est_output=spec.max_tokens,
-                    images=images,
-                    endpoint=spec.endpoint,
-                    streamed=streamed,
-                    key=key,
-                    fallback=(fallback.provider, fallback.model) if fallback else None,
-                    fallback_of=(primary.usage_id, primary.ticket) if primary else None,
-                    request=spec.request if primary is None else None,
-                )
+            adm = await ledger.begin(
+                conn,
+                caller,
+                provider=target.provider,
+                model=target.model,
+                est_input=est_in,
+                est_output=spec.max_tokens,
+                images=images,
+                endpoint=spec.endpoint,
+                streamed=streamed,
+                key=key,
+                fallback=(fallback.provider, fallback.model) if fallback else None,
+                fallback_of=(primary.usage_id, primary.ticket) if primary else None,
+                request=spec.request if primary is None else None,
+            )
         except KeyDecryptError:
+            await stack.aclose()
             raise StoreError(500, "your stored key cannot be decrypted; store it again") from None
-        return adm if adm.api_key else dataclasses.replace(adm, api_key=operator)
+        except BaseException:
+            await stack.aclose()
+            raise
+        committed = asyncio.create_task(self._commit(conn, stack))
+        self._commits.add(committed)
+        committed.add_done_callback(functools.partial(self._committed, adm.usage_id))
+        return dataclasses.replace(adm, api_key=adm.api_key or operator, committed=committed)
+
+    async def _commit(self, conn: psycopg.AsyncConnection[Any], stack: AsyncExitStack) -> None:
+        try:
+            await ledger.commit(conn)
+        finally:
+            await stack.aclose()  # the connection goes back to the pool
+
+    def _committed(self, usage_id: str, task: asyncio.Task[None]) -> None:
+        self._commits.discard(task)
+        error = None if task.cancelled() else task.exception()
+        if error is not None:
+            detail = error.message if isinstance(error, StoreError) else type(error).__name__
+            log.warning("ai admission %s was not committed: %s", usage_id, detail)
+
+    async def durable(self, adm: Admission) -> None:
+        """Return once the admission is committed and on disk; raise StoreError(503) when it
+        could not be committed (then nothing of the call was recorded, and nothing of it may
+        be released)."""
+        if adm.committed is None:
+            return
+        try:
+            await asyncio.shield(adm.committed)  # a cancelled caller does not cancel the commit
+        except Exception:
+            raise StoreError(503, "the call could not be recorded; try again") from None
 
     async def settle(
         self,
@@ -222,6 +261,10 @@ class AIService:
         error: str | None,
         images: int = 0,
     ) -> Decimal:
+        try:
+            await self.durable(adm)
+        except StoreError:
+            return Decimal(0)  # never committed: nothing was reserved, nothing to settle
         async with self.aconnection() as conn:
             cost = await ledger.finish(
                 conn,
@@ -296,6 +339,7 @@ class AIService:
                 call = self.providers[target.provider].complete
                 request = self._request(spec, target, adm)
                 text = await self._with_retry(functools.partial(call, self.client, request, tally), target)
+                await self.durable(adm)  # nothing of the call leaves before its admission is on disk
             except ProviderError as exc:
                 if exc.retryable and i + 1 < len(targets):
                     adm = await self._fall_back(
@@ -358,9 +402,11 @@ class AIService:
                 )
                 first: Delta
                 try:
-                    first = await gen.__anext__()
-                except StopAsyncIteration:
-                    first = ""
+                    try:
+                        first = await gen.__anext__()
+                    except StopAsyncIteration:
+                        first = ""
+                    await self.durable(adm)  # the first chunk waits for the admission to be on disk
                 except ProviderTimeout:
                     await gen.aclose()  # type: ignore[attr-defined]
                     failure = ProviderError(target.provider, None, f"{target.provider} timed out")
