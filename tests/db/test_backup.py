@@ -123,7 +123,8 @@ def test_restoring_over_backline_data_needs_yes_and_then_replaces_it(
     changed = _fingerprints(source)
 
     refused = backline("db", "restore", str(archive), "--database-url", source)
-    assert refused.returncode == 1
+    assert refused.returncode == 2  # like every destructive command without --yes and no terminal
+    assert "already holds Backline's schema" in one_line_error(refused)
     assert "pass --yes" in one_line_error(refused)
     assert _fingerprints(source) == changed  # nothing touched
 

@@ -6,13 +6,21 @@ pg_dump driver) are imported inside the commands so `--help` stays fast.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from workers.cli.common import AsJson, DatabaseUrl, info, print_json, settings, stderr_console, target_url
+from workers.cli.common import (
+    AsJson,
+    DatabaseUrl,
+    confirm_or_refuse,
+    info,
+    print_json,
+    settings,
+    stderr_console,
+    target_url,
+)
 from workers.errors import BacklineError
 
 ReferenceUrl = Annotated[
@@ -149,15 +157,13 @@ def restore(
     url = target_url(database_url)
     if not file.is_file():
         raise BacklineError(f"backup file {file} does not exist")
-    replace = yes
-    if not yes and backups.backline_owns(url):
-        if not sys.stdin.isatty():
-            raise BacklineError(
-                f"{redact(url)} already holds Backline's schema; pass --yes to replace it with the backup"
-            )
-        replace = typer.confirm(f"Replace everything Backline has in {redact(url)} with {file.name}?")
-        if not replace:
-            raise typer.Exit(1)
+    replace = backups.backline_owns(url)
+    if replace:
+        confirm_or_refuse(
+            f"Replace everything Backline has in {redact(url)} with {file.name}?",
+            yes,
+            f"{redact(url)} already holds Backline's schema, which the restore would replace",
+        )
     with Progress(transient=True, disable=as_json, console=stderr_console()) as progress:
         task = progress.add_task("restoring", total=None)
 
