@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import uuid
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
@@ -52,18 +53,29 @@ def keep_as(
 
 
 def backline(
-    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+    *args: str,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    unset: Sequence[str] = (),
+    stdin: int | None = subprocess.DEVNULL,
+    timeout: float = 240,
 ) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SUPABASE_DB_URL")}
+    """The CLI as a subprocess, run the way a user runs it: without the test run's DATABASE_URL /
+    SUPABASE_DB_URL (and the variables in `unset`) unless `env` sets them, COLUMNS=200 (unless
+    unset: piped output then has no width), stdin not a terminal unless `stdin` says otherwise."""
+    dropped = {"DATABASE_URL", "SUPABASE_DB_URL", *unset}
+    base = {k: v for k, v in os.environ.items() if k not in dropped}
     base["PYTHONPATH"] = str(PROJECT_ROOT)
-    base["COLUMNS"] = "200"
+    if "COLUMNS" not in dropped:
+        base["COLUMNS"] = "200"
     return subprocess.run(
         [sys.executable, "-m", "workers.cli.main", *args],
         env={**base, **(env or {})},
         cwd=cwd or PROJECT_ROOT,
+        stdin=stdin,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
     )
 
 

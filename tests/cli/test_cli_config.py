@@ -6,33 +6,16 @@ bytes printed a 183-line traceback; malformed .env lines were ignored without a 
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.helpers import backline
 from workers.db.embedded import EmbeddedServer
-from workers.settings import PROJECT_ROOT
-
-
-def run(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """The CLI as a subprocess in `cwd` (where .env and the default ./.backline are looked for)."""
-    base = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SUPABASE_DB_URL")}
-    base["PYTHONPATH"] = str(PROJECT_ROOT)
-    return subprocess.run(
-        [sys.executable, "-m", "workers.cli.main", *args],
-        env={**base, **(env or {})},
-        cwd=cwd,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
 
 
 def error_line(result: subprocess.CompletedProcess[str]) -> str:
@@ -54,11 +37,11 @@ def short_dir() -> Iterator[Path]:
 
 def test_env_file_with_bad_bytes_is_one_line_naming_file_and_line(tmp_path, clone_url):
     (tmp_path / ".env").write_bytes(b"BACKLINE_AI_PORT=8787\n# fine\nBACKLINE_AI_HOST=caf\xe9\n")
-    result = run("db", "status", "--database-url", clone_url, cwd=tmp_path)
+    result = backline("db", "status", "--database-url", clone_url, cwd=tmp_path)
     assert result.returncode == 1
     line = error_line(result)
     assert line.startswith("backline: ") and f"{tmp_path / '.env'} line 3" in line and "UTF-8" in line
-    debug = run("--debug", "db", "status", "--database-url", clone_url, cwd=tmp_path)
+    debug = backline("--debug", "db", "status", "--database-url", clone_url, cwd=tmp_path)
     assert debug.returncode == 1 and "Traceback" in debug.stderr
 
 
@@ -68,7 +51,7 @@ def test_malformed_env_lines_are_warned_by_line_and_the_rest_still_applies(tmp_p
     (tmp_path / ".env").write_text(
         f"BACKLINE_MIGRATIONS_DIR={migrations}\nthis line is junk\nSECRET: s3cr3t-value\n"
     )
-    result = run("db", "new", "probe", cwd=tmp_path)
+    result = backline("db", "new", "probe", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     warnings = [line for line in result.stderr.splitlines() if "warning" in line]
     assert warnings == [
@@ -80,14 +63,14 @@ def test_malformed_env_lines_are_warned_by_line_and_the_rest_still_applies(tmp_p
     clean = tmp_path / "clean"
     clean.mkdir()
     (clean / ".env").write_text("BACKLINE_AI_PORT=8788\n")
-    quiet = run("db", "status", "--json", "--database-url", clone_url, cwd=clean)
+    quiet = backline("db", "status", "--json", "--database-url", clone_url, cwd=clean)
     assert quiet.returncode == 0 and quiet.stderr == ""
 
 
 def test_a_data_dir_that_does_not_exist_is_refused_and_not_created(tmp_path):
     missing = tmp_path / "typo" / ".backline"
     for args in (("db", "status"), ("db", "url"), ("jobs", "list"), ("up", "--no-services"), ("db", "start")):
-        result = run(*args, cwd=tmp_path, env={"BACKLINE_DATA_DIR": str(missing)})
+        result = backline(*args, cwd=tmp_path, env={"BACKLINE_DATA_DIR": str(missing)})
         assert result.returncode == 1, (args, result.stderr)
         line = error_line(result)
         assert f"BACKLINE_DATA_DIR={missing} does not exist" in line and "--init" in line
@@ -96,12 +79,12 @@ def test_a_data_dir_that_does_not_exist_is_refused_and_not_created(tmp_path):
 
 def test_init_creates_a_new_cluster_where_asked(short_dir):
     target = short_dir / "new-cluster"
-    started = run("db", "start", "--init", cwd=short_dir, env={"BACKLINE_DATA_DIR": str(target)})
+    started = backline("db", "start", "--init", cwd=short_dir, env={"BACKLINE_DATA_DIR": str(target)})
     assert started.returncode == 0, started.stderr
     assert "embedded PostgreSQL running" in started.stderr and started.stdout == ""
     assert (target / "pgdata" / "PG_VERSION").exists()
     # Now it exists: later commands attach without --init.
-    url = run("db", "url", cwd=short_dir, env={"BACKLINE_DATA_DIR": str(target)})
+    url = backline("db", "url", cwd=short_dir, env={"BACKLINE_DATA_DIR": str(target)})
     assert url.returncode == 0 and url.stdout.startswith("postgresql://")
-    stopped = run("db", "stop", cwd=short_dir, env={"BACKLINE_DATA_DIR": str(target)})
+    stopped = backline("db", "stop", cwd=short_dir, env={"BACKLINE_DATA_DIR": str(target)})
     assert stopped.returncode == 0 and "stopped" in stopped.stderr

@@ -4,37 +4,21 @@ tables never cut when piped, malformed uuids are bad usage (exit 2), unreachable
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import uuid
 
 import jwt
 import psycopg
 
-from tests.helpers import create_user, one_line_error
-from workers.settings import DEV_JWT_SECRET, PROJECT_ROOT
+from tests.helpers import backline, create_user, one_line_error
+from workers.settings import DEV_JWT_SECRET
 
 UNREACHABLE = "postgresql://u:secret@127.0.0.1:1/nothing"
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
     """Piped like `backline ... | less` or in CI: no terminal, no COLUMNS."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("DATABASE_URL", "SUPABASE_DB_URL", "COLUMNS", "SUPABASE_URL")
-    }
-    env["PYTHONPATH"] = str(PROJECT_ROOT)
-    return subprocess.run(
-        [sys.executable, "-m", "workers.cli.main", *args],
-        env=env,
-        cwd=PROJECT_ROOT,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    return backline(*args, unset=("COLUMNS", "SUPABASE_URL"))
 
 
 def test_pool_based_commands_fail_at_once_in_one_line_when_the_database_is_unreachable():

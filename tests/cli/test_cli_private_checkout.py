@@ -19,30 +19,16 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from tests.helpers import backline
 from workers.cli.services import Services
 from workers.cli.up import local_ai_master_keys
 from workers.db.embedded import EmbeddedServer
-from workers.settings import PROJECT_ROOT
 
 AS_ROOT = os.geteuid() == 0
 
 
 def run(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    base = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("DATABASE_URL", "SUPABASE_DB_URL", "BACKLINE_DATA_DIR", "BACKLINE_AI_MASTER_KEYS")
-    }
-    base["PYTHONPATH"] = str(PROJECT_ROOT)
-    return subprocess.run(
-        [sys.executable, "-m", "workers.cli.main", *args],
-        env={**base, **(env or {})},
-        cwd=cwd,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
+    return backline(*args, cwd=cwd, env=env, unset=("BACKLINE_DATA_DIR", "BACKLINE_AI_MASTER_KEYS"))
 
 
 @pytest.fixture(scope="module")

@@ -5,26 +5,10 @@ from __future__ import annotations
 import json
 import os
 import pty
-import subprocess
-import sys
 
 import psycopg
 
-from workers.settings import PROJECT_ROOT
-
-
-def run(*args: str, stdin: int | None = subprocess.DEVNULL) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SUPABASE_DB_URL")}
-    env["PYTHONPATH"] = str(PROJECT_ROOT)
-    return subprocess.run(
-        [sys.executable, "-m", "workers.cli.main", *args],
-        env=env,
-        cwd=PROJECT_ROOT,
-        stdin=stdin,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+from tests.helpers import backline
 
 
 def _has_table(url: str, name: str) -> bool:
@@ -36,7 +20,7 @@ def _has_table(url: str, name: str) -> bool:
 def test_reset_without_a_terminal_and_without_yes_refuses_with_exit_2(clone_url):
     with psycopg.connect(clone_url) as conn:
         conn.execute("create table public.keep_me (id int)")
-    refused = run("db", "reset", "--force", "--database-url", clone_url)
+    refused = backline("db", "reset", "--force", "--database-url", clone_url)
     assert refused.returncode == 2
     lines = refused.stderr.strip().splitlines()
     assert len(lines) == 1 and "nothing was reset" in lines[0] and "--yes" in lines[0]
@@ -49,7 +33,7 @@ def test_reset_asks_on_a_terminal_and_no_keeps_everything(clone_url):
     controller, terminal = pty.openpty()
     try:
         os.write(controller, b"n\n")
-        answered = run("db", "reset", "--force", "--database-url", clone_url, stdin=terminal)
+        answered = backline("db", "reset", "--force", "--database-url", clone_url, stdin=terminal)
     finally:
         os.close(controller)
         os.close(terminal)
@@ -60,23 +44,23 @@ def test_reset_asks_on_a_terminal_and_no_keeps_everything(clone_url):
 
 
 def test_reset_with_yes_rebuilds_and_switches_the_read_meter_on_again(clone_url):
-    enabled = run("db", "read-meter", "enable", "--json", "--database-url", clone_url)
+    enabled = backline("db", "read-meter", "enable", "--json", "--database-url", clone_url)
     assert enabled.returncode == 0, enabled.stderr
     before = json.loads(enabled.stdout)
     assert before["enabled"] is True
     with psycopg.connect(clone_url) as conn:
         conn.execute("create table public.scratch (id int)")
-    done = run("db", "reset", "--force", "--yes", "--database-url", clone_url)
+    done = backline("db", "reset", "--force", "--yes", "--database-url", clone_url)
     assert done.returncode == 0, done.stderr
     assert "read meter switched on again" in done.stderr
     assert not _has_table(clone_url, "public.scratch")
-    status = run("db", "read-meter", "status", "--json", "--database-url", clone_url)
+    status = backline("db", "read-meter", "status", "--json", "--database-url", clone_url)
     assert json.loads(status.stdout) == before
 
 
 def test_reset_leaves_an_off_meter_off(clone_url):
-    done = run("db", "reset", "--force", "--yes", "--no-seed", "--database-url", clone_url)
+    done = backline("db", "reset", "--force", "--yes", "--no-seed", "--database-url", clone_url)
     assert done.returncode == 0, done.stderr
     assert "read meter" not in done.stderr
-    status = run("db", "read-meter", "status", "--json", "--database-url", clone_url)
+    status = backline("db", "read-meter", "status", "--json", "--database-url", clone_url)
     assert json.loads(status.stdout)["enabled"] is False

@@ -170,4 +170,3 @@ def _cell(value: Any) -> str:
 def info(message: str) -> None:
     """Progress and status lines go to stderr so stdout stays data."""
     stderr_console().print(message, highlight=False, markup=False, soft_wrap=True)
-

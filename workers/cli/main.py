@@ -68,9 +68,7 @@ def main(
     ] = False,
     debug: Annotated[
         bool,
-        typer.Option(
-            "--debug", envvar=DEBUG_ENV, help="On failure print the full traceback, not one line."
-        ),
+        typer.Option("--debug", envvar=DEBUG_ENV, help="On failure print the full traceback, not one line."),
     ] = False,
 ) -> None:
     """Backline: the Supabase backend for local-first apps. Operator CLI."""
