@@ -118,6 +118,8 @@ CREATE OR REPLACE FUNCTION private.account_merge_in_progress()
  STABLE SECURITY DEFINER
  SET search_path TO ''
 AS $function$ select exists (select 1 from private.account_merges m where m.merge_xact = pg_current_xact_id()) $function$;
+grant execute on function private.account_merge_in_progress() to authenticated;
+grant execute on function private.account_merge_in_progress() to service_role;
 comment on function private.account_merge_in_progress() is 'True inside a claim_merge_ticket transaction (lets merged rows past row caps; they are reported).';
 
 -- private.account_merges
@@ -3335,6 +3337,14 @@ begin
     new.updated_at := now();
   else
     if new.owner_id is distinct from old.owner_id or new.kind is distinct from old.kind then
+      if new.kind is not distinct from old.kind and private.account_merge_in_progress() then
+        -- Claiming a merge ticket hands the anonymous account's documents over: a new
+        -- version, so the permanent account's next sync_pull returns them.
+        new.version := old.version + 1;
+        new.change_xid := pg_current_xact_id();
+        new.updated_at := now();
+        return new;
+      end if;
       raise exception 'a document''s owner and kind never change' using errcode = '42501',
         hint = 'Create a new document instead (or fork it).';
     end if;
@@ -4430,7 +4440,6 @@ AS $function$
 declare
   r record;
   v_rule text;
-  v_bypass text;
   v_count bigint;
   v_moved jsonb := '{}'::jsonb;
   v_renamed jsonb := '[]'::jsonb;
@@ -4456,7 +4465,7 @@ begin
        and n.nspname <> 'auth'
      order by n.nspname, c.relname, a.attname
   loop
-    select m.strategy, m.bypass_trigger into v_rule, v_bypass from private.merge_rules m
+    select m.strategy into v_rule from private.merge_rules m
      where m.table_name = r.sch || '.' || r.tbl and m.column_name = r.col;
     if v_rule is null and exists (select 1 from pg_catalog.pg_index i
                                    where i.indrelid = r.rel and i.indisunique and r.num = any(i.indkey)) then
@@ -4515,16 +4524,11 @@ begin
         into v_items from renamed x;
       v_renamed := v_renamed || v_items;
       -- documents_before_write refuses any owner change (a client must never
-      -- hand a document over). Only this transaction sees the trigger off
-      -- (ALTER TABLE is transactional; its lock holds writers of documents
-      -- until the claim commits); what it maintains is set here instead, so
-      -- the permanent account's next sync_pull sees every moved document.
-      execute format('alter table public.documents disable trigger %I', v_bypass);
-      update public.documents d
-         set owner_id = p_to, version = d.version + 1, change_xid = pg_current_xact_id(), updated_at = now()
-       where d.owner_id = p_from;
+      -- hand a document over) except inside a claim (account_merge_in_progress),
+      -- where it gives each moved document a new version and change_xid, so the
+      -- permanent account's next sync_pull sees every moved document.
+      update public.documents d set owner_id = p_to where d.owner_id = p_from;
       get diagnostics v_count = row_count;
-      execute format('alter table public.documents enable trigger %I', v_bypass);
       if v_count > 0 then
         v_moved := v_moved || jsonb_build_object('public.documents', v_count);
       end if;
@@ -4611,14 +4615,8 @@ begin
       end loop;
     end if;
 
-    if v_bypass is not null then
-      execute format('alter table %I.%I disable trigger %I', r.sch, r.tbl, v_bypass);
-    end if;
     execute format('update %I.%I set %I = $2 where %I = $1', r.sch, r.tbl, r.col, r.col) using p_from, p_to;
     get diagnostics v_count = row_count;
-    if v_bypass is not null then
-      execute format('alter table %I.%I enable trigger %I', r.sch, r.tbl, v_bypass);
-    end if;
     if v_count > 0 then
       v_moved := v_moved || jsonb_build_object(r.sch || '.' || r.tbl,
         coalesce((v_moved ->> (r.sch || '.' || r.tbl))::bigint, 0) + v_count);
@@ -4768,6 +4766,7 @@ create table private.merge_rules (
 alter table private.merge_rules add constraint merge_rules_pkey PRIMARY KEY (table_name, column_name);
 alter table private.merge_rules add constraint merge_rules_strategy_known CHECK ((strategy = ANY (ARRAY['reassign'::text, 'keep'::text, 'merge_profile'::text, 'rename_local_id'::text, 'renumber_versions'::text, 'stronger_role'::text, 'add_amounts'::text, 'permanent_wins'::text])));
 alter table private.merge_rules add constraint merge_rules_why_length CHECK (((length(why) >= 1) AND (length(why) <= 400)));
+comment on column private.merge_rules.bypass_trigger is 'The trigger of the table that refuses or reverts a change of the column for everyone else and lets the claim''s own update through (it checks private.account_merge_in_progress()).';
 comment on table private.merge_rules is 'How a user column that is part of a unique key is merged (collision rules); other owned columns are reassigned as they are. A claim refuses when an owned unique column has no rule.';
 
 -- private.merge_tickets
@@ -5388,6 +5387,12 @@ begin
     -- An update made by another trigger is a foreign key action (updated_by or
     -- created_by set null when an account is erased): leave it as it is.
     if pg_trigger_depth() > 1 then
+      return new;
+    end if;
+    -- Claiming a merge ticket hands the anonymous account's elements over (creator and last
+    -- editor): the claim's own update passes as it is. Checked only when those columns change.
+    if (new.created_by is distinct from old.created_by or new.updated_by is distinct from old.updated_by)
+       and private.account_merge_in_progress() then
       return new;
     end if;
     if new.room_id <> old.room_id then

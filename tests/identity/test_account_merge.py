@@ -364,3 +364,62 @@ def test_merged_documents_show_up_in_the_permanent_users_sync(clone_url: str) ->
             row = cur.execute("select public.sync_pull(null, 100)").fetchone()
     assert row is not None
     assert [c["title"] for c in row[0]["changes"]] == ["x"], row[0]
+
+
+def test_a_claim_in_progress_locks_no_table_and_its_bypass_cannot_be_faked(clone_url: str) -> None:
+    """The claim moves documents and room elements past the triggers that pin their owners
+    without ALTER TABLE: while it is still open, other sessions read and write both tables.
+    Outside a claim, those triggers still refuse the owner change, for a client and for the
+    service role alike."""
+    with psycopg.connect(clone_url, autocommit=True) as setup:
+        anonymous, permanent, other = (
+            create_user(setup, anonymous=True),
+            create_user(setup),
+            create_user(setup),
+        )
+        setup.execute(FOLDER, (anonymous,))
+        setup.execute(FOLDER, (other,))
+        room = setup.execute(
+            "insert into public.rooms (owner_id, title) values (%s, 'r') returning id", (anonymous,)
+        ).fetchone()[0]
+        setup.execute(
+            "insert into public.room_elements (room_id, kind, created_by) values (%s, 'note', %s)",
+            (room, anonymous),
+        )
+        ticket = create_ticket(setup, anonymous)
+    with psycopg.connect(clone_url) as claimer, psycopg.connect(clone_url, autocommit=True) as bystander:
+        # The claim as PostgREST runs it, in a transaction left open here.
+        claimer.execute(
+            "select set_config('role', 'authenticated', true), set_config('request.jwt.claims', %s, true)",
+            (json.dumps(claims_for(permanent, extra={"is_anonymous": False})),),
+        )
+        row = claimer.execute("select public.claim_merge_ticket(%s)", (ticket,)).fetchone()
+        assert row is not None and row[0]["moved"]["public.documents"] == 1
+        bystander.execute("set lock_timeout = '2s'")
+        assert bystander.execute(
+            "select count(*) from public.documents where owner_id = %s", (other,)
+        ).fetchone() == (1,)
+        bystander.execute("update public.documents set title = 'y' where owner_id = %s", (other,))
+        assert bystander.execute("select count(*) from public.room_elements").fetchone() == (1,)
+        claimer.commit()
+    with psycopg.connect(clone_url, autocommit=True) as conn:
+        assert conn.execute(
+            "select owner_id, version from public.documents where title = 'x'"
+        ).fetchall() == [(permanent, 2)]
+        assert conn.execute("select created_by from public.room_elements").fetchone() == (permanent,)
+        # Without a claim in the transaction, the owner stays pinned.
+        with as_user(conn, permanent, False) as cur, pytest.raises(psycopg.errors.InsufficientPrivilege):
+            cur.execute("update public.documents set owner_id = %s where owner_id = %s", (other, permanent))
+        with act_as(conn, None, "service_role") as cur, pytest.raises(psycopg.errors.InsufficientPrivilege):
+            cur.execute("update public.documents set owner_id = %s where owner_id = %s", (other, permanent))
+        with act_as(conn, None, "service_role") as cur:
+            cur.execute("update public.room_elements set created_by = %s", (other,))
+            assert cur.execute("select created_by from public.room_elements").fetchone() == (permanent,)
+        # A client cannot make its own transaction look like a claim.
+        with as_user(conn, permanent, False) as cur:
+            assert cur.execute("select private.account_merge_in_progress()").fetchone() == (False,)
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                cur.execute(
+                    "insert into private.account_merges (anonymous_id, permanent_id) values (%s, %s)",
+                    (other, permanent),
+                )

@@ -26,6 +26,7 @@ API_ROLES = ("anon", "authenticated", "service_role")
 # ledger, or a Realtime/PostgREST hook. A new entry needs the same review.
 REVIEWED_API_EXECUTABLE = {
     "private.accept_room_invite(text)",  # rpc accept_room_invite
+    "private.account_merge_in_progress()",  # whether the caller's own transaction claims a merge ticket
     "private.ai_begin(text,text,integer,integer,integer,text,boolean,uuid,text,text,uuid,text,uuid,text)",
     "private.ai_finish(uuid,text,integer,integer,integer,integer,text,text)",  # needs the ticket
     "private.ai_key_store(text,text,text,timestamp with time zone,text,bytea,bytea,uuid)",  # own keys
