@@ -14,6 +14,7 @@ import pytest
 
 from tests.ai.conftest import Proxy
 from tests.ai.routes import request_for, text_of_event
+from tests.ai.test_generate import add_key
 
 MSGS = [{"role": "user", "content": "say hello"}]
 SLOW = 0.6  # seconds the slow commit takes
@@ -43,19 +44,19 @@ def slow_commit_for(proxy: Proxy, user: uuid.UUID, *, fail: bool = False) -> Non
     )
 
 
-def add_key(proxy: Proxy, h: dict[str, str]) -> str:
-    resp = proxy.http.post("/v1/keys", json={"provider": "openai", "key": "sk-good-key-123456"}, headers=h)
-    assert resp.status_code == 201, resp.text
-    return str(resp.json()["id"])
+def user_with_slow_commit(proxy: Proxy, *, fail: bool = False) -> tuple[uuid.UUID, dict[str, str], str]:
+    """A user with a stored OpenAI key whose admissions commit slowly (or fail at commit)."""
+    uid, h = proxy.user()
+    key_id = add_key(proxy, h, "openai")
+    slow_commit_for(proxy, uid, fail=fail)
+    return uid, h, key_id
 
 
 @pytest.mark.parametrize("route", ["generate", "openai"])
 def test_the_answer_waits_for_the_admission_commit_that_overlaps_the_provider_call(
     proxy: Proxy, route: str
 ) -> None:
-    uid, h = proxy.user()
-    key_id = add_key(proxy, h)
-    slow_commit_for(proxy, uid)
+    _, h, key_id = user_with_slow_commit(proxy)
     path, body, extra = request_for(
         route, provider="openai", model="gpt-4o-mini", key_id=key_id, messages=MSGS
     )
@@ -73,9 +74,7 @@ def test_the_answer_waits_for_the_admission_commit_that_overlaps_the_provider_ca
 
 
 def test_the_first_streamed_chunk_waits_for_the_admission_commit(proxy: Proxy) -> None:
-    uid, h = proxy.user()
-    key_id = add_key(proxy, h)
-    slow_commit_for(proxy, uid)
+    uid, h, key_id = user_with_slow_commit(proxy)
     path, body, extra = request_for(
         "openai", provider="openai", model="gpt-4o-mini", key_id=key_id, messages=MSGS, stream=True
     )
@@ -96,9 +95,7 @@ def test_the_first_streamed_chunk_waits_for_the_admission_commit(proxy: Proxy) -
 def test_an_admission_that_cannot_commit_releases_nothing_and_records_nothing(
     proxy: Proxy, route: str
 ) -> None:
-    uid, h = proxy.user()
-    key_id = add_key(proxy, h)
-    slow_commit_for(proxy, uid, fail=True)
+    uid, h, key_id = user_with_slow_commit(proxy, fail=True)
     calls_before = len(proxy.fake.requests)
     path, body, extra = request_for(
         route, provider="openai", model="gpt-4o-mini", key_id=key_id, messages=MSGS
