@@ -26,7 +26,8 @@ import psycopg
 from workers.errors import DatabaseUnavailable
 
 LOG_FORMATS = ("text", "json")
-_JSON = json.JSONEncoder(default=str, separators=(",", ":"))  # built once: json.dumps(**options) builds one per call
+# Built once: json.dumps(obj, **options) builds a new encoder on every call.
+_JSON = json.JSONEncoder(default=str, separators=(",", ":"))
 _POOL_OUTAGE_MESSAGES = ("error connecting", "reconnection attempt", "task run")
 
 
