@@ -5071,6 +5071,9 @@ declare
   v_oldest timestamptz;
   v_retry integer;
 begin
+  if (select c.used from private.rate_limit_counts c where c.key = p_key) < p_limit then
+    return;
+  end if;
   select count(*)::integer, min(e.at) into v_used, v_oldest
     from private.rate_limit_events e where e.key = p_key and e.at > clock_timestamp() - p_window;
   if v_used >= p_limit then

@@ -240,3 +240,32 @@ def test_events_present_before_the_counter_migration_are_counted(make_database, 
         assert take(conn, "before", 5, "1 hour")[0] is False
         assert take(conn, "expired", 1, "1 hour")[:2] == (True, 0)  # its old event expired, uncounted
         assert counted(conn, "expired") == (1, 1)
+
+
+def test_read_only_check_refuses_exactly_the_full_window(db):
+    """rate_limit_check trusts a counter under the limit and counts the window otherwise."""
+    check = "select private.rate_limit_check(%s, %s, '1 hour')"
+    for _ in range(3):
+        take(db, "reader", 10, "1 hour")
+    db.execute("savepoint filled")
+    db.execute(check, ("reader", 4))  # counter 3 < 4: passes
+    with pytest.raises(psycopg.Error) as refused:
+        db.execute(check, ("reader", 3))  # counter 3 at the limit, all 3 in the window
+    assert refused.value.sqlstate == "PT429"
+    assert refused.value.diag.message_hint.startswith("Retry after ")
+    db.execute("rollback to savepoint filled")
+    # Two expired but not yet deleted: the counter (3) is over the limit, the window (1) is not.
+    db.execute(
+        "update private.rate_limit_events set at = at - interval '2 hours'"
+        " where id in (select id from private.rate_limit_events where key = 'reader' order by id limit 2)"
+    )
+    db.execute(check, ("reader", 2))
+    with pytest.raises(psycopg.Error) as refused:
+        db.execute(check, ("reader", 1))
+    assert refused.value.sqlstate == "PT429"
+    db.execute("rollback to savepoint filled")
+    # A key without a counter row (events from before the counter) is counted from its events.
+    db.execute("delete from private.rate_limit_counts where key = 'reader'")
+    with pytest.raises(psycopg.Error) as refused:
+        db.execute(check, ("reader", 3))
+    assert refused.value.sqlstate == "PT429"
