@@ -7,7 +7,9 @@ each take is its own transaction, as in production. Scenarios:
     each take deletes one event and inserts one,
   - 1000 allowed: a key already holding --fill events in a one-hour window,
     each take admitted (the window grows by --takes during the run),
-  - 1000 refused: the same fill at a limit of --fill, each take refused.
+  - 1000 refused: the same fill at a limit of --fill, each take refused,
+  - 1000 check: private.rate_limit_check (the hook's read-only path) on the
+    filled key at a limit above the fill, each check passing.
 The scenarios run round-robin for --rounds rounds (a load swing on a shared
 machine hits them alike); printed: the median over rounds of each round's
 mean microseconds per take.
@@ -42,7 +44,7 @@ declare
 begin
   for i in 1..{takes} loop
     v_start := clock_timestamp();
-    perform private.rate_limit_take({key}, {limit}, {window}::interval);
+    perform {call};
     v_total := v_total + (clock_timestamp() - v_start);
     commit;
   end loop;
@@ -61,15 +63,18 @@ def fill(conn: psycopg.Connection[Any], key: str, events: int) -> None:
     )
 
 
-def us_per_take(conn: psycopg.Connection[Any], key: str, limit: int, window: str, takes: int) -> float:
-    conn.execute(
-        sql.SQL(LOOP).format(
-            takes=sql.Literal(takes),
-            key=sql.Literal(key),
-            limit=sql.Literal(limit),
-            window=sql.Literal(window),
-        )
+def us_per_take(
+    conn: psycopg.Connection[Any],
+    key: str,
+    limit: int,
+    window: str,
+    takes: int,
+    function: str = "rate_limit_take",
+) -> float:
+    call = sql.SQL("private.{}({}, {}, {}::interval)").format(
+        sql.Identifier(function), sql.Literal(key), sql.Literal(limit), sql.Literal(window)
     )
+    conn.execute(sql.SQL(LOOP).format(takes=sql.Literal(takes), call=call))
     row = conn.execute("select current_setting('bench.us_per_take')::float8").fetchone()
     assert row is not None
     return float(row[0])
@@ -93,7 +98,10 @@ def main() -> None:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("set synchronous_commit = off")  # time the limiter, not the WAL flush
             full_label, refused_label = f"{args.fill} allowed", f"{args.fill} refused"
-            samples: dict[str, list[float]] = {"empty": [], full_label: [], refused_label: []}
+            check_label = f"{args.fill} check"
+            samples: dict[str, list[float]] = {
+                name: [] for name in ("empty", full_label, refused_label, check_label)
+            }
             for round_no in range(args.rounds + 1):  # round 0 warms up plans and caches
                 full, at_limit = f"bench:full:{round_no}", f"bench:limit:{round_no}"
                 fill(conn, full, args.fill)
@@ -102,11 +110,14 @@ def main() -> None:
                     "empty": us_per_take(conn, f"bench:empty:{round_no}", 1000, "1 microsecond", args.takes),
                     full_label: us_per_take(conn, full, 1000000000, "1 hour", args.takes),
                     refused_label: us_per_take(conn, at_limit, args.fill, "1 hour", args.takes),
+                    check_label: us_per_take(
+                        conn, at_limit, args.fill + 1, "1 hour", args.takes, "rate_limit_check"
+                    ),
                 }
                 if round_no:
                     for scenario, value in results.items():
                         samples[scenario].append(value)
-        print(f"{'rate_limit_take (server side)':<32} {'us/take':>8}  (median of {args.rounds} rounds)")
+        print(f"{'limiter call (server side)':<32} {'us/call':>8}  (median of {args.rounds} rounds)")
         for scenario, values in samples.items():
             print(f"{scenario:<32} {statistics.median(values):>8.1f}")
     finally:
