@@ -2587,6 +2587,9 @@ CREATE OR REPLACE FUNCTION private.cleanup_rate_limit_events(p_batch_size intege
  SECURITY DEFINER
  SET search_path TO ''
 AS $function$
+declare
+  v_items text[];
+  v_emptied text[];
 begin
   if p_batch_size is null or p_batch_size < 1 then
     raise exception 'batch size must be positive' using errcode = '22023';
@@ -2600,18 +2603,27 @@ begin
        limit p_batch_size;
     return;
   end if;
-  return query
-    with victims as (
-      select e.id from private.rate_limit_events e
-       where e.at < clock_timestamp() - interval '2 days'
-       order by e.at
-       limit p_batch_size
-       for update skip locked
-    ), gone as (
-      delete from private.rate_limit_events e using victims v where e.id = v.id
-      returning e.id, e.key, e.at
-    )
-    select format('rate limit event %s (%s at %s)', g.id, g.key, g.at) from gone g;
+  with victims as (
+    select e.id from private.rate_limit_events e
+     where e.at < clock_timestamp() - interval '2 days'
+     order by e.at
+     limit p_batch_size
+     for update skip locked
+  ), gone as (
+    delete from private.rate_limit_events e using victims v where e.id = v.id
+    returning e.id, e.key, e.at
+  ), per_key as (
+    select g.key, count(*)::integer as n from gone g group by g.key
+  ), lowered as (
+    update private.rate_limit_counts c set used = c.used - p.n from per_key p where c.key = p.key
+    returning c.key, c.used
+  )
+  select array_agg(format('rate limit event %s (%s at %s)', g.id, g.key, g.at) order by g.at, g.id),
+         (select array_agg(l.key) from lowered l where l.used <= 0)
+    into v_items, v_emptied from gone g;
+  -- Keys this batch left without events keep no row.
+  delete from private.rate_limit_counts c where c.key = any(v_emptied) and c.used <= 0;
+  return query select i from unnest(v_items) as i;
 end;
 $function$;
 grant execute on function private.cleanup_rate_limit_events(p_batch_size integer, p_dry_run boolean) to service_role;
@@ -5058,6 +5070,9 @@ declare
   v_oldest timestamptz;
   v_retry integer;
 begin
+  if (select c.used from private.rate_limit_counts c where c.key = p_key) < p_limit then
+    return;
+  end if;
   select count(*)::integer, min(e.at) into v_used, v_oldest
     from private.rate_limit_events e where e.key = p_key and e.at > clock_timestamp() - p_window;
   if v_used >= p_limit then
@@ -5071,6 +5086,15 @@ end;
 $function$;
 grant execute on function private.rate_limit_check(p_key text, p_limit integer, p_window interval) to service_role;
 comment on function private.rate_limit_check(p_key text, p_limit integer, p_window interval) is 'Raise PT429 when the sliding window of key is full, without recording (for READ ONLY transactions).';
+
+-- private.rate_limit_counts
+create table private.rate_limit_counts (
+  key text not null,
+  used integer not null
+);
+alter table private.rate_limit_counts add constraint rate_limit_counts_pkey PRIMARY KEY (key);
+comment on column private.rate_limit_counts.used is 'Number of event rows of this key; rows at zero (or below, which would be drift) are removed by the purge.';
+comment on table private.rate_limit_counts is 'How many rows of private.rate_limit_events each key has (expired ones included until deleted), kept by rate_limit_take, rate_limit_purge and cleanup_rate_limit_events; insert or delete events only through them. A key without a row is counted from its events on its next take.';
 
 -- private.rate_limit_enforce(p_key text, p_limit integer, p_window interval, p_cost integer)
 CREATE OR REPLACE FUNCTION private.rate_limit_enforce(p_key text, p_limit integer, p_window interval, p_cost integer DEFAULT 1)
@@ -5109,14 +5133,25 @@ comment on table private.rate_limit_events is 'One row per counted request in a 
 -- private.rate_limit_purge(p_older_than interval)
 CREATE OR REPLACE FUNCTION private.rate_limit_purge(p_older_than interval DEFAULT '1 day'::interval)
  RETURNS bigint
- LANGUAGE sql
+ LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO ''
 AS $function$
+declare
+  v_deleted bigint;
+begin
   with gone as (
-    delete from private.rate_limit_events where at < clock_timestamp() - p_older_than returning 1
+    delete from private.rate_limit_events e where e.at < clock_timestamp() - p_older_than returning e.key
+  ), per_key as (
+    select g.key, count(*)::integer as n from gone g group by g.key
+  ), lowered as (
+    update private.rate_limit_counts c set used = c.used - p.n from per_key p where c.key = p.key
   )
-  select count(*) from gone
+  select count(*) into v_deleted from gone;
+  -- Keys left without events (idle ones, emptied above or by the limiter itself) keep no row.
+  delete from private.rate_limit_counts c where c.used <= 0;
+  return v_deleted;
+end;
 $function$;
 grant execute on function private.rate_limit_purge(p_older_than interval) to service_role;
 
@@ -5129,6 +5164,8 @@ CREATE OR REPLACE FUNCTION private.rate_limit_take(p_key text, p_limit integer, 
 AS $function$
 declare
   v_now timestamptz;
+  v_gone integer;
+  v_had integer;
   v_used integer;
   v_oldest timestamptz;
 begin
@@ -5143,10 +5180,26 @@ begin
 
   perform pg_advisory_xact_lock(hashtextextended('backline.ratelimit:' || p_key, 0));
   v_now := clock_timestamp();
-  delete from private.rate_limit_events e where e.key = p_key and e.at <= v_now - p_window;
-  select count(*)::integer into v_used from private.rate_limit_events e where e.key = p_key;
+  with gone as (
+    delete from private.rate_limit_events e where e.key = p_key and e.at <= v_now - p_window returning 1
+  )
+  select count(*)::integer into v_gone from gone;
+  -- Read after the delete, in a new snapshot: a purge that deleted some of the same rows
+  -- (this delete waited for it) has lowered the counter by them already.
+  select c.used into v_had from private.rate_limit_counts c where c.key = p_key;
+  if found then
+    v_used := v_had - v_gone;
+  else
+    -- First take since the key's counter was removed (or since this migration): count once.
+    select count(*)::integer into v_used from private.rate_limit_events e where e.key = p_key;
+  end if;
 
   if v_used + p_cost > p_limit then
+    if v_had is null then
+      insert into private.rate_limit_counts (key, used) values (p_key, v_used);
+    elsif v_gone > 0 then
+      update private.rate_limit_counts c set used = c.used - v_gone where c.key = p_key;
+    end if;
     -- Room opens when the (v_used + p_cost - p_limit)-th oldest counted request leaves the window.
     select e.at into v_oldest from private.rate_limit_events e
      where e.key = p_key order by e.at offset greatest(v_used + p_cost - p_limit - 1, 0) limit 1;
@@ -5155,8 +5208,12 @@ begin
     return;
   end if;
 
-  insert into private.rate_limit_events (key, at)
-    select p_key, v_now from generate_series(1, p_cost);
+  with counted as (
+    insert into private.rate_limit_events (key, at)
+      select p_key, v_now from generate_series(1, p_cost)
+  )
+  insert into private.rate_limit_counts as c (key, used) values (p_key, v_used + p_cost)
+    on conflict (key) do update set used = c.used - v_gone + p_cost;
   return query select true, p_limit - v_used - p_cost, 0;
 end;
 $function$;

@@ -47,6 +47,7 @@ def test_window_slides(db):
     time.sleep(0.7)
     assert db.execute(TAKE, (key, 2, "0.6 seconds")).fetchone()[:2] == (True, 1)
     db.execute("delete from private.rate_limit_events where key = %s", (key,))
+    db.execute("delete from private.rate_limit_counts where key = %s", (key,))
 
 
 def test_keys_are_independent_and_cost_counts(db):
@@ -110,3 +111,4 @@ def test_retry_after_accounts_for_the_cost(db):
     with pytest.raises(psycopg.errors.InvalidParameterValue):
         db.execute(TAKE.replace("::interval)", "::interval, 4)"), (key, 3, "1 hour"))
     db.execute("delete from private.rate_limit_events where key = %s", (key,))
+    db.execute("delete from private.rate_limit_counts where key = %s", (key,))
