@@ -35,10 +35,10 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg import conninfo, sql
 
-from workers.db import migrations, read_meter
+from workers.db import read_meter
 from workers.db.embedded import EmbeddedServer
+from workers.gen.contract import scratch_database
 from workers.settings import PROJECT_ROOT
 
 
@@ -78,12 +78,7 @@ def main() -> None:
     args = parser.parse_args()
     embedded = EmbeddedServer(Path(PROJECT_ROOT / ".backline-bench"))
     admin = args.database_url or embedded.ensure_running().tcp_url()
-    name = f"bl_bench_hook_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin, autocommit=True) as c:
-        c.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    url = conninfo.make_conninfo(admin, dbname=name)
-    try:
-        migrations.migrate(url, PROJECT_ROOT / "migrations")
+    with scratch_database(admin) as url:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("update public.plans set api_reads_per_hour = 10e8, api_writes_per_hour = 10e8")
             user = uuid.uuid4()
@@ -111,9 +106,6 @@ def main() -> None:
             for kind, what in (("write", "write"), ("read", "read")):
                 ms = results[meter][kind]
                 print(f"{what + ', ' + label:<34} {ms:>7.3f} ms {ms - base:>+8.3f} ms")
-    finally:
-        with psycopg.connect(admin, autocommit=True) as c:
-            c.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
 
 
 if __name__ == "__main__":

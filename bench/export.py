@@ -20,14 +20,13 @@ import uuid
 from pathlib import Path
 
 import psycopg
-from psycopg import conninfo, sql
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.helpers import create_user  # noqa: E402
-from workers.db import migrations  # noqa: E402
 from workers.db.connect import resolve_url  # noqa: E402
+from workers.gen.contract import scratch_database  # noqa: E402
 from workers.platform.local_storage import LocalStorage  # noqa: E402
 from workers.settings import Settings, get_settings  # noqa: E402
 
@@ -89,31 +88,20 @@ def main() -> None:
         child(*args.child)
         return
     admin = resolve_url(get_settings())
-    name = f"bl_bench_export_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    url = conninfo.make_conninfo(admin, dbname=name)
-    try:
-        migrations.migrate(url, ROOT / "migrations")
-        with tempfile.TemporaryDirectory(prefix="backline-bench-") as tmp:
-            t0 = time.perf_counter()
-            uid = fill(url, Path(tmp) / "storage", args.rows, args.files, args.file_mb)
-            took = time.perf_counter() - t0
-            print(
-                f"filled {args.rows} rows and {args.files * args.file_mb} MB in {took:.1f}s", file=sys.stderr
-            )
-            out = Path(tmp) / "export.zip"
-            done = subprocess.run(
-                [sys.executable, __file__, "--child", url, tmp, str(uid), str(out)],
-                capture_output=True,
-                text=True,
-                check=True,
-                env={**os.environ, "PYTHONPATH": str(ROOT)},
-            )
-            result = json.loads(done.stdout)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+    with scratch_database(admin) as url, tempfile.TemporaryDirectory(prefix="backline-bench-") as tmp:
+        t0 = time.perf_counter()
+        uid = fill(url, Path(tmp) / "storage", args.rows, args.files, args.file_mb)
+        took = time.perf_counter() - t0
+        print(f"filled {args.rows} rows and {args.files * args.file_mb} MB in {took:.1f}s", file=sys.stderr)
+        out = Path(tmp) / "export.zip"
+        done = subprocess.run(
+            [sys.executable, __file__, "--child", url, tmp, str(uid), str(out)],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        result = json.loads(done.stdout)
     total_rows = sum(result["rows"].values())
     mb = (result["file_bytes"]) / 1e6
     print(f"rows exported      {total_rows:,}")

@@ -25,15 +25,14 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import uuid
 from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg import conninfo, sql
+from psycopg import sql
 
-from workers.db import migrations
 from workers.db.embedded import EmbeddedServer
+from workers.gen.contract import scratch_database
 from workers.settings import PROJECT_ROOT
 
 LOOP = """
@@ -89,12 +88,7 @@ def main() -> None:
     args = parser.parse_args()
     embedded = EmbeddedServer(Path(PROJECT_ROOT / ".backline-bench"))
     admin = args.database_url or embedded.ensure_running().tcp_url()
-    name = f"bl_bench_take_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin, autocommit=True) as c:
-        c.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    url = conninfo.make_conninfo(admin, dbname=name)
-    try:
-        migrations.migrate(url, PROJECT_ROOT / "migrations")
+    with scratch_database(admin) as url:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("set synchronous_commit = off")  # time the limiter, not the WAL flush
             full_label, refused_label = f"{args.fill} allowed", f"{args.fill} refused"
@@ -120,9 +114,6 @@ def main() -> None:
         print(f"{'limiter call (server side)':<32} {'us/call':>8}  (median of {args.rounds} rounds)")
         for scenario, values in samples.items():
             print(f"{scenario:<32} {statistics.median(values):>8.1f}")
-    finally:
-        with psycopg.connect(admin, autocommit=True) as c:
-            c.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
 
 
 if __name__ == "__main__":

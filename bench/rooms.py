@@ -25,11 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg import conninfo, sql
 
-from workers.db import migrations
 from workers.db.embedded import EmbeddedServer
 from workers.db.impersonate import act_as
+from workers.gen.contract import scratch_database
 from workers.settings import PROJECT_ROOT
 
 ROOMS = 10_000
@@ -144,35 +143,26 @@ def main() -> None:
     admin = (
         args.database_url or EmbeddedServer(Path(PROJECT_ROOT / ".backline-bench")).ensure_running().tcp_url()
     )
-    name = f"bl_bench_rooms_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin, autocommit=True) as c:
-        c.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    url = conninfo.make_conninfo(admin, dbname=name)
-    try:
-        migrations.migrate(url, PROJECT_ROOT / "migrations")
-        with psycopg.connect(url) as conn:
-            t0 = time.perf_counter()
-            room, chat, member = seed(conn)
-            conn.commit()
-            print(
-                f"seeded in {time.perf_counter() - t0:.1f}s:",
-                ", ".join(
-                    f"{t} {conn.execute(f'select count(*) from public.{t}').fetchone()[0]}"  # type: ignore[index]
-                    for t in ("rooms", "room_members", "room_elements", "room_chat_messages")
-                ),
-            )
-            params = {"room": room, "chat": chat}
-            time_load(conn, member, "authenticated", params, 20)  # warm up
-            member_ms, member_counts = time_load(conn, member, "authenticated", params, args.repeat)
-            service_ms, service_counts = time_load(conn, None, "service_role", params, args.repeat)
-            assert member_counts == service_counts, (member_counts, service_counts)
-            print(f"rows loaded (room, members, elements, connections, messages): {member_counts}")
-            print(f"member (RLS):  {member_ms:.2f} ms median of {args.repeat}")
-            print(f"service_role:  {service_ms:.2f} ms median of {args.repeat}")
-            print(f"ratio:         {member_ms / service_ms:.2f}x (target <= 1.5x)")
-    finally:
-        with psycopg.connect(admin, autocommit=True) as c:
-            c.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+    with scratch_database(admin) as url, psycopg.connect(url) as conn:
+        t0 = time.perf_counter()
+        room, chat, member = seed(conn)
+        conn.commit()
+        print(
+            f"seeded in {time.perf_counter() - t0:.1f}s:",
+            ", ".join(
+                f"{t} {conn.execute(f'select count(*) from public.{t}').fetchone()[0]}"  # type: ignore[index]
+                for t in ("rooms", "room_members", "room_elements", "room_chat_messages")
+            ),
+        )
+        params = {"room": room, "chat": chat}
+        time_load(conn, member, "authenticated", params, 20)  # warm up
+        member_ms, member_counts = time_load(conn, member, "authenticated", params, args.repeat)
+        service_ms, service_counts = time_load(conn, None, "service_role", params, args.repeat)
+        assert member_counts == service_counts, (member_counts, service_counts)
+        print(f"rows loaded (room, members, elements, connections, messages): {member_counts}")
+        print(f"member (RLS):  {member_ms:.2f} ms median of {args.repeat}")
+        print(f"service_role:  {service_ms:.2f} ms median of {args.repeat}")
+        print(f"ratio:         {member_ms / service_ms:.2f}x (target <= 1.5x)")
 
 
 if __name__ == "__main__":

@@ -57,11 +57,11 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg import conninfo, sql
+from psycopg import sql
 
-from workers.db import migrations
 from workers.db.embedded import EmbeddedServer
 from workers.db.impersonate import act_as, claims_for
+from workers.gen.contract import scratch_database
 from workers.settings import PROJECT_ROOT
 
 USERS = 10_000
@@ -358,12 +358,7 @@ def main() -> None:
     admin = (
         args.database_url or EmbeddedServer(Path(PROJECT_ROOT / ".backline-bench")).ensure_running().tcp_url()
     )
-    name = f"bl_bench_sync_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin, autocommit=True) as c:
-        c.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    url = conninfo.make_conninfo(admin, dbname=name)
-    try:
-        migrations.migrate(url, PROJECT_ROOT / "migrations")
+    with scratch_database(admin) as url:
         with psycopg.connect(url) as conn:
             conn.execute(
                 "update public.plans set imports_per_hour = 100000, api_writes_per_hour = 100000"
@@ -500,9 +495,6 @@ def main() -> None:
                     args.requests,
                     lambda rows: len(rows[0][0]["items"]) == page_size,
                 )
-    finally:
-        with psycopg.connect(admin, autocommit=True) as c:
-            c.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
 
 
 if __name__ == "__main__":

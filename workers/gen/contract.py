@@ -100,8 +100,8 @@ def scratch_database(server_url: str, directory: Path | None = None) -> Iterator
     except Exception as exc:
         raise BacklineError(
             f"cannot create a scratch database on {redact(server_url)}: {first_line(exc)}"
-            " (generation migrates a fresh database; use a server where you may create databases,"
-            " such as the embedded default)"
+            " (a fresh database is created and migrated from migrations/; use a server where you may"
+            " create databases, such as the embedded default)"
         ) from None
     try:
         url = conninfo.make_conninfo(server_url, dbname=name)
