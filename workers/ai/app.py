@@ -22,7 +22,7 @@ from urllib.parse import quote
 import anyio
 import httpx
 import psycopg
-from psycopg_pool import AsyncConnectionPool, ConnectionPool
+from psycopg_pool import ConnectionPool
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.middleware import Middleware
@@ -54,6 +54,7 @@ from workers.ai.providers.base import ProviderError
 from workers.ai.service import AIService, CallResult, CallSpec, StreamHandle, Target, elapsed_ms
 from workers.ai.settling_stream import SettlingStream
 from workers.ai.store import StoreError
+from workers.db.lifo_pool import LifoAsyncConnectionPool
 from workers.errors import BacklineError
 from workers.jobs.logs import JobLog, Outage, configure_process_logging
 from workers.platform.factory import transport_for
@@ -183,7 +184,7 @@ class ProxyApp:
         self.database_url = database_url
         self.outage = outage  # --log-format json: the pools report outages to it
         self.pool: ConnectionPool[psycopg.Connection[Any]] | None = None
-        self.apool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] | None = None
+        self.apool: LifoAsyncConnectionPool | None = None
         self.client: httpx.AsyncClient | None = None  # JWKS and storage reads (not the hot path)
         self.provider_client: ProviderClient | None = None
         self.service: AIService | None = None
@@ -230,7 +231,8 @@ class ProxyApp:
             open=False,
             **sync_extra,
         )
-        self.apool = AsyncConnectionPool(
+        # Most recently returned connection first: the hot path stays on warm backends.
+        self.apool = LifoAsyncConnectionPool(
             self.database_url,
             min_size=s.ai_pool_min,
             max_size=s.ai_pool_max,
