@@ -51,6 +51,10 @@ BEGIN_SQL = (
 )
 KEY_SQL = "select master_key_id, wrapped_dek, ciphertext from private.ai_key_secret(%s, %s)"
 FINISH_SQL = "select private.ai_finish(%s, %s, %s, %s, %s, %s, %s, %s)"
+# This transaction's COMMIT returns without waiting for the WAL flush. ai_finish's own
+# `set synchronous_commit = on` (migration 20261206100001) only lasts for the call: the
+# transaction's value, which COMMIT uses, is this one.
+ASYNC_COMMIT_SQL = "select set_config('synchronous_commit', 'off', true)"
 
 
 async def _run_as(
@@ -222,10 +226,16 @@ async def finish(
     images: int,
     latency_ms: int,
     error: str | None,
+    durable: bool = True,
 ) -> Decimal:
-    """Settle: real tokens -> cost at the admission prices; releases the reservation."""
+    """Settle: real tokens -> cost at the admission prices; releases the reservation.
+
+    `durable=False`: the commit does not wait for the WAL flush (ASYNC_COMMIT_SQL). Only for
+    a settlement after the answer has been sent, whose loss in a database crash the ledger
+    already absorbs (see AIService.settle)."""
     params = (usage_id, status, input_tokens, output_tokens, images, latency_ms, error, ticket)
-    results = await _run_as(conn, caller, [(FINISH_SQL, params)])
+    first = None if durable else (ASYNC_COMMIT_SQL, ())
+    results = await _run_as(conn, caller, [(FINISH_SQL, params)], first=first)
     row = results[-1][0]
     assert row is not None
     return Decimal(row[0])

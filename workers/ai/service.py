@@ -260,7 +260,16 @@ class AIService:
         status: str,
         error: str | None,
         images: int = 0,
+        after_answer: bool = False,
     ) -> Decimal:
+        """Record the call's real tokens and cost and release its reservation.
+
+        `after_answer`: the settlement of a JSON answer already sent. Its commit does not wait
+        for the WAL flush: nobody waits on it, and it still held the user's budget row lock
+        through the flush, which the user's next admission queued behind (~0.1 ms at one
+        client). Losing it in a database crash is what a proxy crash before it already does:
+        the call stays pending with its reservation, and cleanup charges that (docs/ai.md,
+        "Durability"); any durable commit after it, such as the next admission, flushes it."""
         try:
             await self.durable(adm)
         except StoreError:
@@ -277,6 +286,7 @@ class AIService:
                 images=images,
                 latency_ms=latency_ms,
                 error=error,
+                durable=not after_answer,
             )
         log.info(
             "ai call user=%s provider=%s model=%s status=%s in=%d out=%d ms=%d",
@@ -366,7 +376,16 @@ class AIService:
                 raise
             latency = elapsed_ms(started)
             settle = functools.partial(
-                self.settle, caller, adm, target, tally, latency, "ok", None, spec.images
+                self.settle,
+                caller,
+                adm,
+                target,
+                tally,
+                latency,
+                "ok",
+                None,
+                spec.images,
+                after_answer=defer_settle,
             )
             if defer_settle:
                 cost = adm.prices.cost(tally.input_tokens, tally.final_output_tokens(), spec.images)
