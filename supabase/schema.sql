@@ -178,10 +178,6 @@ begin
   if v_uid is null then
     raise exception 'AI requests need a signed-in user' using errcode = '42501';
   end if;
-  -- Hot-path bookkeeping: commit without waiting for the WAL flush (a database
-  -- crash may lose the last milliseconds of slots, reservations and settlements,
-  -- never corrupt them; a lost settlement ends 'abandoned' at cost 0 via cleanup).
-  perform set_config('synchronous_commit', 'off', true);
   if p_provider is null or p_model is null or length(p_model) not between 1 and 200 then
     raise exception 'provider and model are required' using errcode = '22023';
   end if;
@@ -263,13 +259,22 @@ begin
   v_est := (v_in * greatest(p_est_input_tokens, 0) + v_out * greatest(p_est_output_tokens, 0)) / 1000000
            + v_img * greatest(p_images, 0);
 
-  insert into private.ai_budget_months (user_id, month) values (v_uid, v_month)
-    on conflict do nothing;
+  -- The month's row exists after the user's first call of the month: reserve on it directly,
+  -- and insert it only when the reservation found nothing (no row yet, or no room left).
   update private.ai_budget_months b
      set reserved_usd = b.reserved_usd + v_est
    where b.user_id = v_uid and b.month = v_month
      and b.spent_usd + b.reserved_usd + v_est <= v_plan.ai_monthly_budget_usd
   returning v_plan.ai_monthly_budget_usd - b.spent_usd - b.reserved_usd into v_left;
+  if not found then
+    insert into private.ai_budget_months (user_id, month) values (v_uid, v_month)
+      on conflict do nothing;
+    update private.ai_budget_months b
+       set reserved_usd = b.reserved_usd + v_est
+     where b.user_id = v_uid and b.month = v_month
+       and b.spent_usd + b.reserved_usd + v_est <= v_plan.ai_monthly_budget_usd
+    returning v_plan.ai_monthly_budget_usd - b.spent_usd - b.reserved_usd into v_left;
+  end if;
   if not found then
     -- Raising undoes the rate-limit slot and a consumed exemption: a refused request counts nothing.
     raise exception 'monthly AI budget of % USD reached', v_plan.ai_monthly_budget_usd
