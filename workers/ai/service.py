@@ -265,11 +265,12 @@ class AIService:
         """Record the call's real tokens and cost and release its reservation.
 
         `after_answer`: the settlement of a JSON answer already sent. Its commit does not wait
-        for the WAL flush: nobody waits on it, and it still held the user's budget row lock
-        through the flush, which the user's next admission queued behind (~0.1 ms at one
-        client). Losing it in a database crash is what a proxy crash before it already does:
-        the call stays pending with its reservation, and cleanup charges that (docs/ai.md,
-        "Durability"); any durable commit after it, such as the next admission, flushes it."""
+        for the WAL flush: nobody waits on it, and a durable commit would hold the user's
+        budget row lock through the flush while the user's next admission, which updates that
+        row, queues behind it (~0.1 ms at one client). Losing it in a database crash is what a
+        proxy crash before it already does: the call stays pending with its reservation, and
+        cleanup charges that (docs/ai.md, "Durability"); any durable commit after it, such as
+        the next admission, flushes it too."""
         try:
             await self.durable(adm)
         except StoreError:
