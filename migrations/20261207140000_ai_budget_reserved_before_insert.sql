@@ -5,8 +5,9 @@
 -- inserts nothing, cost ~25-35 us of server CPU per admission (a loop of admissions
 -- on one connection, docs/benchmarks.md; issue #17's latency). The reservation is the
 -- same guarded update as before, run again after the insert when it found no row, so
--- a missing row, a full budget (PT402) and concurrent first calls behave as before
--- (tests/ai/test_admission_budget_sql.py).
+-- a missing row and a full budget (PT402) behave as before
+-- (tests/ai/test_admission_budget_sql.py), and so do twenty concurrent first calls of
+-- a user (tests/ai/test_limits.py, parallel requests never overspend).
 -- Also drops the body's `set_config('synchronous_commit', 'off', true)`: the function's
 -- `set synchronous_commit = on` (20261206100001) has confined it to the call since then,
 -- so it did nothing; the clause is restated here because `create or replace` replaces
