@@ -445,10 +445,9 @@ class ProxyApp:
         append_error: str | None = None
         cost = None
         try:
-            if head := render.start():
-                yield head
-            if h.first and (out := render.delta(h.first)):
-                yield out
+            # The head and the first token leave in one write: one send, one chunk to parse.
+            if first := render.start() + (render.delta(h.first) if h.first else b""):
+                yield first
             async for piece in h.rest:
                 if out := render.delta(piece):
                     yield out
