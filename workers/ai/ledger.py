@@ -200,7 +200,7 @@ def _admission(results: list[list[Any]], key: tuple[MasterKeys, str] | None, cal
 async def commit(conn: psycopg.AsyncConnection[Any]) -> None:
     """Commit the transaction `begin` left open; returns once it is durable (WAL flushed)."""
     try:
-        await conn.execute("commit")
+        await conn.commit()  # a bare COMMIT message: no cursor, no query conversion
     except psycopg.Error as exc:
         raise map_error(exc) from None
 
@@ -211,7 +211,7 @@ async def rollback(conn: psycopg.AsyncConnection[Any]) -> None:
     if conn.closed:
         return
     with contextlib.suppress(psycopg.Error):
-        await conn.execute("rollback")
+        await conn.rollback()
 
 
 async def finish(
