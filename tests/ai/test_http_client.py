@@ -260,3 +260,40 @@ def test_proxy_credentials_come_from_netrc_when_the_url_has_none(
     assert run(main()) == 204
     expected = b"Proxy-Authorization: Basic " + base64.b64encode(b"proxyuser:proxypass")
     assert expected.lower() in heads[0].lower()
+
+
+def test_proxy_credentials_go_on_the_connect_request_not_into_the_tunnel(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An https provider through an http:// proxy: the proxy's credentials are sent with the
+    CONNECT request (to the proxy), and the client passes no deprecated `proxy_auth`."""
+    import base64
+    import warnings
+
+    heads: list[bytes] = []
+
+    async def proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        heads.append(await reader.readuntil(b"\r\n\r\n"))
+        writer.write(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    for name in ("HTTPS_PROXY", "https_proxy", "http_proxy", "HTTP_PROXY", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+
+    async def main() -> None:
+        server, url = await serve(proxy)
+        monkeypatch.setenv("HTTPS_PROXY", url.replace("http://", "http://proxyuser:proxypass@"))
+        async with server, ProviderClient(2) as client:
+            with pytest.raises(ProviderTransportError):  # the proxy refuses the tunnel
+                async with client.post("https://provider.example/v1/chat", {}, {"x-api-key": "k"}):
+                    pass
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        run(main())
+    assert len(heads) == 1
+    assert heads[0].startswith(b"CONNECT provider.example:443 HTTP/1.1")
+    expected = b"Proxy-Authorization: Basic " + base64.b64encode(b"proxyuser:proxypass")
+    assert expected.lower() in heads[0].lower()
+    assert b"x-api-key" not in heads[0].lower()  # the provider's headers stay inside the tunnel
