@@ -159,15 +159,17 @@ class ProviderClient:
             # Certificates: ssl_context() (certifi's CAs unless SSL_CERT_FILE/SSL_CERT_DIR).
             trust_env=False,
         )
-        self._proxies: dict[tuple[str, str], tuple[URL | None, dict[str, str]]] = {}
+        self._proxies: dict[tuple[str, str], tuple[URL | None, dict[str, str], dict[str, str]]] = {}
 
-    def _proxy(self, url: str) -> tuple[URL | None, dict[str, str]]:
+    def _proxy(self, url: str) -> tuple[URL | None, dict[str, str], dict[str, str]]:
         """The environment's proxy for this URL's scheme and host (HTTPS_PROXY/HTTP_PROXY, NO_PROXY;
         credentials from the proxy URL, else from ~/.netrc or $NETRC for the proxy host), as httpx's
         trust_env did. Looked up on the first call to each host and kept (the environment does not
         change); https:// proxy URLs were refused when the client was built (check_proxy_env).
-        The credentials are returned as a Proxy-Authorization header (aiohttp deprecates its
-        `proxy_auth` argument)."""
+        Returns (proxy, headers for the CONNECT request, headers for the request itself): the
+        credentials as a Proxy-Authorization header (aiohttp deprecates `proxy_auth`), on the
+        CONNECT request for an https URL (never inside the tunnel, where headers reach the
+        provider) and on the request itself for an http one, which goes to the proxy as is."""
         u = URL(url)
         key = (u.scheme, u.host or "")
         found = self._proxies.get(key)
@@ -176,7 +178,8 @@ class ProviderClient:
                 proxy, auth = get_env_proxy_for_url(u)
             except LookupError:
                 proxy, auth = None, None
-            found = (proxy, {"Proxy-Authorization": auth.encode()} if auth is not None else {})
+            credentials = {"Proxy-Authorization": auth.encode()} if auth is not None else {}
+            found = (proxy, credentials, {}) if u.scheme == "https" else (proxy, {}, credentials)
             self._proxies[key] = found
         return found
 
@@ -185,18 +188,14 @@ class ProviderClient:
         """POST a JSON body; the response is open (unread) inside the block and released after
         it (an unfinished body closes the connection rather than returning it to the pool)."""
         try:
-            proxy, proxy_credentials = self._proxy(url)
-            if proxy_credentials and not url.startswith("https:"):
-                # No tunnel: the request itself goes to the proxy, so its credentials ride on it.
-                headers, proxy_credentials = {**headers, **proxy_credentials}, {}
+            proxy, connect_headers, request_headers = self._proxy(url)
             cm = self._session.post(
                 url,
                 data=_dumps(body),
-                headers=headers,
+                headers={**headers, **request_headers} if request_headers else headers,
                 allow_redirects=False,
                 proxy=proxy,
-                # https: on the CONNECT request only, never inside the tunnel to the provider.
-                proxy_headers=proxy_credentials or None,
+                proxy_headers=connect_headers or None,
             )
             resp = await cm.__aenter__()
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:

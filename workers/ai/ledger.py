@@ -200,7 +200,9 @@ def _admission(results: list[list[Any]], key: tuple[MasterKeys, str] | None, cal
 async def commit(conn: psycopg.AsyncConnection[Any]) -> None:
     """Commit the transaction `begin` left open; returns once it is durable (WAL flushed)."""
     try:
-        await conn.commit()  # a bare COMMIT message: no cursor, no query conversion
+        # A bare COMMIT message. conn.execute("commit") goes through a cursor and, from the
+        # sixth call on, psycopg's server-side prepared statement: more work on the call's path.
+        await conn.commit()
     except psycopg.Error as exc:
         raise map_error(exc) from None
 
