@@ -207,7 +207,15 @@ class ProxyApp:
     @asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
         s = self.settings
-        kwargs: dict[str, Any] = {"autocommit": True, "application_name": "backline-ai"}
+        # No server-side prepared statements (psycopg prepares a query from its sixth run on a
+        # connection): a transaction pooler (Supavisor on port 6543, PgBouncer in transaction
+        # mode) cannot keep a statement prepared on one backend for the next transaction. The
+        # hot path binds its values client-side anyway.
+        kwargs: dict[str, Any] = {
+            "autocommit": True,
+            "application_name": "backline-ai",
+            "prepare_threshold": None,
+        }
         sync_extra: dict[str, Any] = {}
         async_extra: dict[str, Any] = {}
         if self.outage is not None:
