@@ -130,7 +130,7 @@ def _conn(url: str) -> Iterator[psycopg.Connection[Any]]:
 
 @asynccontextmanager
 async def _aconn(url: str) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
-    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True, prepare_threshold=None) as conn:
         yield conn
 
 

@@ -74,7 +74,10 @@ async def process_event(database_url: str, event: StripeEvent, default_plan: str
     malformed by SQL (nothing written), anything else is a server failure.
     """
     conn = await psycopg.AsyncConnection.connect(
-        database_url, connect_timeout=CONNECT_TIMEOUT_SECONDS, application_name="backline-billing"
+        database_url,
+        connect_timeout=CONNECT_TIMEOUT_SECONDS,
+        application_name="backline-billing",
+        prepare_threshold=None,
     )
     try:
         async with conn.transaction():

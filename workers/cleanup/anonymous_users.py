@@ -26,7 +26,7 @@ select u.id, coalesce(u.last_sign_in_at, u.created_at) as last_active
 
 
 def inactive_anonymous_users(database_url: str, batch_size: int, days: int) -> list[tuple[uuid.UUID, str]]:
-    with psycopg.connect(database_url) as conn:
+    with psycopg.connect(database_url, prepare_threshold=None) as conn:
         rows = conn.execute(CANDIDATES_SQL, {"days": days, "limit": batch_size}).fetchall()
     return [(r[0], str(r[1])) for r in rows]
 

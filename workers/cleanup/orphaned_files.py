@@ -57,7 +57,7 @@ def cleanup_orphaned_files(
     """Remove (dry run: list) at most batch_size orphaned objects and expired exports."""
     if batch_size < 1 or grace_hours < 0 or export_retention_days < 0:
         raise ValueError("batch_size must be positive and the periods non-negative")
-    with psycopg.connect(database_url) as conn:
+    with psycopg.connect(database_url, prepare_threshold=None) as conn:
         rows = conn.execute(
             ORPHANS_SQL,
             {"grace_hours": grace_hours, "export_days": export_retention_days, "limit": batch_size},

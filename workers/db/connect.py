@@ -49,13 +49,20 @@ def validate_url(url: str) -> None:
 
 
 def connect(url: str, *, autocommit: bool = False) -> psycopg.Connection[tuple[object, ...]]:
-    """Open a connection, turning connection failures into DatabaseUnavailable."""
+    """Open a connection, turning connection failures into DatabaseUnavailable.
+
+    It never prepares statements on the server (`prepare_threshold=None`, as every connection
+    Backline opens, tests/db/test_no_server_prepare.py): through a transaction pooler
+    (Supavisor on port 6543, PgBouncer in transaction mode) the next transaction may run on a
+    backend that lacks the statement. Only the job queue's own pool prepares, and only when
+    its URL is not the transaction pooler (workers/jobs/queue_sql.py)."""
     try:
         return psycopg.connect(
             url,
             autocommit=autocommit,
             connect_timeout=CONNECT_TIMEOUT_SECONDS,
             application_name="backline",
+            prepare_threshold=None,
         )
     except psycopg.OperationalError as exc:
         raise DatabaseUnavailable(f"cannot reach {redact(url)}: {first_line(exc)}") from None

@@ -55,7 +55,7 @@ def export_to_file(
     advance: Advance | None = None,
 ) -> ExportSummary:
     """Write the user's archive to a local file (CLI `users export --out`)."""
-    with psycopg.connect(database_url, application_name="backline-export") as conn:
+    with psycopg.connect(database_url, application_name="backline-export", prepare_threshold=None) as conn:
         # One snapshot for the whole archive: every table as of the same moment.
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         conn.read_only = True
@@ -127,7 +127,7 @@ def erase_user(
     deleted counts as done. Raises if anything still references the user.
     """
     step = advance or (lambda _label: None)
-    with psycopg.connect(database_url, application_name="backline-erasure") as conn:
+    with psycopg.connect(database_url, application_name="backline-erasure", prepare_threshold=None) as conn:
         objects = user_objects(conn, user_id, include_exports=True)
         rows = {}
         for table in user_tables(conn):
@@ -157,7 +157,7 @@ def erase_user(
             if exc.status != 404:
                 raise
     step("account")
-    with psycopg.connect(database_url) as conn:
+    with psycopg.connect(database_url, prepare_threshold=None) as conn:
         left = referencing_rows(conn, user_id)
         left_objects = user_objects(conn, user_id, include_exports=True)
     if left or left_objects:
@@ -179,7 +179,7 @@ def _detach_job(database_url: str, job_id: uuid.UUID | None, user_id: uuid.UUID)
     """The erasure job row must survive the account (jobs.owner_id cascades): drop its owner first."""
     if job_id is None:
         return
-    with psycopg.connect(database_url) as conn:
+    with psycopg.connect(database_url, prepare_threshold=None) as conn:
         if conn.execute("select to_regclass('public.jobs') is not null").fetchone() == (True,):
             conn.execute(
                 "update public.jobs set owner_id = null where id = %s and owner_id = %s", (job_id, user_id)
@@ -192,5 +192,5 @@ def _require_user(conn: psycopg.Connection[Any], user_id: uuid.UUID) -> None:
 
 
 def _audit(database_url: str, user_id: uuid.UUID | None, action: str, details: dict[str, Any]) -> None:
-    with psycopg.connect(database_url) as conn:
+    with psycopg.connect(database_url, prepare_threshold=None) as conn:
         conn.execute("select private.audit(%s, %s, %s::jsonb)", (user_id, action, json.dumps(details)))

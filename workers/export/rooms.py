@@ -105,7 +105,9 @@ def export_room(
 ) -> dict[str, Any]:
     if fmt not in FORMATS:
         raise PermanentError(f"format must be pdf or markdown, got {fmt!r}")
-    with psycopg.connect(database_url, application_name="backline-room-export") as conn:
+    with psycopg.connect(
+        database_url, application_name="backline-room-export", prepare_threshold=None
+    ) as conn:
         title, elements = load_canvas(conn, room_id, user_id)
     body, ext, mime = render(fmt, title, elements)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")

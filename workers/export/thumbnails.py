@@ -170,7 +170,7 @@ def _owned_by(ctx: HandlerContext, bucket: str, name: str, user_id: str) -> bool
         return True
     if ctx.database_url is None:
         return False
-    with psycopg.connect(ctx.database_url) as conn:
+    with psycopg.connect(ctx.database_url, prepare_threshold=None) as conn:
         row = conn.execute(
             "select owner_id from storage.objects where bucket_id = %s and name = %s", (bucket, name)
         ).fetchone()

@@ -64,7 +64,7 @@ class _Head:
 
 def _pending(url: str, object_id: str, version: str | None) -> str | None:
     """The declared type of the upload if this version still awaits its check, else None."""
-    with psycopg.connect(url, autocommit=True) as conn:
+    with psycopg.connect(url, autocommit=True, prepare_threshold=None) as conn:
         row = conn.execute(
             "select declared_type, object_version is not distinct from %s from public.upload_scans"
             " where object_id = %s",
@@ -85,7 +85,7 @@ def _record(
     action: str | None = None,
     quarantine_path: str | None = None,
 ) -> bool:
-    with psycopg.connect(url, autocommit=True) as conn:
+    with psycopg.connect(url, autocommit=True, prepare_threshold=None) as conn:
         row = conn.execute(
             "select private.upload_scan_record(%s, %s, %s, %s, %s, %s, %s)",
             (object_id, version, state, detected, reason, action, quarantine_path),

@@ -607,7 +607,7 @@ def _anchor(heading: str) -> str:
 
 def generate_api_docs(database_url: str, schema: str = "public") -> str:
     """docs/api.md for the database at `database_url` (read only; nothing is changed)."""
-    with psycopg.connect(database_url) as conn:
+    with psycopg.connect(database_url, prepare_threshold=None) as conn:
         conn.read_only = True
         try:
             return render_markdown(build_reference(conn, schema))

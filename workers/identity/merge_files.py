@@ -98,7 +98,9 @@ def move_merged_files(
 ) -> MergeFilesResult:
     step = advance or (lambda _label: None)
     result = MergeFilesResult()
-    with psycopg.connect(database_url, autocommit=True, application_name="backline-merge-files") as conn:
+    with psycopg.connect(
+        database_url, autocommit=True, application_name="backline-merge-files", prepare_threshold=None
+    ) as conn:
         for obj in objects:
             label = f"{obj.bucket}/{obj.source}"
             if _move_one(conn, adapters, merge_id, permanent_id, obj, result):

@@ -40,7 +40,7 @@ def usage_report(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     """
     if not ctx.database_url:
         raise PermanentJobError("usage_report needs a database URL (DATABASE_URL)")
-    with psycopg.connect(ctx.database_url, row_factory=dict_row) as conn:
+    with psycopg.connect(ctx.database_url, row_factory=dict_row, prepare_threshold=None) as conn:
         users = conn.execute(
             "select count(*) as total, count(*) filter (where p.is_anonymous) as anonymous,"
             " count(*) filter (where p.created_at > now() - interval '7 days') as new_last_7_days,"

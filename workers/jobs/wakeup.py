@@ -48,7 +48,9 @@ def listen_loop(
     """LISTEN until `stop`; reconnects after errors."""
     while not stop.is_set():
         try:
-            with psycopg.connect(database_url, autocommit=True, application_name="backline-listen") as conn:
+            with psycopg.connect(
+                database_url, autocommit=True, application_name="backline-listen", prepare_threshold=None
+            ) as conn:
                 conn.execute(f"listen {NOTIFY_CHANNEL}")
                 while not stop.is_set():
                     for note in conn.notifies(timeout=0.5):

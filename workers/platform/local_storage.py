@@ -69,7 +69,9 @@ class LocalStorage:
 
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed:
-            self._conn = psycopg.connect(self.database_url, application_name="backline-storage")
+            self._conn = psycopg.connect(
+                self.database_url, application_name="backline-storage", prepare_threshold=None
+            )
         return self._conn
 
     def close(self) -> None:

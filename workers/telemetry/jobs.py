@@ -15,6 +15,6 @@ def run_metrics(ctx: HandlerContext, payload: dict[str, Any]) -> dict[str, Any] 
     if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= 366:
         raise InvalidPayload(f"payload 'days' must be an integer 1-366, got {days!r}")
     url = require_database_url(ctx.settings, ctx.database_url)
-    with psycopg.connect(url, application_name="backline-metrics") as conn:
+    with psycopg.connect(url, application_name="backline-metrics", prepare_threshold=None) as conn:
         row = conn.execute("select private.telemetry_rollup_daily(%s)", (days,)).fetchone()
     return {"days": days, "rollup_rows": int(row[0]) if row else 0}
