@@ -9,7 +9,12 @@ each take is its own transaction, as in production. Scenarios:
     each take admitted (the window grows by --takes during the run),
   - 1000 refused: the same fill at a limit of --fill, each take refused,
   - 1000 check: private.rate_limit_check (the hook's read-only path) on the
-    filled key at a limit above the fill, each check passing.
+    filled key at a limit above the fill, each check passing,
+  - hot key: in a database of its own where one key holds nearly every
+    event (one busy user, as the planner's statistics see it after
+    ANALYZE), a key whose --fill events were just deleted by a take and
+    whose every take deletes the one before (window 1 ms): the deleted
+    events stay in the table and its index until vacuum.
 The scenarios run round-robin for --rounds rounds (a load swing on a shared
 machine hits them alike); printed: the median over rounds of each round's
 mean microseconds per take.
@@ -79,6 +84,15 @@ def us_per_take(
     return float(row[0])
 
 
+def hot_key_us_per_take(conn: psycopg.Connection[Any], round_no: int, events: int, takes: int) -> float:
+    """The hot-key scenario on `conn`, a database only it uses (see the module docstring)."""
+    key = f"bench:hot:{round_no}"
+    fill(conn, key, events)
+    conn.execute("analyze private.rate_limit_events")  # what autovacuum does as the key grows
+    us_per_take(conn, key, 1000000000, "1 millisecond", 1)  # deletes the fill
+    return us_per_take(conn, key, 1000000000, "1 millisecond", takes)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
@@ -88,13 +102,14 @@ def main() -> None:
     args = parser.parse_args()
     embedded = EmbeddedServer(Path(PROJECT_ROOT / ".backline-bench"))
     admin = args.database_url or embedded.ensure_running().tcp_url()
-    with scratch_database(admin) as url:
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("set synchronous_commit = off")  # time the limiter, not the WAL flush
+    with scratch_database(admin) as url, scratch_database(admin) as hot_url:
+        with psycopg.connect(url, autocommit=True) as conn, psycopg.connect(hot_url, autocommit=True) as hot:
+            for c in (conn, hot):
+                c.execute("set synchronous_commit = off")  # time the limiter, not the WAL flush
             full_label, refused_label = f"{args.fill} allowed", f"{args.fill} refused"
             check_label = f"{args.fill} check"
             samples: dict[str, list[float]] = {
-                name: [] for name in ("empty", full_label, refused_label, check_label)
+                name: [] for name in ("empty", full_label, refused_label, check_label, "hot key")
             }
             for round_no in range(args.rounds + 1):  # round 0 warms up plans and caches
                 full, at_limit = f"bench:full:{round_no}", f"bench:limit:{round_no}"
@@ -107,6 +122,7 @@ def main() -> None:
                     check_label: us_per_take(
                         conn, at_limit, args.fill + 1, "1 hour", args.takes, "rate_limit_check"
                     ),
+                    "hot key": hot_key_us_per_take(hot, round_no, args.fill, args.takes),
                 }
                 if round_no:
                     for scenario, value in results.items():

@@ -5095,9 +5095,11 @@ comment on function private.rate_limit_check(p_key text, p_limit integer, p_wind
 -- private.rate_limit_counts
 create table private.rate_limit_counts (
   key text not null,
-  used integer not null
+  used integer not null,
+  purged_until timestamp with time zone
 );
 alter table private.rate_limit_counts add constraint rate_limit_counts_pkey PRIMARY KEY (key);
+comment on column private.rate_limit_counts.purged_until is 'The cutoff (now - window) of the key''s last take that deleted expired events: no event of the key is at or before it, so the next take deletes only later ones. Null: delete from the key''s first event.';
 comment on column private.rate_limit_counts.used is 'Number of event rows of this key; rows at zero (or below, which would be drift) are removed by the purge.';
 comment on table private.rate_limit_counts is 'How many rows of private.rate_limit_events each key has (expired ones included until deleted), kept by rate_limit_take, rate_limit_purge and cleanup_rate_limit_events; insert or delete events only through them. A key without a row is counted from its events on its next take.';
 
@@ -5169,6 +5171,7 @@ CREATE OR REPLACE FUNCTION private.rate_limit_take(p_key text, p_limit integer, 
 AS $function$
 declare
   v_now timestamptz;
+  v_cutoff timestamptz;
   v_gone integer;
   v_had integer;
   v_used integer;
@@ -5185,8 +5188,15 @@ begin
 
   perform pg_advisory_xact_lock(hashtextextended('backline.ratelimit:' || p_key, 0));
   v_now := clock_timestamp();
+  v_cutoff := v_now - p_window;
+  -- From the key's last cutoff (only takes write it, under the lock this take holds), or
+  -- from its first event when there is none or it is later than this take's cutoff.
   with gone as (
-    delete from private.rate_limit_events e where e.key = p_key and e.at <= v_now - p_window returning 1
+    delete from private.rate_limit_events e
+     where e.key = p_key and e.at <= v_cutoff
+       and e.at > coalesce((select c.purged_until from private.rate_limit_counts c
+                             where c.key = p_key and c.purged_until <= v_cutoff), '-infinity')
+    returning 1
   )
   select count(*)::integer into v_gone from gone;
   -- Read after the delete, in a new snapshot: a purge that deleted some of the same rows
@@ -5195,19 +5205,21 @@ begin
   if found then
     v_used := v_had - v_gone;
   else
-    -- First take since the key's counter was removed (or since this migration): count once.
+    -- First take since the key's counter was removed: count once.
     select count(*)::integer into v_used from private.rate_limit_events e where e.key = p_key;
   end if;
 
   if v_used + p_cost > p_limit then
     if v_had is null then
-      insert into private.rate_limit_counts (key, used) values (p_key, v_used);
+      insert into private.rate_limit_counts (key, used, purged_until) values (p_key, v_used, v_cutoff);
     elsif v_gone > 0 then
-      update private.rate_limit_counts c set used = c.used - v_gone where c.key = p_key;
+      update private.rate_limit_counts c set used = c.used - v_gone, purged_until = v_cutoff
+       where c.key = p_key;
     end if;
     -- Room opens when the (v_used + p_cost - p_limit)-th oldest counted request leaves the window.
     select e.at into v_oldest from private.rate_limit_events e
-     where e.key = p_key order by e.at offset greatest(v_used + p_cost - p_limit - 1, 0) limit 1;
+     where e.key = p_key
+     order by e.at offset greatest(v_used + p_cost - p_limit - 1, 0) limit 1;
     return query select false, greatest(p_limit - v_used, 0),
       greatest(1, ceil(extract(epoch from (coalesce(v_oldest, v_now) + p_window - v_now)))::integer);
     return;
@@ -5217,8 +5229,8 @@ begin
     insert into private.rate_limit_events (key, at)
       select p_key, v_now from generate_series(1, p_cost)
   )
-  insert into private.rate_limit_counts as c (key, used) values (p_key, v_used + p_cost)
-    on conflict (key) do update set used = c.used - v_gone + p_cost;
+  insert into private.rate_limit_counts as c (key, used, purged_until) values (p_key, v_used + p_cost, v_cutoff)
+    on conflict (key) do update set used = c.used - v_gone + p_cost, purged_until = v_cutoff;
   return query select true, p_limit - v_used - p_cost, 0;
 end;
 $function$;
