@@ -216,28 +216,72 @@ async def rollback(conn: psycopg.AsyncConnection[Any]) -> None:
         await conn.rollback()
 
 
+@dataclass(frozen=True)
+class Settlement:
+    """What private.ai_finish records for one admitted call."""
+
+    usage_id: str
+    ticket: str
+    status: str
+    input_tokens: int
+    output_tokens: int
+    images: int
+    latency_ms: int
+    error: str | None
+
+    def params(self) -> tuple[Any, ...]:
+        return (
+            self.usage_id,
+            self.status,
+            self.input_tokens,
+            self.output_tokens,
+            self.images,
+            self.latency_ms,
+            self.error,
+            self.ticket,
+        )
+
+
 async def finish(
-    conn: psycopg.AsyncConnection[Any],
-    caller: Caller,
-    usage_id: str,
-    ticket: str,
-    *,
-    status: str,
-    input_tokens: int,
-    output_tokens: int,
-    images: int,
-    latency_ms: int,
-    error: str | None,
-    durable: bool = True,
+    conn: psycopg.AsyncConnection[Any], caller: Caller, settlement: Settlement, *, durable: bool = True
 ) -> Decimal:
     """Settle: real tokens -> cost at the admission prices; releases the reservation.
 
     `durable=False`: the commit does not wait for the WAL flush (ASYNC_COMMIT_SQL). Only for
     a settlement after the answer has been sent, whose loss in a database crash the ledger
     already absorbs (see AIService.settle)."""
-    params = (usage_id, status, input_tokens, output_tokens, images, latency_ms, error, ticket)
     first = None if durable else (ASYNC_COMMIT_SQL, ())
-    results = await _run_as(conn, caller, [(FINISH_SQL, params)], first=first)
+    results = await _run_as(conn, caller, [(FINISH_SQL, settlement.params())], first=first)
     row = results[-1][0]
     assert row is not None
     return Decimal(row[0])
+
+
+async def finish_many(
+    conn: psycopg.AsyncConnection[Any], settlements: Sequence[tuple[Caller, Settlement]]
+) -> list[Decimal]:
+    """Several settlements of answers already sent (`finish(durable=False)` each), in ONE
+    transaction and one round trip, each as its own caller: all are recorded, or none (the
+    first refused one raises). Their costs, in order."""
+    parts = [ASYNC_COMMIT_SQL]
+    params: list[Any] = []
+    for caller, settlement in settlements:
+        query, values = as_user_script(
+            conn, [(FINISH_SQL, settlement.params())], caller.user_id, caller.role, claims=caller.claims
+        )
+        parts.append(query)
+        params.extend(values)
+    costs = []
+    try:
+        cur = psycopg.AsyncClientCursor(conn)
+        await cur.execute("; ".join(parts), params)
+        # Result sets: the commit setting's row, then each settlement's set_config row and its cost.
+        for _ in settlements:
+            cur.nextset()
+            cur.nextset()
+            row = await cur.fetchone()
+            assert row is not None
+            costs.append(Decimal(row[0]))
+    except psycopg.Error as exc:
+        raise map_error(exc) from None
+    return costs

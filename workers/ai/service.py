@@ -10,7 +10,7 @@ import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AbstractAsyncContextManager, AbstractContextManager, AsyncExitStack
+from contextlib import AbstractContextManager, AsyncExitStack
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -26,13 +26,13 @@ from workers.ai.keys import KeyDecryptError, MasterKeys
 from workers.ai.ledger import Admission
 from workers.ai.providers import make_provider
 from workers.ai.providers.base import NO_OPTIONS, ChatRequest, Delta, Options, Provider, ProviderError, Tally
+from workers.ai.settlements import AsyncConnFactory, SettlementBatcher
 from workers.ai.store import StoreError
 from workers.settings import Settings
 
 log = logging.getLogger("backline.ai")
 T = TypeVar("T")
 ConnFactory = Callable[[], AbstractContextManager[psycopg.Connection[Any]]]
-AsyncConnFactory = Callable[[], AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]]
 IMAGE_TOKEN_ESTIMATE = 260
 
 
@@ -136,6 +136,7 @@ class AIService:
         }
         self.providers: dict[str, Provider] = {n: make_provider(n, u) for n, u in self.base_urls.items()}
         self._commits: set[asyncio.Task[None]] = set()  # admissions committing (the loop keeps weak refs)
+        self.settlements = SettlementBatcher(aconnection)
 
     # -- database, in a worker thread --------------------------------------------------------
     async def db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -270,25 +271,27 @@ class AIService:
         row, queues behind it (~0.1 ms at one client). Losing it in a database crash is what a
         proxy crash before it already does: the call stays pending with its reservation, and
         cleanup charges that (docs/ai.md, "Durability"); any durable commit after it, such as
-        the next admission, flushes it too."""
+        the next admission, flushes it too. Such settlements are written in groups when several
+        are due at once (workers/ai/settlements.py)."""
         try:
             await self.durable(adm)
         except StoreError:
             return Decimal(0)  # never committed: nothing was reserved, nothing to settle
-        async with self.aconnection() as conn:
-            cost = await ledger.finish(
-                conn,
-                caller,
-                adm.usage_id,
-                adm.ticket,
-                status=status,
-                input_tokens=tally.input_tokens,
-                output_tokens=tally.final_output_tokens(),
-                images=images,
-                latency_ms=latency_ms,
-                error=error,
-                durable=not after_answer,
-            )
+        settlement = ledger.Settlement(
+            adm.usage_id,
+            adm.ticket,
+            status,
+            tally.input_tokens,
+            tally.final_output_tokens(),
+            images,
+            latency_ms,
+            error,
+        )
+        if after_answer:
+            cost = await self.settlements.settle(caller, settlement)
+        else:
+            async with self.aconnection() as conn:
+                cost = await ledger.finish(conn, caller, settlement)
         log.info(
             "ai call user=%s provider=%s model=%s status=%s in=%d out=%d ms=%d",
             caller.user_id,
