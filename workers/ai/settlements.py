@@ -7,9 +7,9 @@ Here they are written in groups: when no group is being written, the next
 settlement goes at once (alone, at low load, so it never waits for company);
 the ones that arrive while a group is written go together in the next group,
 in one message and one transaction (`ledger.finish_many`). Each caller still
-waits for its own settlement and gets its cost, exactly as before. At 64
-clients the proxy's CPU per request fell from 0.95-0.97 to 0.71-0.82 ms and its
-overhead by a fifth or more (docs/benchmarks.md, issue #17).
+waits for its own settlement and gets its cost, exactly as before. With 64 clients
+kept busy (Backline alone) the proxy's CPU per request fell from 0.95-0.97 to
+0.71-0.82 ms and its overhead by a fifth or more (docs/benchmarks.md, issue #17).
 
 A group is all or nothing, so a group that fails (one settlement refused, a
 lost connection) is written again one settlement at a time: one bad settlement
