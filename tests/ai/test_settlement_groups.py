@@ -172,3 +172,32 @@ def test_a_group_keeps_its_users_in_one_order(clone_url: str, monkeypatch: pytes
 
     asyncio.run(run())
     assert order == sorted(c.user_id for c, _, _ in calls)
+
+
+def test_an_unexpected_failure_reaches_each_caller_and_later_settlements_still_go(clone_url: str) -> None:
+    calls = [admitted_call(clone_url) for _ in range(3)]
+    healthy = batcher_on(clone_url).aconnection
+    opened = 0
+
+    @contextlib.asynccontextmanager
+    async def first_one_fails() -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        nonlocal opened
+        opened += 1
+        if opened == 1:
+            raise RuntimeError("no connection this time")
+        async with healthy() as conn:
+            yield conn
+
+    batcher = SettlementBatcher(first_one_fails)
+
+    async def run() -> list[Decimal | BaseException]:
+        group = [batcher.settle(c, settlement(u, t)) for c, u, t in calls[:2]]
+        failed = list(await asyncio.gather(*group, return_exceptions=True))
+        later = await batcher.settle(calls[2][0], settlement(calls[2][1], calls[2][2]))
+        return [*failed, later]
+
+    results = asyncio.run(run())
+    assert all(isinstance(r, RuntimeError) for r in results[:2])
+    assert isinstance(results[2], Decimal)
+    rows = settled(clone_url, [u for _, u, _ in calls])
+    assert [rows[u][0] for _, u, _ in calls] == ["pending", "pending", "ok"]

@@ -88,6 +88,10 @@ class SettlementBatcher:
             for pending in group:
                 await self._write([pending])
             return
+        except Exception as exc:  # anything else reaches each caller, as a lone settlement's would
+            for pending in group:
+                _resolve(pending.cost, exc)
+            return
         except BaseException:  # cancelled while writing: the callers must not wait forever
             for pending in group:
                 pending.cost.cancel()
