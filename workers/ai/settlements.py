@@ -73,13 +73,10 @@ class SettlementBatcher:
             self._writer = None
 
     async def _write(self, group: list[_Pending]) -> None:
-        group.sort(key=lambda p: str(p.caller.user_id))  # budget rows locked in user order
+        group.sort(key=lambda p: p.caller.user_id)  # budget rows locked in user order
         try:
             async with self.aconnection() as conn:
-                if len(group) == 1:
-                    costs = [await ledger.finish(conn, group[0].caller, group[0].settlement, durable=False)]
-                else:
-                    costs = await ledger.finish_many(conn, [(p.caller, p.settlement) for p in group])
+                costs = await ledger.finish_many(conn, [(p.caller, p.settlement) for p in group])
         except (StoreError, psycopg.Error) as exc:
             if len(group) == 1:
                 _resolve(group[0].cost, exc)
