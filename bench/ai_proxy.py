@@ -2,7 +2,7 @@
 next to LiteLLM's proxy on the same fake provider.
 
 Run: PYTHONPATH=$PWD python bench/ai_proxy.py [--requests 1600] [--rounds 8] [--workers 1]
-     [--clients 1,64] [--rate 200] [--routes generate,chat,messages,gemini] [--no-litellm]
+     [--clients 1,64] [--rate 200] [--routes generate,chat,messages,gemini] [--no-litellm] [--floor]
 
 Starts the fake provider (tests/ai/fake_provider.py, which speaks OpenAI's wire
 format), Backline's proxy (uvicorn, --workers processes) and LiteLLM's proxy
@@ -20,6 +20,11 @@ per round), so a change in the machine's load hits all alike. Overhead =
 contender percentile - direct percentile; `vs_litellm_*` = a Backline route's
 overhead / LiteLLM's overhead in the same row. Also the server CPU time per
 request (/proc) and RSS. Never run by the test suite.
+
+--floor adds bench/ai_floor_server.py to the back-to-back rows: a bare ASGI app
+that does the database work of a chat completion with Backline's own ledger
+functions and nothing else, so its overhead is what the admission and the
+settlement cost on this machine.
 """
 
 from __future__ import annotations
@@ -75,6 +80,14 @@ else:
     uvicorn.run("workers.ai.app:app_from_env", factory=True, host="127.0.0.1", port={port},
                 log_level="warning", access_log=False, workers={workers})
 """
+FLOOR_SERVER = """
+import os, sys, uvicorn
+sys.path[:0] = [{root!r}, {bench!r}]
+os.environ["DATABASE_URL"] = {db!r}
+from ai_floor_server import app
+uvicorn.run(app, host="127.0.0.1", port={port}, log_level="warning", access_log=False)
+"""
+FLOOR = "floor: ledger only (bench/ai_floor_server.py)"
 
 
 def free_port() -> int:
@@ -423,6 +436,12 @@ def main() -> None:
     ap.add_argument("--litellm-dir", default="/tmp/backline-bench-litellm", help="LiteLLM's scratch folder")
     ap.add_argument("--json", action="store_true", help="JSON only (no summary table)")
     ap.add_argument(
+        "--floor",
+        action="store_true",
+        help="also measure bench/ai_floor_server.py in the back-to-back rows (the database work "
+        "of a chat completion and nothing else)",
+    )
+    ap.add_argument(
         "--async-commit",
         action="store_true",
         help="measurement only: the bench database commits without waiting for the WAL flush "
@@ -469,7 +488,7 @@ def main() -> None:
             )
             for u in uids
         ]
-        fake_port, proxy_port, litellm_port = free_port(), free_port(), free_port()
+        fake_port, proxy_port, litellm_port, floor_port = free_port(), free_port(), free_port(), free_port()
         fake_url = f"http://127.0.0.1:{fake_port}"
         env = {
             **os.environ,
@@ -497,11 +516,17 @@ def main() -> None:
         litellm_url = f"http://127.0.0.1:{litellm_port}"
         if not args.no_litellm:
             procs.append(start_litellm(Path(args.litellm_dir), fake_url, litellm_port, args.workers))
+        floor_url = f"http://127.0.0.1:{floor_port}"
+        if args.floor:
+            floor = FLOOR_SERVER.format(root=str(ROOT), bench=str(ROOT / "bench"), db=db, port=floor_port)
+            procs.append(subprocess.Popen([sys.executable, "-c", floor], env=env))
         proxy_url = f"http://127.0.0.1:{proxy_port}"
         wait_up(fake_url + "/auth/v1/.well-known/jwks.json")
         wait_up(proxy_url + "/healthz")
         if not args.no_litellm:
             wait_up(litellm_url + "/health/liveliness", timeout=180)
+        if args.floor:
+            wait_up(floor_url)
         msgs = [{"role": "user", "content": "Say hello"}]
         direct_body = {"model": "gpt-4o-mini", "messages": msgs, "max_tokens": 16}
         direct_auth = {"authorization": "Bearer sk-bench-1234"}
@@ -541,8 +566,8 @@ def main() -> None:
                 Contender("backline /v1/generate", proxy_url + "/v1/generate", gen,
                           proxy_url + "/v1/generate", {**gen[0][1], "stream": True}, pid)
             )  # fmt: skip
+        chat = [({"authorization": f"Bearer {t}", "x-backline-key-id": k}, direct_body) for t, k in users]
         if "chat" in routes:
-            chat = [({"authorization": f"Bearer {t}", "x-backline-key-id": k}, direct_body) for t, k in users]
             contenders.append(
                 Contender("backline /v1/chat/completions", proxy_url + "/v1/chat/completions", chat,
                           proxy_url + "/v1/chat/completions", {**direct_body, "stream": True}, pid)
@@ -568,6 +593,8 @@ def main() -> None:
                 Contender("backline gemini :generateContent", base + ":generateContent", gem,
                           base + ":streamGenerateContent?alt=sse", body, pid)
             )  # fmt: skip
+        if args.floor:  # the same requests as the OpenAI route's
+            contenders.append(Contender(FLOOR, floor_url, chat, "", {}, procs[-1].pid))
         if not args.no_litellm:
             lite = [({"authorization": f"Bearer {LITELLM_MASTER}"}, direct_body)]
             contenders.append(
@@ -585,6 +612,7 @@ def main() -> None:
             "load_average_before": os.getloadavg(),
         }
         per_round = max(1, args.requests // args.rounds)
+        servers = [c for c in contenders if c.name != FLOOR]  # the floor: back-to-back rows only
         for conc in (int(c) for c in args.clients.split(",")):
             results[f"c{conc}"] = summarize(
                 measure_row(
@@ -596,7 +624,7 @@ def main() -> None:
         if args.rate > 0:
             results[f"c64_paced_{int(args.rate)}rps"] = summarize(
                 measure_row(
-                    contenders,
+                    servers,
                     args.rounds,
                     lambda c: asyncio.run(run_paced(c.url, c.users, max(64, per_round), 64, args.rate)),
                 )
@@ -605,7 +633,7 @@ def main() -> None:
             n_stream = max(1, max(50, args.requests // 8) // args.rounds)
             results["stream_first_token"] = summarize(
                 measure_row(
-                    contenders,
+                    servers,
                     args.rounds,
                     lambda c: asyncio.run(first_token(c.stream_url, c.users[0][0], c.stream_body, n_stream)),
                 )
@@ -639,7 +667,10 @@ def print_table(results: dict[str, Any]) -> None:
         d = results[row]["direct"]
         cells = [f"{d['p50_ms']:.2f} / {d.get('p99_ms', float('nan')):.2f}"]
         for n in names:
-            e = results[row][n]
+            e = results[row].get(n)
+            if e is None:
+                cells.append("-")
+                continue
             cell = f"{e['overhead_p50_ms']:.2f} / {e.get('overhead_p99_ms', float('nan')):.2f}"
             if "vs_litellm_p50" in e:
                 cell += f" ({e['vs_litellm_p50']}x / {e.get('vs_litellm_p99')}x)"
