@@ -106,7 +106,7 @@ async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
         None,
     )
     async with POOL.connection() as conn:
-        await ledger.finish(conn, caller, settlement, durable=False)
+        await ledger.finish_many(conn, [(caller, settlement)])  # as Backline writes a lone one
 
 
 async def lifespan(receive: Receive, send: Send) -> None:

@@ -242,16 +242,11 @@ class Settlement:
         )
 
 
-async def finish(
-    conn: psycopg.AsyncConnection[Any], caller: Caller, settlement: Settlement, *, durable: bool = True
-) -> Decimal:
-    """Settle: real tokens -> cost at the admission prices; releases the reservation.
-
-    `durable=False`: the commit does not wait for the WAL flush (ASYNC_COMMIT_SQL). Only for
-    a settlement after the answer has been sent, whose loss in a database crash the ledger
-    already absorbs (see AIService.settle)."""
-    first = None if durable else (ASYNC_COMMIT_SQL, ())
-    results = await _run_as(conn, caller, [(FINISH_SQL, settlement.params())], first=first)
+async def finish(conn: psycopg.AsyncConnection[Any], caller: Caller, settlement: Settlement) -> Decimal:
+    """Settle: real tokens -> cost at the admission prices; releases the reservation. Durable:
+    returns once the commit is on disk (settlements of answers already sent go through
+    `finish_many`)."""
+    results = await _run_as(conn, caller, [(FINISH_SQL, settlement.params())])
     row = results[-1][0]
     assert row is not None
     return Decimal(row[0])
@@ -260,9 +255,10 @@ async def finish(
 async def finish_many(
     conn: psycopg.AsyncConnection[Any], settlements: Sequence[tuple[Caller, Settlement]]
 ) -> list[Decimal]:
-    """Several settlements of answers already sent (`finish(durable=False)` each), in ONE
-    transaction and one round trip, each as its own caller: all are recorded, or none (the
-    first refused one raises). Their costs, in order."""
+    """Settlements of answers already sent, in ONE transaction and one round trip, each as its
+    own caller: all are recorded, or none (the first refused one raises). The commit does not
+    wait for the WAL flush (ASYNC_COMMIT_SQL): losing it in a database crash is what the ledger
+    already absorbs (see AIService.settle). Their costs, in order."""
     parts = [ASYNC_COMMIT_SQL]
     params: list[Any] = []
     for caller, settlement in settlements:
